@@ -1,0 +1,41 @@
+//! `chatapp-local`: the whole platform on one machine with embedded defaults. Creates the
+//! database if needed, migrates, seeds (plans, packages, demo company), and serves every HTTP
+//! function of template.yaml on 127.0.0.1.
+
+use chatapp::app::AppDeps;
+use chatapp::config::Config;
+use chatapp_functions::local;
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    chatapp::app::init_tracing();
+    let cfg = Config::from_env()?;
+    if let Err(e) = local::ensure_database(&cfg.migration_database_url).await {
+        eprintln!(
+            "PostgreSQL is not reachable at {}: {e}\n\
+             Start it with:  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
+             (or install it: apt-get install -y postgresql), or point MIGRATION_DATABASE_URL and\n\
+             DATABASE_URL at a running server.",
+            local::redact(&cfg.migration_database_url)
+        );
+        std::process::exit(2);
+    }
+    chatapp_functions::migrate::run(&cfg).await?;
+    let demo = chatapp::seed::demo_tenant(&cfg).await?;
+    let routes = local::routes_from_template(local::TEMPLATE)?;
+    let listener = TcpListener::bind(&cfg.local_bind).await?;
+    let addr = listener.local_addr()?;
+    let deps = AppDeps::from_config(cfg).await?;
+    println!("chatapp is running at http://{addr}");
+    for r in &routes {
+        println!("  {:<6} http://{addr}{}  -> functions/{}", r.method.as_deref().unwrap_or("ANY"), r.path, r.function.binary());
+    }
+    println!("Demo company {} — sign in with POST /auth/login as {}", demo.company_id, demo.admin_email);
+    match &demo.generated_password {
+        Some(p) => println!("  generated password (shown once): {p}"),
+        None => println!("  password: as set in DEMO_ADMIN_PASSWORD or when first seeded"),
+    }
+    local::serve(listener, deps, routes).await;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! Lambda entry point of `migrate`; run without a Lambda runtime it is the migration CLI.
+
+use chatapp::config::Config;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    chatapp::app::init_tracing();
+    let cfg = Config::from_env()?;
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        let out = chatapp_functions::migrate::run(&cfg).await?;
+        println!("{out}");
+        return Ok(());
+    }
+    let cfg = &cfg;
+    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
+        chatapp_functions::migrate::run(cfg)
+            .await
+            .map_err(|e| -> lambda_runtime::Error { Box::new(e) })
+    }))
+    .await
+}

@@ -1,0 +1,189 @@
+//! `team` function: a company's users.
+//!
+//! GET /admin/team/users · GET|PATCH /admin/team/users/{id}
+//! POST /admin/team/users/{id}/deactivate · POST /admin/team/users/{id}/activate
+//! Master admins pass `?company_id=` to act on one company.
+
+use chatapp::app::AppDeps;
+use chatapp::audit::{self, AuditEntry};
+use chatapp::domain;
+use chatapp::http::{self, HandlerResult, Page, Paged, RequestMeta};
+use chatapp::repo::{self, users::UserPatch};
+use chatapp::tenant::{Access, Resource, Role};
+use chatapp::{ApiError, TenantCtx};
+use chrono::{DateTime, Utc};
+use lambda_http::Request;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const PREFIX: &str = "/admin/team";
+
+pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
+    let path = req.uri().path().to_string();
+    let segs = http::segments_after(&path, PREFIX).ok_or(ApiError::NotFound)?;
+    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
+    match (req.method().as_str(), segs.as_slice()) {
+        ("GET", ["users"]) => list(deps, &ctx, &req).await,
+        ("GET", ["users", id]) => get(deps, &ctx, http::path_id(id)?).await,
+        ("PATCH", ["users", id]) => update(deps, &ctx, &req, http::path_id(id)?).await,
+        ("POST", ["users", id, "deactivate"]) => set_active(deps, &ctx, &req, http::path_id(id)?, false).await,
+        ("POST", ["users", id, "activate"]) => set_active(deps, &ctx, &req, http::path_id(id)?, true).await,
+        (_, ["users"] | ["users", _] | ["users", _, "deactivate" | "activate"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+    ctx.authorize(Resource::Team, Access::Read)?;
+    let company = ctx.require_company()?;
+    let page = Page::from_request(req)?;
+    let tx = deps.db.begin(ctx).await?;
+    let result = repo::users::list(&tx, company.as_uuid(), page).await.map_err(ApiError::from);
+    let (items, total) = tx.finish(result).await?;
+    http::ok(&Paged { items, limit: page.limit, offset: page.offset, total })
+}
+
+/// A user of the acting company; anyone else (another tenant, the master admin) is a 404.
+async fn company_user(tx: &chatapp::db::TenantTx, ctx: &TenantCtx, id: Uuid) -> Result<repo::users::User, ApiError> {
+    let company = ctx.require_company()?;
+    repo::users::get(tx, id)
+        .await?
+        .filter(|u| u.company_id == Some(company.as_uuid()))
+        .ok_or(ApiError::NotFound)
+}
+
+async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Team, Access::Read)?;
+    let tx = deps.db.begin(ctx).await?;
+    let result = company_user(&tx, ctx, id).await;
+    http::ok(&tx.finish(result).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    role: Option<String>,
+    permissions: Option<Value>,
+    name: Option<String>,
+    ip_allowlist: Option<Vec<String>>,
+    /// RFC 3339; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    access_expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
+    Option::<DateTime<Utc>>::deserialize(d).map(Some)
+}
+
+/// `{"<resource>": ["read" | "write", ...]}` over known resources.
+fn check_permissions(p: &Value) -> Result<(), ApiError> {
+    const RESOURCES: &[&str] = &[
+        "team", "invitations", "api_keys", "agents", "knowledge", "conversations", "messages", "analytics", "audit_logs",
+    ];
+    let obj = p.as_object().ok_or_else(|| ApiError::validation("permissions must be an object"))?;
+    for (k, v) in obj {
+        if !RESOURCES.contains(&k.as_str()) {
+            return Err(ApiError::validation(format!("unknown permission resource {k:?}")));
+        }
+        let ok = v.as_array().is_some_and(|a| a.iter().all(|x| matches!(x.as_str(), Some("read" | "write"))));
+        if !ok {
+            return Err(ApiError::validation(format!("permissions.{k} must be a list of \"read\"/\"write\"")));
+        }
+    }
+    Ok(())
+}
+
+async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Team, Access::Write)?;
+    let body: UpdateBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
+    let role = match body.role.as_deref() {
+        None => None,
+        Some(r) => match Role::parse(r) {
+            Some(Role::CompanyAdmin | Role::SupportAgent) => Some(r.to_string()),
+            _ => return Err(ApiError::validation("role must be company_admin or support_agent")),
+        },
+    };
+    if let Some(p) = &body.permissions {
+        check_permissions(p)?;
+    }
+    if let Some(list) = &body.ip_allowlist {
+        for e in list {
+            if e.parse::<std::net::IpAddr>().is_err() && e.parse::<ipnet_like::Net>().is_err() {
+                return Err(ApiError::validation(format!("ip_allowlist entry {e:?} is not an address or CIDR block")));
+            }
+        }
+    }
+    if ctx.user_id() == Some(id) && role.as_deref() == Some("support_agent") {
+        return Err(ApiError::bad_request("cannot_demote_self", "you cannot remove your own admin role"));
+    }
+    let patch = UserPatch {
+        role,
+        permissions: body.permissions,
+        name: domain::optional_text("name", body.name.as_deref(), 255)?,
+        ip_allowlist: body.ip_allowlist.map(|l| json!(l)),
+        access_expires_at: body.access_expires_at,
+    };
+    let meta = RequestMeta::from_request(req);
+    let tx = deps.db.begin(ctx).await?;
+    let result = async {
+        let before = company_user(&tx, ctx, id).await?;
+        let after = repo::users::update(&tx, id, &patch).await?.ok_or(ApiError::NotFound)?;
+        audit::record(
+            &tx,
+            AuditEntry { action: "user.update", resource_type: "user", resource_id: Some(id), before: Some(json!(before)), after: Some(json!(after)) },
+            &meta,
+        )
+        .await?;
+        Ok::<_, ApiError>(after)
+    }
+    .await;
+    http::ok(&tx.finish(result).await?)
+}
+
+async fn set_active(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, active: bool) -> HandlerResult {
+    ctx.authorize(Resource::Team, Access::Write)?;
+    if !active && ctx.user_id() == Some(id) {
+        return Err(ApiError::bad_request("cannot_deactivate_self", "you cannot deactivate your own account"));
+    }
+    let meta = RequestMeta::from_request(req);
+    let tx = deps.db.begin(ctx).await?;
+    let result = async {
+        let before = company_user(&tx, ctx, id).await?;
+        let after = repo::users::set_active(&tx, id, active).await?.ok_or(ApiError::NotFound)?;
+        if !active {
+            // A deactivated user's sessions end now, not when their refresh token expires.
+            repo::refresh_tokens::revoke_all_for_user(&tx, id).await?;
+        }
+        audit::record(
+            &tx,
+            AuditEntry {
+                action: if active { "user.activate" } else { "user.deactivate" },
+                resource_type: "user",
+                resource_id: Some(id),
+                before: Some(json!({"is_active": before.is_active})),
+                after: Some(json!({"is_active": after.is_active})),
+            },
+            &meta,
+        )
+        .await?;
+        Ok::<_, ApiError>(after)
+    }
+    .await;
+    http::ok(&tx.finish(result).await?)
+}
+
+/// CIDR syntax check without pulling the parser into this crate's public surface.
+mod ipnet_like {
+    pub struct Net;
+    impl std::str::FromStr for Net {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Self, ()> {
+            let (addr, len) = s.split_once('/').ok_or(())?;
+            let addr: std::net::IpAddr = addr.parse().map_err(|_| ())?;
+            let len: u8 = len.parse().map_err(|_| ())?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            (len <= max).then_some(Net).ok_or(())
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Embeds every `migrations/NNNN_*.sql` file, in name order, so the list cannot drift.
+use std::{env, fs, path::Path};
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<String> = fs::read_dir(&dir)
+        .expect("migrations/ exists")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql") && n.as_bytes().first().is_some_and(u8::is_ascii_digit))
+        .collect();
+    files.sort();
+    let mut out = String::from("/// (version, sql) in apply order.\npub const MIGRATIONS: &[(&str, &str)] = &[\n");
+    for f in &files {
+        let version = f.trim_end_matches(".sql");
+        out.push_str(&format!(
+            "    ({version:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../migrations/{f}\"))),\n"
+        ));
+    }
+    out.push_str("];\n");
+    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs"), out).unwrap();
+}

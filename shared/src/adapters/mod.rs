@@ -1,0 +1,6 @@
+//! One trait per capability, each with a production and an embedded implementation side by
+//! side; configuration picks one when a function starts.
+
+pub mod aws;
+pub mod blob;
+pub mod queue;

@@ -1,0 +1,234 @@
+//! Job queues linking ingestion and escalation steps: SQS in production, the `chatapp_jobs`
+//! table on one machine. Both give at-least-once delivery, a visibility timeout, and a
+//! dead-letter destination after a maximum number of receives.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::Db;
+
+pub const INGEST: &str = "ingest";
+pub const ESCALATION: &str = "escalation";
+pub const OUTBOUND: &str = "outbound";
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    /// Pass back to [`JobQueue::delete`]; a receipt from an earlier delivery is stale.
+    pub receipt: String,
+    pub payload: Value,
+    pub receive_count: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("no queue URL configured for {0}")]
+    UnknownQueue(String),
+    #[error("queue database access failed")]
+    Db(#[from] crate::db::DbError),
+    #[error("SQS request failed: {0}")]
+    Sqs(String),
+    #[error("malformed job: {0}")]
+    Malformed(String),
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Enqueues a JSON payload; returns the message id.
+    async fn send(&self, queue: &str, payload: &Value) -> Result<String, QueueError>;
+    /// Up to `max` visible jobs, each hidden for the visibility timeout.
+    async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError>;
+    /// Acknowledges a job.
+    async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError>;
+}
+
+/// Embedded: `chatapp_jobs` with `FOR UPDATE SKIP LOCKED`; jobs received `max_receives` times
+/// move to `chatapp_failed_jobs` instead of being delivered again.
+pub struct PgJobQueue {
+    db: Db,
+    visibility: Duration,
+    max_receives: i32,
+}
+
+impl PgJobQueue {
+    pub fn new(db: Db, visibility: Duration, max_receives: i32) -> Self {
+        Self { db, visibility, max_receives }
+    }
+
+    /// Payloads and errors of dead-lettered jobs, oldest first.
+    pub async fn failed(&self, queue: &str) -> Result<Vec<(Value, Option<String>)>, QueueError> {
+        let conn = self.db.system().await?;
+        let rows = conn
+            .query(
+                "SELECT payload, error FROM chatapp_failed_jobs WHERE queue = $1 ORDER BY failed_at, id",
+                &[&queue],
+            )
+            .await
+            .map_err(crate::db::DbError::from)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Records why a delivery failed (kept with the job, and copied when it dead-letters).
+    pub async fn record_error(&self, receipt: &str, error: &str) -> Result<(), QueueError> {
+        let (id, _) = parse_receipt(receipt)?;
+        let conn = self.db.system().await?;
+        conn.execute("UPDATE chatapp_jobs SET last_error = $2 WHERE id = $1", &[&id, &error])
+            .await
+            .map_err(crate::db::DbError::from)?;
+        Ok(())
+    }
+}
+
+fn parse_receipt(receipt: &str) -> Result<(Uuid, i32), QueueError> {
+    let (id, n) = receipt.split_once(':').ok_or_else(|| QueueError::Malformed(receipt.into()))?;
+    Ok((
+        Uuid::parse_str(id).map_err(|_| QueueError::Malformed(receipt.into()))?,
+        n.parse().map_err(|_| QueueError::Malformed(receipt.into()))?,
+    ))
+}
+
+#[async_trait]
+impl JobQueue for PgJobQueue {
+    async fn send(&self, queue: &str, payload: &Value) -> Result<String, QueueError> {
+        let conn = self.db.system().await?;
+        let id: Uuid = conn
+            .query_one(
+                "INSERT INTO chatapp_jobs (queue, payload, max_receives) VALUES ($1, $2, $3) RETURNING id",
+                &[&queue, payload, &self.max_receives],
+            )
+            .await
+            .map_err(crate::db::DbError::from)?
+            .get(0);
+        Ok(id.to_string())
+    }
+
+    async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError> {
+        let conn = self.db.system().await?;
+        let secs = self.visibility.as_secs_f64();
+        // One statement: dead-letter exhausted jobs, then lease the next visible ones.
+        let rows = conn
+            .query(
+                "WITH dead AS (
+                    DELETE FROM chatapp_jobs
+                    WHERE id IN (SELECT id FROM chatapp_jobs
+                                 WHERE queue = $1 AND visible_at <= now() AND receive_count >= max_receives
+                                 FOR UPDATE SKIP LOCKED)
+                    RETURNING *
+                 ), moved AS (
+                    INSERT INTO chatapp_failed_jobs (id, queue, payload, receive_count, error, original_created_at)
+                    SELECT id, queue, payload, receive_count, last_error, created_at FROM dead
+                 ), picked AS (
+                    SELECT id FROM chatapp_jobs
+                    WHERE queue = $1 AND visible_at <= now() AND receive_count < max_receives
+                    ORDER BY visible_at, created_at
+                    LIMIT $2
+                    FOR UPDATE SKIP LOCKED
+                 )
+                 UPDATE chatapp_jobs j
+                 SET receive_count = j.receive_count + 1,
+                     visible_at = now() + make_interval(secs => $3)
+                 FROM picked WHERE j.id = picked.id
+                 RETURNING j.id, j.payload, j.receive_count",
+                &[&queue, &i64::from(max.max(1)), &secs],
+            )
+            .await
+            .map_err(crate::db::DbError::from)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: Uuid = r.get(0);
+                let n: i32 = r.get(2);
+                Job { id: id.to_string(), receipt: format!("{id}:{n}"), payload: r.get(1), receive_count: n }
+            })
+            .collect())
+    }
+
+    async fn delete(&self, _queue: &str, receipt: &str) -> Result<(), QueueError> {
+        let (id, n) = parse_receipt(receipt)?;
+        let conn = self.db.system().await?;
+        conn.execute("DELETE FROM chatapp_jobs WHERE id = $1 AND receive_count = $2", &[&id, &n])
+            .await
+            .map_err(crate::db::DbError::from)?;
+        Ok(())
+    }
+}
+
+/// Production: Amazon SQS. Dead-lettering is the queue's redrive policy (template.yaml).
+pub struct SqsJobQueue {
+    client: aws_sdk_sqs::Client,
+    urls: HashMap<String, String>,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: aws_sdk_sqs::Client, urls: HashMap<String, String>) -> Self {
+        Self { client, urls }
+    }
+
+    fn url(&self, queue: &str) -> Result<&str, QueueError> {
+        self.urls.get(queue).map(String::as_str).ok_or_else(|| QueueError::UnknownQueue(queue.into()))
+    }
+}
+
+fn sqs_err<E: std::error::Error + 'static>(e: aws_sdk_sqs::error::SdkError<E>) -> QueueError {
+    QueueError::Sqs(crate::error::error_chain(&e))
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn send(&self, queue: &str, payload: &Value) -> Result<String, QueueError> {
+        let out = self
+            .client
+            .send_message()
+            .queue_url(self.url(queue)?)
+            .message_body(payload.to_string())
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+
+    async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(self.url(queue)?)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(0)
+            .message_system_attribute_names(Attr::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        out.messages()
+            .iter()
+            .map(|m| {
+                let body = m.body().unwrap_or_default();
+                Ok(Job {
+                    id: m.message_id().unwrap_or_default().to_string(),
+                    receipt: m.receipt_handle().unwrap_or_default().to_string(),
+                    payload: serde_json::from_str(body).map_err(|e| QueueError::Malformed(e.to_string()))?,
+                    receive_count: m
+                        .attributes()
+                        .and_then(|a| a.get(&Attr::ApproximateReceiveCount))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(self.url(queue)?)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! Configuration layered from embedded defaults and the environment (zero2prod style).
+//! Every variable is listed in README.md; defaults run the platform on one machine.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobBackend {
+    /// Files under `<data_dir>/blobs` (embedded default).
+    Local,
+    /// An S3 bucket through aws-sdk-s3.
+    S3 { bucket: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueBackend {
+    /// The `chatapp_jobs` table with `FOR UPDATE SKIP LOCKED` (embedded default).
+    Postgres,
+    /// Amazon SQS; queue names map to queue URLs below.
+    Sqs,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Connection string of the application role (`chatapp_app`, subject to RLS).
+    pub database_url: String,
+    /// Connection string of the schema owner, used only by `migrate`.
+    pub migration_database_url: String,
+    pub db_pool_size: usize,
+    pub jwt_secret: Vec<u8>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub login_max_failures: i64,
+    pub login_window: Duration,
+    pub max_body_bytes: usize,
+    pub blob_backend: BlobBackend,
+    pub queue_backend: QueueBackend,
+    pub data_dir: PathBuf,
+    pub aws_endpoint_url: Option<String>,
+    pub ingest_queue_url: Option<String>,
+    pub escalation_queue_url: Option<String>,
+    pub outbound_queue_url: Option<String>,
+    pub queue_visibility_timeout: Duration,
+    pub queue_max_receives: i32,
+    pub master_admin_email: Option<String>,
+    pub master_admin_password: Option<String>,
+    pub master_admin_password_hash: Option<String>,
+    pub demo_admin_password: Option<String>,
+    pub local_bind: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+const DEV_JWT_SECRET: &str = "chatapp-local-development-secret-change-me";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Builds a configuration from any key lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
+            "postgres://chatapp_app@127.0.0.1:5432/chatapp".to_string()
+        });
+        let migration_database_url = get("MIGRATION_DATABASE_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/chatapp".to_string());
+        let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let jwt_secret = match get("JWT_SECRET") {
+            Some(s) if s.len() >= 32 => s.into_bytes(),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    reason: "must be at least 32 bytes".into(),
+                })
+            }
+            // A deployed function must never sign tokens with a published key.
+            None if on_lambda => {
+                return Err(ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    reason: "required when running on AWS Lambda".into(),
+                })
+            }
+            None => DEV_JWT_SECRET.as_bytes().to_vec(),
+        };
+        let blob_backend = match get("BLOB_BACKEND").as_deref().unwrap_or("local") {
+            "local" => BlobBackend::Local,
+            "s3" => BlobBackend::S3 {
+                bucket: get("KNOWLEDGE_BUCKET").ok_or(ConfigError::Invalid {
+                    name: "KNOWLEDGE_BUCKET",
+                    reason: "required when BLOB_BACKEND=s3".into(),
+                })?,
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "BLOB_BACKEND",
+                    reason: format!("expected local or s3, got {other:?}"),
+                })
+            }
+        };
+        let queue_backend = match get("QUEUE_BACKEND").as_deref().unwrap_or("postgres") {
+            "postgres" => QueueBackend::Postgres,
+            "sqs" => QueueBackend::Sqs,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "QUEUE_BACKEND",
+                    reason: format!("expected postgres or sqs, got {other:?}"),
+                })
+            }
+        };
+        Ok(Self {
+            database_url,
+            migration_database_url,
+            db_pool_size: num(&get, "DB_POOL_SIZE", 4)?,
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(num(&get, "ACCESS_TOKEN_TTL_SECS", 900)?),
+            refresh_token_ttl: Duration::from_secs(num(
+                &get,
+                "REFRESH_TOKEN_TTL_SECS",
+                30 * 24 * 3600,
+            )?),
+            login_max_failures: num(&get, "LOGIN_MAX_FAILURES", 5)?,
+            login_window: Duration::from_secs(num(&get, "LOGIN_WINDOW_SECS", 900)?),
+            max_body_bytes: num(&get, "MAX_BODY_BYTES", 64 * 1024)?,
+            blob_backend,
+            queue_backend,
+            data_dir: get("DATA_DIR").map(PathBuf::from).unwrap_or_else(|| ".data".into()),
+            aws_endpoint_url: get("AWS_ENDPOINT_URL"),
+            ingest_queue_url: get("INGEST_QUEUE_URL"),
+            escalation_queue_url: get("ESCALATION_QUEUE_URL"),
+            outbound_queue_url: get("OUTBOUND_QUEUE_URL"),
+            queue_visibility_timeout: Duration::from_secs(num(
+                &get,
+                "QUEUE_VISIBILITY_TIMEOUT_SECS",
+                60,
+            )?),
+            queue_max_receives: num(&get, "QUEUE_MAX_RECEIVES", 5)?,
+            master_admin_email: get("MASTER_ADMIN_EMAIL"),
+            master_admin_password: get("MASTER_ADMIN_PASSWORD"),
+            master_admin_password_hash: get("MASTER_ADMIN_PASSWORD_HASH"),
+            demo_admin_password: get("DEMO_ADMIN_PASSWORD"),
+            local_bind: get("LOCAL_BIND").unwrap_or_else(|| "127.0.0.1:3000".into()),
+        })
+    }
+
+    /// The SQS queue URL configured for a logical queue name.
+    pub fn queue_url(&self, queue: &str) -> Option<&str> {
+        match queue {
+            crate::adapters::queue::INGEST => self.ingest_queue_url.as_deref(),
+            crate::adapters::queue::ESCALATION => self.escalation_queue_url.as_deref(),
+            crate::adapters::queue::OUTBOUND => self.outbound_queue_url.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.blob_backend, BlobBackend::Local);
+        assert_eq!(c.queue_backend, QueueBackend::Postgres);
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn lambda_requires_a_real_jwt_secret() {
+        assert!(cfg(&[("AWS_LAMBDA_FUNCTION_NAME", "auth")]).is_err());
+        assert!(cfg(&[("JWT_SECRET", "short")]).is_err());
+        assert!(cfg(&[("BLOB_BACKEND", "s3")]).is_err());
+        assert!(cfg(&[("DB_POOL_SIZE", "many")]).is_err());
+    }
+}

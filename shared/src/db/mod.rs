@@ -1,0 +1,152 @@
+//! PostgreSQL access. Handlers never see a raw client: they get a [`TenantTx`], which can only
+//! be opened from a [`TenantCtx`] and applies it with `set_config(..., true)`, i.e. for this
+//! transaction only, so a pooled connection never carries one tenant's identity into the next
+//! request. Repository functions (crate `repo` modules) are the only code that runs SQL.
+
+pub mod migrate;
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::tenant::TenantCtx;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("could not get a database connection")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+    #[error("migration {version} was changed after it was applied (checksum mismatch)")]
+    MigrationChanged { version: String },
+}
+
+impl DbError {
+    /// The violated constraint's name when this is a unique violation (SQLSTATE 23505).
+    pub fn unique_violation(&self) -> Option<String> {
+        match self {
+            DbError::Query(e) => e.as_db_error().and_then(|db| {
+                (db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+                    .then(|| db.constraint().unwrap_or("unique").to_string())
+            }),
+            _ => None,
+        }
+    }
+
+    /// True when the database refused a write because of a foreign-key or check constraint.
+    pub fn is_constraint_violation(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            DbError::Query(e) => e.code().is_some_and(|c| {
+                c == &SqlState::FOREIGN_KEY_VIOLATION
+                    || c == &SqlState::CHECK_VIOLATION
+                    || c == &SqlState::NOT_NULL_VIOLATION
+            }),
+            _ => false,
+        }
+    }
+}
+
+/// The application's connection pool (role `chatapp_app`, subject to RLS).
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    /// Builds the pool; connections are made lazily, so a cold start costs no round trip.
+    pub fn connect(url: &str, pool_size: usize) -> Result<Self, DbError> {
+        let pg = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Config(e.to_string()))?;
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| DbError::Config(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Opens a transaction that acts as `ctx`.
+    pub async fn begin(&self, ctx: &TenantCtx) -> Result<TenantTx, DbError> {
+        let conn = self.pool.get().await?;
+        // Uuids and role names are formatted from typed values (hex digits, fixed words), so a
+        // single simple-query round trip is safe here.
+        let company = ctx.company_id().map(|c| c.to_string()).unwrap_or_default();
+        let user = ctx.user_id().map(|u| u.to_string()).unwrap_or_default();
+        conn.batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.current_company_id', '{company}', true), \
+             set_config('app.current_user_id', '{user}', true), \
+             set_config('app.user_role', '{}', true)",
+            ctx.db_role()
+        ))
+        .await?;
+        Ok(TenantTx { conn: Some(conn), ctx: ctx.clone() })
+    }
+
+    /// A connection with no tenant identity: RLS shows it no tenant rows. Used by the auth
+    /// code (through SECURITY DEFINER lookups) and by infrastructure tables (queue, login
+    /// attempts) that are not tenant data.
+    pub(crate) async fn system(&self) -> Result<Object, DbError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// A tenant-scoped transaction. Commit explicitly; dropping it uncommitted discards the
+/// connection, so the server rolls back and nothing half-done returns to the pool.
+pub struct TenantTx {
+    conn: Option<Object>,
+    ctx: TenantCtx,
+}
+
+impl TenantTx {
+    pub fn ctx(&self) -> &TenantCtx {
+        &self.ctx
+    }
+
+    pub(crate) fn client(&self) -> &Object {
+        self.conn.as_ref().expect("transaction is open")
+    }
+
+    pub async fn commit(mut self) -> Result<(), DbError> {
+        let conn = self.conn.take().expect("transaction is open");
+        conn.batch_execute("COMMIT").await?;
+        Ok(())
+    }
+
+    pub async fn rollback(mut self) -> Result<(), DbError> {
+        let conn = self.conn.take().expect("transaction is open");
+        conn.batch_execute("ROLLBACK").await?;
+        Ok(())
+    }
+
+    /// Commits on `Ok`, rolls back on `Err`, and passes the result on.
+    pub async fn finish<T, E: From<DbError>>(self, result: Result<T, E>) -> Result<T, E> {
+        match result {
+            Ok(v) => {
+                self.commit().await?;
+                Ok(v)
+            }
+            Err(e) => {
+                if let Err(rb) = self.rollback().await {
+                    tracing::warn!(error = %rb, "rollback failed; connection dropped");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for TenantTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Detach from the pool and close: the server aborts the open transaction.
+            drop(Object::take(conn));
+        }
+    }
+}

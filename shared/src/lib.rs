@@ -1,0 +1,17 @@
+//! chatapp's common crate: schema types, tenant auth and adapters shared by every function.
+
+pub mod adapters;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod repo;
+pub mod seed;
+pub mod tenant;
+
+pub use error::ApiError;
+pub use tenant::TenantCtx;

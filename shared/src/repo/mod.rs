@@ -1,0 +1,9 @@
+//! Repository functions: the only code that runs SQL against tenant data. Each takes the
+//! [`TenantTx`](crate::db::TenantTx), which carries the acting [`TenantCtx`](crate::tenant::TenantCtx).
+
+pub mod api_keys;
+pub mod companies;
+pub mod invitations;
+pub mod plans;
+pub mod refresh_tokens;
+pub mod users;

@@ -1,0 +1,153 @@
+//! Operator-run bootstrap: the master admin (from configuration, never a built-in password),
+//! reference data (plans, agent packages, model catalog) and the local demo company. Runs as
+//! the schema owner with the master-admin role set for the transaction, since every table
+//! forces row-level security.
+
+use tokio_postgres::{Client, NoTls};
+use uuid::Uuid;
+
+use crate::auth::{password, tokens};
+use crate::config::Config;
+use crate::db::DbError;
+
+const REFERENCE_DATA: &str = include_str!("../../migrations/seed/reference_data.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("database query failed")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+async fn owner_client(url: &str) -> Result<Client, SeedError> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!(error = %e, "seed connection closed");
+        }
+    });
+    Ok(client)
+}
+
+async fn as_master(client: &Client, sql_body: &str) -> Result<(), SeedError> {
+    client
+        .batch_execute(&format!(
+            "BEGIN; SELECT set_config('app.user_role', 'master_admin', true);\n{sql_body}\n;COMMIT;"
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Plans Free/Starter/Professional/Enterprise, default agent packages, model catalog.
+pub async fn reference_data(cfg: &Config) -> Result<(), SeedError> {
+    let client = owner_client(&cfg.migration_database_url).await?;
+    as_master(&client, REFERENCE_DATA).await
+}
+
+/// Creates the master admin named by `MASTER_ADMIN_EMAIL` with `MASTER_ADMIN_PASSWORD` or
+/// `MASTER_ADMIN_PASSWORD_HASH`, if no user has that email yet. Returns whether one was made.
+pub async fn bootstrap_master_admin(cfg: &Config) -> Result<bool, SeedError> {
+    let Some(email) = cfg.master_admin_email.as_deref() else { return Ok(false) };
+    let hash = match (&cfg.master_admin_password_hash, &cfg.master_admin_password) {
+        (Some(h), _) if h.starts_with("$argon2") => h.clone(),
+        (Some(_), _) => return Err(SeedError::Invalid("MASTER_ADMIN_PASSWORD_HASH must be an argon2 PHC string".into())),
+        (None, Some(p)) => {
+            password::check_password_policy(p).map_err(|e| SeedError::Invalid(format!("MASTER_ADMIN_PASSWORD: {e}")))?;
+            password::hash_password(p).map_err(|e| SeedError::Invalid(e.to_string()))?
+        }
+        (None, None) => {
+            return Err(SeedError::Invalid(
+                "MASTER_ADMIN_EMAIL is set but neither MASTER_ADMIN_PASSWORD nor MASTER_ADMIN_PASSWORD_HASH".into(),
+            ))
+        }
+    };
+    let client = owner_client(&cfg.migration_database_url).await?;
+    client.batch_execute("BEGIN; SELECT set_config('app.user_role', 'master_admin', true)").await?;
+    let n = client
+        .execute(
+            "INSERT INTO chatapp_users (email, name, role, password_hash, email_verified)
+             SELECT lower($1), 'Master admin', 'master_admin', $2, now()
+             WHERE NOT EXISTS (SELECT 1 FROM chatapp_users WHERE lower(email) = lower($1))",
+            &[&email, &hash],
+        )
+        .await?;
+    client.batch_execute("COMMIT").await?;
+    Ok(n == 1)
+}
+
+/// The local demo tenant.
+#[derive(Debug, Clone)]
+pub struct DemoTenant {
+    pub company_id: Uuid,
+    pub admin_email: String,
+    /// Present only when this call created the admin with a generated password.
+    pub generated_password: Option<String>,
+}
+
+pub const DEMO_SLUG: &str = "demo";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.chatapp.local";
+
+/// Creates (once) the demo company on the Professional plan and its admin, whose password
+/// comes from `DEMO_ADMIN_PASSWORD` or is generated and returned so the runner can print it.
+pub async fn demo_tenant(cfg: &Config) -> Result<DemoTenant, SeedError> {
+    let client = owner_client(&cfg.migration_database_url).await?;
+    client.batch_execute("BEGIN; SELECT set_config('app.user_role', 'master_admin', true)").await?;
+    let company_id: Uuid = client
+        .query_one(
+            "WITH ins AS (
+                INSERT INTO chatapp_companies (name, slug, description)
+                VALUES ('Demo Company', $1, 'Local demo tenant') ON CONFLICT (slug) DO NOTHING RETURNING id)
+             SELECT id FROM ins UNION ALL SELECT id FROM chatapp_companies WHERE slug = $1 LIMIT 1",
+            &[&DEMO_SLUG],
+        )
+        .await?
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO chatapp_company_subscriptions (company_id, plan_id, status, starts_at, expires_at)
+             SELECT $1, p.id, 'active', now(), now() + interval '1 year'
+             FROM chatapp_subscription_plans p
+             WHERE p.slug = 'professional'
+               AND NOT EXISTS (SELECT 1 FROM chatapp_company_subscriptions WHERE company_id = $1)",
+            &[&company_id],
+        )
+        .await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM chatapp_users WHERE lower(email) = $1", &[&DEMO_ADMIN_EMAIL])
+        .await?
+        .is_some();
+    let mut generated = None;
+    if !exists {
+        let pw = match &cfg.demo_admin_password {
+            Some(p) => p.clone(),
+            None => {
+                let p = tokens::random_secret()[..20].to_string();
+                generated = Some(p.clone());
+                p
+            }
+        };
+        let hash = password::hash_password(&pw).map_err(|e| SeedError::Invalid(e.to_string()))?;
+        client
+            .execute(
+                "INSERT INTO chatapp_users (email, name, company_id, role, password_hash, email_verified)
+                 VALUES ($1, 'Demo admin', $2, 'company_admin', $3, now())",
+                &[&DEMO_ADMIN_EMAIL, &company_id, &hash],
+            )
+            .await?;
+    }
+    client.batch_execute("COMMIT").await?;
+    Ok(DemoTenant { company_id, admin_email: DEMO_ADMIN_EMAIL.into(), generated_password: generated })
+}
+
+/// Applies migrations, reference data and the master admin: what `migrate` does.
+pub async fn migrate_and_bootstrap(cfg: &Config) -> Result<Vec<crate::db::migrate::MigrationOutcome>, SeedError> {
+    let outcomes = crate::db::migrate::run(&cfg.migration_database_url).await?;
+    reference_data(cfg).await?;
+    if bootstrap_master_admin(cfg).await? {
+        tracing::info!("master admin created");
+    }
+    Ok(outcomes)
+}
