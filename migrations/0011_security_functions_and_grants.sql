@@ -126,3 +126,5 @@ $$;
 GRANT USAGE ON SCHEMA public TO chatapp_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO chatapp_app;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO chatapp_app;
+-- Migration bookkeeping belongs to the owner alone.
+REVOKE ALL ON chatapp_schema_migrations FROM chatapp_app;

@@ -1,1 +1,280 @@
+//! Black-box test support: a fresh PostgreSQL database per test (migrated as the owner, used
+//! through the RLS-bound `chatapp_app` role), and handlers called exactly as Lambda calls them.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use chatapp::app::AppDeps;
+use chatapp::config::Config;
+use chatapp::http::LocalPeer;
+use chatapp_functions::http_function::HttpFunction;
+use http::StatusCode;
+use lambda_http::Body;
+use serde_json::{json, Value};
+use tokio_postgres::{Client, NoTls};
+use uuid::Uuid;
+
+pub const MASTER_EMAIL: &str = "master@test.local";
+pub const MASTER_PASSWORD: &str = "master-password-1";
+pub const PASSWORD: &str = "a-good-password-1";
+
+/// `postgres://postgres@127.0.0.1:5432` unless `TEST_PG_ADMIN_URL` says otherwise.
+pub fn pg_admin_base() -> String {
+    std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn pg_app_base() -> String {
+    std::env::var("TEST_PG_APP_URL").unwrap_or_else(|_| "postgres://chatapp_app@127.0.0.1:5432".into())
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+pub struct TestEnv {
+    pub db_name: String,
+    pub cfg: Config,
+    pub deps: AppDeps,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    /// A fresh database, migrated and bootstrapped, with `overrides` applied to the config.
+    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+        let db_name = format!("chatapp_t_{}", Uuid::new_v4().simple());
+        let admin = connect(&format!("{}/postgres", pg_admin_base())).await;
+        admin.batch_execute(&format!("CREATE DATABASE {db_name}")).await.unwrap();
+        let data_dir = std::env::temp_dir().join(&db_name);
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), format!("{}/{db_name}", pg_app_base())),
+            ("MIGRATION_DATABASE_URL".into(), format!("{}/{db_name}", pg_admin_base())),
+            ("MASTER_ADMIN_EMAIL".into(), MASTER_EMAIL.into()),
+            ("MASTER_ADMIN_PASSWORD".into(), MASTER_PASSWORD.into()),
+            ("JWT_SECRET".into(), "test-secret-test-secret-test-secret-1234".into()),
+            ("DATA_DIR".into(), data_dir.to_string_lossy().into_owned()),
+            ("DB_POOL_SIZE".into(), "4".into()),
+        ]);
+        for (k, v) in overrides {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let cfg = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        chatapp::seed::migrate_and_bootstrap(&cfg).await.expect("migrate");
+        let deps = AppDeps::from_config(cfg.clone()).await.expect("deps");
+        Self { db_name, cfg, deps }
+    }
+
+    /// Superuser connection to this test's database (bypasses RLS: for setup and checks).
+    pub async fn owner(&self) -> Client {
+        connect(&self.cfg.migration_database_url).await
+    }
+
+    /// A raw connection as the application role (RLS applies).
+    pub async fn app_client(&self) -> Client {
+        connect(&self.cfg.database_url).await
+    }
+
+    pub async fn send(&self, f: HttpFunction, req: Req) -> Resp {
+        let mut builder = http::Request::builder().method(req.method).uri(&req.path);
+        builder = builder.header("user-agent", "chatapp-tests/1");
+        if let Some(t) = &req.token {
+            builder = builder.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match req.body {
+            Some(b) => {
+                builder = builder.header("content-type", "application/json");
+                Body::Text(b)
+            }
+            None => Body::Empty,
+        };
+        let mut request: lambda_http::Request = builder.body(body).unwrap();
+        request.extensions_mut().insert(LocalPeer(req.ip));
+        let response = f.call(&self.deps, request).await;
+        let status = response.status();
+        let body = match response.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
+            Body::Empty => Value::Null,
+            Body::Binary(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+            _ => Value::Null,
+        };
+        if status.is_client_error() || status.is_server_error() {
+            // Every error is the JSON shape {"error":{"code","message"}}.
+            assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "bad error body: {body}");
+        }
+        Resp { status, body }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.send(HttpFunction::Auth, Req::post("/auth/login").json(json!({"email": email, "password": password})))
+            .await
+    }
+
+    pub async fn master_token(&self) -> String {
+        let r = self.login(MASTER_EMAIL, MASTER_PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// A company created by the master admin through the companies route, whose first admin
+    /// accepted the invitation through the invitations route.
+    pub async fn company(&self, slug: &str, plan: &str) -> Tenant {
+        let master = self.master_token().await;
+        let admin_email = format!("admin@{slug}.test");
+        let r = self
+            .send(
+                HttpFunction::Companies,
+                Req::post("/admin/companies").token(&master).json(json!({
+                    "name": format!("Company {slug}"), "slug": slug, "plan": plan, "admin_email": admin_email
+                })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let company_id: Uuid = r.body["company"]["id"].as_str().unwrap().parse().unwrap();
+        let token = r.body["admin_invitation"]["token"].as_str().unwrap().to_string();
+        let a = self
+            .send(
+                HttpFunction::Invitations,
+                Req::post("/invitations/accept").json(json!({"token": token, "password": PASSWORD, "name": "Admin"})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        Tenant {
+            company_id,
+            admin_id: a.body["user"]["id"].as_str().unwrap().parse().unwrap(),
+            admin_email,
+            admin_token: a.body["tokens"]["access_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Invites and accepts a user of `tenant` with `role`; returns (user id, access token).
+    pub async fn member(&self, tenant: &Tenant, email: &str, role: &str, permissions: Value) -> (Uuid, String) {
+        let r = self
+            .send(
+                HttpFunction::Invitations,
+                Req::post("/admin/invitations")
+                    .token(&tenant.admin_token)
+                    .json(json!({"email": email, "role": role, "permissions": permissions})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let token = r.body["token"].as_str().unwrap();
+        let a = self
+            .send(HttpFunction::Invitations, Req::post("/invitations/accept").json(json!({"token": token, "password": PASSWORD})))
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        (
+            a.body["user"]["id"].as_str().unwrap().parse().unwrap(),
+            a.body["tokens"]["access_token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn count(&self, sql_from_where: &str) -> i64 {
+        self.owner().await.query_one(&format!("SELECT count(*) FROM {sql_from_where}"), &[]).await.unwrap().get(0)
+    }
+
+    pub async fn audit_count(&self, action: &str) -> i64 {
+        self.owner()
+            .await
+            .query_one("SELECT count(*) FROM chatapp_audit_logs WHERE action = $1", &[&action])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Sets a user's password directly (fixture users have none).
+    pub async fn set_password(&self, user: Uuid, password: &str) {
+        let hash = chatapp::auth::password::hash_password(password).unwrap();
+        self.owner()
+            .await
+            .execute("UPDATE chatapp_users SET password_hash = $2 WHERE id = $1", &[&user, &hash])
+            .await
+            .unwrap();
+    }
+}
+
+pub struct Tenant {
+    pub company_id: Uuid,
+    pub admin_id: Uuid,
+    pub admin_email: String,
+    pub admin_token: String,
+}
+
+pub struct Req {
+    method: http::Method,
+    path: String,
+    token: Option<String>,
+    body: Option<String>,
+    ip: IpAddr,
+}
+
+impl Req {
+    pub fn new(method: &str, path: &str) -> Self {
+        Self {
+            method: method.parse().unwrap(),
+            path: path.to_string(),
+            token: None,
+            body: None,
+            ip: "127.0.0.1".parse().unwrap(),
+        }
+    }
+    pub fn get(path: &str) -> Self {
+        Self::new("GET", path)
+    }
+    pub fn post(path: &str) -> Self {
+        Self::new("POST", path)
+    }
+    pub fn patch(path: &str) -> Self {
+        Self::new("PATCH", path)
+    }
+    pub fn delete(path: &str) -> Self {
+        Self::new("DELETE", path)
+    }
+    pub fn token(mut self, t: &str) -> Self {
+        self.token = Some(t.to_string());
+        self
+    }
+    pub fn json(mut self, v: Value) -> Self {
+        self.body = Some(v.to_string());
+        self
+    }
+    pub fn raw(mut self, s: &str) -> Self {
+        self.body = Some(s.to_string());
+        self
+    }
+    pub fn ip(mut self, ip: &str) -> Self {
+        self.ip = ip.parse().unwrap();
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// Asserts status and error code together, with the body in the message.
+#[macro_export]
+macro_rules! assert_error {
+    ($resp:expr, $status:expr, $code:expr) => {{
+        let r = &$resp;
+        assert_eq!(r.status, $status, "body: {}", r.body);
+        assert_eq!(r.code(), $code, "body: {}", r.body);
+    }};
+}

@@ -481,10 +481,6 @@ impl Auth {
         };
         let tx = self.db.begin(&user.ctx()).await?;
         let result = async {
-            // The invitation itself already holds a seat, so accepting never exceeds the plan.
-            if !repo::invitations::accept(&tx, invitation_id, user.id).await? {
-                return Err(invalid());
-            }
             let created = repo::users::create(
                 &tx,
                 &repo::users::NewUser {
@@ -502,6 +498,11 @@ impl Auth {
                 Some(_) => ApiError::conflict("email_taken", "an account with this email already exists"),
                 None => e.into(),
             })?;
+            // The invitation itself already held a seat, so accepting never exceeds the plan.
+            // Exactly once: a concurrent accept finds it no longer pending and rolls back.
+            if !repo::invitations::accept(&tx, invitation_id, user.id).await? {
+                return Err(invalid());
+            }
             let (pair, _) = self.issue(&tx, &user, Uuid::new_v4(), meta).await?;
             audit::record(
                 &tx,

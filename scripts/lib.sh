@@ -1,0 +1,152 @@
+# Shared by scripts/test.sh and scripts/run-local.sh (sourced, not executed).
+# Callers run with `set -euo pipefail`.
+
+CHATAPP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CHATAPP_CACHE="${CHATAPP_CACHE:-$HOME/.cache/chatapp}"
+CHATAPP_VENV="$CHATAPP_CACHE/venv"
+
+step() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root (directly, or through sudo when not root).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root for: $*"; fi
+}
+
+apt_install() {
+    note "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# Newest Debian cluster version under /etc/postgresql (empty if none).
+pg_version() {
+    if [ -d /etc/postgresql ]; then ls /etc/postgresql | sort -V | tail -1; fi
+}
+
+pg_accepting() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
+
+# Superuser psql over local TCP, never prompting and ignoring any saved password.
+pg_psql() {
+    env -u PGPASSWORD PGPASSFILE=/dev/null PGCONNECT_TIMEOUT=5 \
+        psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -w -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+pg_trusts_tcp() { pg_psql -Atc 'select 1' >/dev/null 2>&1; }
+
+# PostgreSQL installed, running on 127.0.0.1:5432, trusting local TCP. A no-op when all holds.
+ensure_postgres() {
+    step "PostgreSQL on 127.0.0.1:5432"
+    if ! command -v psql >/dev/null || { ! pg_accepting && [ -z "$(pg_version)" ]; }; then
+        apt_install postgresql
+    fi
+    local v
+    v="$(pg_version)"
+    if ! pg_accepting; then
+        [ -n "$v" ] || die "no PostgreSQL cluster under /etc/postgresql and nothing on 127.0.0.1:5432"
+        if [ ! -d "/etc/postgresql/$v/main" ]; then
+            as_root pg_createcluster "$v" main
+        fi
+        note "starting cluster $v/main"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start
+        local i
+        for i in $(seq 1 30); do pg_accepting && break; sleep 1; done
+        pg_accepting || die "PostgreSQL $v did not start accepting on 127.0.0.1:5432"
+    fi
+    if ! pg_trusts_tcp; then
+        [ -n "$v" ] || die "cannot connect as postgres without a password, and no local cluster to configure"
+        local hba="/etc/postgresql/$v/main/pg_hba.conf"
+        note "adding trust for 127.0.0.1/32 and ::1/128 to $hba"
+        as_root cp -p "$hba" "$hba.chatapp.bak"
+        # Both lines before the first rule (pg_hba.conf is first-match).
+        as_root awk '
+            !done && !/^[[:space:]]*(#|$)/ {
+                print "host all all 127.0.0.1/32 trust"; print "host all all ::1/128 trust"; done = 1
+            }
+            { print }
+            END { if (!done) { print "host all all 127.0.0.1/32 trust"; print "host all all ::1/128 trust" } }
+        ' "$hba.chatapp.bak" | as_root tee "$hba" >/dev/null
+        as_root pg_ctlcluster --skip-systemctl-redirect "$v" main reload
+        local i
+        for i in $(seq 1 10); do pg_trusts_tcp && break; sleep 1; done
+        pg_trusts_tcp || die "still cannot connect as postgres@127.0.0.1 without a password (see $hba)"
+    fi
+    note "ready ($(pg_psql -Atc 'show server_version'))"
+}
+
+# Drops databases left by tests (chatapp_t_<uuid>) on the tests' admin server, and their data dirs.
+drop_test_databases() {
+    local admin="${TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}/postgres" db n=0
+    while IFS= read -r db; do
+        [ -n "$db" ] || continue
+        env -u PGPASSWORD PGPASSFILE=/dev/null psql "$admin" -w -X -q -v ON_ERROR_STOP=1 \
+            -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" && n=$((n + 1))
+    done < <(env -u PGPASSWORD PGPASSFILE=/dev/null psql "$admin" -w -X -Atc \
+        "select datname from pg_database where datname like 'chatapp\_t\_%'")
+    rm -rf "${TMPDIR:-/tmp}"/chatapp_t_* 2>/dev/null || true
+    note "dropped $n leftover test database(s)"
+}
+
+# The tool venv (moto_server, cargo-lambda, sam); installs only what is missing.
+ensure_venv() {
+    step "Python tools in $CHATAPP_VENV"
+    if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        apt_install python3 python3-venv
+    fi
+    if [ ! -x "$CHATAPP_VENV/bin/python" ]; then
+        rm -rf "$CHATAPP_VENV"
+        mkdir -p "$CHATAPP_CACHE"
+        python3 -m venv "$CHATAPP_VENV"
+    fi
+    local b missing=0
+    for b in moto_server cargo-lambda sam; do
+        [ -x "$CHATAPP_VENV/bin/$b" ] || missing=1
+    done
+    if [ "$missing" -eq 1 ]; then
+        note "pip install moto[server] cargo-lambda aws-sam-cli"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$CHATAPP_VENV/bin/pip" install -q 'moto[server]' cargo-lambda aws-sam-cli
+    fi
+    export PATH="$CHATAPP_VENV/bin:$PATH" SAM_CLI_TELEMETRY=0
+    note "ready (sam $("$CHATAPP_VENV/bin/sam" --version | awk '{print $NF}'))"
+}
+
+# Starts moto_server on a free loopback port; exports MOTO_URL and dummy AWS settings.
+MOTO_PID=""
+start_moto() {
+    step "moto_server"
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    local py="$CHATAPP_VENV/bin/python" log="$CHATAPP_CACHE/moto.log" port attempt i
+    for attempt in 1 2 3; do
+        port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        "$CHATAPP_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+        MOTO_PID=$!
+        for i in $(seq 1 100); do
+            kill -0 "$MOTO_PID" 2>/dev/null || break
+            if "$py" - "$port" <<'EOF' 2>/dev/null; then
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
+except urllib.error.HTTPError:
+    pass  # any HTTP answer means it is serving
+EOF
+                export MOTO_URL="http://127.0.0.1:$port"
+                note "listening at $MOTO_URL (pid $MOTO_PID, log $log)"
+                return 0
+            fi
+            sleep 0.1
+        done
+        stop_moto
+    done
+    cat "$log" >&2 || true
+    die "moto_server did not start"
+}
+
+stop_moto() {
+    if [ -n "$MOTO_PID" ]; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+        MOTO_PID=""
+    fi
+}

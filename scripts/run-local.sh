@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole platform on this machine (functions/local): ensures PostgreSQL on
+# 127.0.0.1:5432 with trust auth, then builds and starts chatapp-local. Environment variables
+# (DATABASE_URL, LOCAL_BIND, DEMO_ADMIN_PASSWORD, ...) pass through; see shared/src/config.rs.
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$CHATAPP_ROOT"
+
+ensure_postgres
+step "cargo run --release --bin chatapp-local"
+exec cargo run --release --bin chatapp-local
