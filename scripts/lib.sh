@@ -30,7 +30,7 @@ pg_accepting() { pg_isready -q -h 127.0.0.1 -p 5432 >/dev/null 2>&1; }
 
 # Superuser psql over local TCP, never prompting and ignoring any saved password.
 pg_psql() {
-    env -u PGPASSWORD PGPASSFILE=/dev/null PGCONNECT_TIMEOUT=5 \
+    env -u PGPASSWORD PGPASSFILE=/nonexistent/.pgpass PGCONNECT_TIMEOUT=5 \
         psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -w -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
@@ -76,17 +76,28 @@ ensure_postgres() {
     note "ready ($(pg_psql -Atc 'show server_version'))"
 }
 
-# Drops databases left by tests (chatapp_t_<uuid>) on the tests' admin server, and their data dirs.
+# Drops databases left by tests (chatapp_t_<uuid>) on the tests' admin server, with their data
+# dirs. Only databases nobody is connected to and older than $1 seconds (default 0), and
+# without FORCE, so a test run going on elsewhere against the same server keeps its databases.
 drop_test_databases() {
-    local admin="${TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}/postgres" db n=0
-    while IFS= read -r db; do
+    local min_age="${1:-0}" admin="${TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}/postgres"
+    local db n=0 kept=0
+    while IFS='|' read -r db idle; do
         [ -n "$db" ] || continue
-        env -u PGPASSWORD PGPASSFILE=/dev/null psql "$admin" -w -X -q -v ON_ERROR_STOP=1 \
-            -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" && n=$((n + 1))
-    done < <(env -u PGPASSWORD PGPASSFILE=/dev/null psql "$admin" -w -X -Atc \
-        "select datname from pg_database where datname like 'chatapp\_t\_%'")
-    rm -rf "${TMPDIR:-/tmp}"/chatapp_t_* 2>/dev/null || true
-    note "dropped $n leftover test database(s)"
+        if [ "$idle" = t ] && env -u PGPASSWORD PGPASSFILE=/nonexistent/.pgpass psql "$admin" -w -X -q \
+            -c "DROP DATABASE IF EXISTS \"$db\"" 2>/dev/null; then
+            rm -rf "${TMPDIR:-/tmp}/$db"
+            n=$((n + 1))
+        else
+            kept=$((kept + 1))
+        fi
+    done < <(env -u PGPASSWORD PGPASSFILE=/nonexistent/.pgpass psql "$admin" -w -X -Atc "
+        select d.datname,
+               not exists (select 1 from pg_stat_activity a where a.datid = d.oid)
+               and coalesce((pg_stat_file('base/' || d.oid || '/PG_VERSION', true)).modification
+                            < now() - make_interval(secs => $min_age), true)
+        from pg_database d where d.datname like 'chatapp\\_t\\_%'")
+    note "dropped $n leftover test database(s)$([ "$kept" -eq 0 ] || echo "; kept $kept in use or newer than ${min_age}s")"
 }
 
 # The tool venv (moto_server, cargo-lambda, sam); installs only what is missing.

@@ -13,7 +13,7 @@ cleanup() {
     stop_moto
     if command -v psql >/dev/null; then
         step "cleanup"
-        drop_test_databases || true
+        drop_test_databases 10 || true
     fi
     exit "$rc"
 }
@@ -23,7 +23,7 @@ trap 'exit 143' TERM
 
 ensure_postgres
 step "leftover test databases"
-drop_test_databases
+drop_test_databases 60
 ensure_venv
 start_moto
 

@@ -71,10 +71,10 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T,
     if bytes.is_empty() {
         return Err(ApiError::bad_request("invalid_json", "request body must be a JSON object"));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let code = if e.is_data() { "validation_failed" } else { "invalid_json" };
-        ApiError::bad_request(code, format!("request body: {e}"))
-    })
+    // Syntax first, so malformed JSON is told apart from well-formed JSON of the wrong shape.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")))?;
+    serde_json::from_slice(bytes).map_err(|e| ApiError::validation(format!("request body: {e}")))
 }
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
