@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 /// moto_server's URL; scripts/test.sh starts one and exports it.
 fn moto_url() -> String {
-    std::env::var("MOTO_URL").expect("MOTO_URL is not set: run the tests through scripts/test.sh, which starts moto_server")
+    std::env::var("MOTO_URL")
+        .expect("MOTO_URL is not set: run the tests through scripts/test.sh, which starts moto_server")
 }
 
 async fn sdk() -> aws_config::SdkConfig {
@@ -191,7 +192,14 @@ async fn configuration_selects_the_aws_adapters() {
     let bucket = format!("cfg-{}", Uuid::new_v4().simple());
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let sqs = chatapp::adapters::aws::sqs_client(&sdk);
-    let url = sqs.create_queue().queue_name(format!("cfg-{}", Uuid::new_v4().simple())).send().await.unwrap().queue_url.unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("cfg-{}", Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let moto = moto_url();
     let env = TestEnv::with(&[
         ("BLOB_BACKEND", "s3"),

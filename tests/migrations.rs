@@ -4,27 +4,65 @@
 use chatapp_tests::{connect, pg_admin_base, TestEnv};
 
 const SEED_001_TABLES: &[&str] = &[
-    "chatapp_accounts", "chatapp_agent_knowledge_categories", "chatapp_agent_packages", "chatapp_agents",
-    "chatapp_api_keys", "chatapp_audit_logs", "chatapp_canned_responses", "chatapp_channel_configs",
-    "chatapp_companies", "chatapp_company_subscriptions", "chatapp_conversation_notes", "chatapp_conversations",
-    "chatapp_customers", "chatapp_daily_analytics", "chatapp_escalations", "chatapp_invitations",
-    "chatapp_knowledge_categories", "chatapp_knowledge_chunks", "chatapp_knowledge_files", "chatapp_messages",
-    "chatapp_rate_limit_records", "chatapp_sessions", "chatapp_subscription_plans", "chatapp_support_agent_status",
-    "chatapp_usage_records", "chatapp_users", "chatapp_verification_tokens", "chatapp_webhooks",
+    "chatapp_accounts",
+    "chatapp_agent_knowledge_categories",
+    "chatapp_agent_packages",
+    "chatapp_agents",
+    "chatapp_api_keys",
+    "chatapp_audit_logs",
+    "chatapp_canned_responses",
+    "chatapp_channel_configs",
+    "chatapp_companies",
+    "chatapp_company_subscriptions",
+    "chatapp_conversation_notes",
+    "chatapp_conversations",
+    "chatapp_customers",
+    "chatapp_daily_analytics",
+    "chatapp_escalations",
+    "chatapp_invitations",
+    "chatapp_knowledge_categories",
+    "chatapp_knowledge_chunks",
+    "chatapp_knowledge_files",
+    "chatapp_messages",
+    "chatapp_rate_limit_records",
+    "chatapp_sessions",
+    "chatapp_subscription_plans",
+    "chatapp_support_agent_status",
+    "chatapp_usage_records",
+    "chatapp_users",
+    "chatapp_verification_tokens",
+    "chatapp_webhooks",
     "chatapp_widget_configs",
 ];
 
 /// Kept from the other seeds (escalation rules, daily stats, prompt templates, model catalog,
 /// articles, conversation analytics, integrations, refresh tokens, queue tables).
 const ADDED_TABLES: &[&str] = &[
-    "chatapp_escalation_rules", "chatapp_support_agent_daily_stats", "chatapp_prompt_templates", "chatapp_ai_models",
-    "chatapp_knowledge_articles", "chatapp_conversation_analytics", "chatapp_integrations", "chatapp_refresh_tokens",
-    "chatapp_login_attempts", "chatapp_jobs", "chatapp_failed_jobs",
+    "chatapp_escalation_rules",
+    "chatapp_support_agent_daily_stats",
+    "chatapp_prompt_templates",
+    "chatapp_ai_models",
+    "chatapp_knowledge_articles",
+    "chatapp_conversation_analytics",
+    "chatapp_integrations",
+    "chatapp_refresh_tokens",
+    "chatapp_login_attempts",
+    "chatapp_jobs",
+    "chatapp_failed_jobs",
 ];
 
 const SEED_001_ENUMS: &[&str] = &[
-    "agent_status", "channel_type", "conversation_status", "escalation_priority", "escalation_status", "file_status",
-    "invitation_status", "message_role", "subscription_status", "support_agent_status", "user_role",
+    "agent_status",
+    "channel_type",
+    "conversation_status",
+    "escalation_priority",
+    "escalation_status",
+    "file_status",
+    "invitation_status",
+    "message_role",
+    "subscription_status",
+    "support_agent_status",
+    "user_role",
 ];
 
 #[tokio::test]
@@ -66,7 +104,10 @@ async fn every_seed_table_and_enum_exists() {
     let env = TestEnv::new().await;
     let owner = env.owner().await;
     for t in SEED_001_TABLES.iter().chain(ADDED_TABLES) {
-        let found = owner.query_opt("SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = $1", &[t]).await.unwrap();
+        let found = owner
+            .query_opt("SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = $1", &[t])
+            .await
+            .unwrap();
         assert!(found.is_some(), "table {t} missing");
     }
     for e in SEED_001_ENUMS {

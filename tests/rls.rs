@@ -56,12 +56,16 @@ async fn tenant_a_cannot_touch_tenant_b_rows_in_any_table() {
     assert!(tables.len() >= 25, "{tables:?}");
     let app = env.app_client().await;
     for t in &tables {
-        let b_rows: i64 = owner.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{B}'"), &[]).await.unwrap().get(0);
+        let b_rows: i64 =
+            owner.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{B}'"), &[]).await.unwrap().get(0);
         assert!(b_rows > 0, "fixture has no B row in {t}");
         begin_as(&app, Some(A), ADMIN_A, "company_admin").await;
-        let seen_b: i64 = app.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{B}'"), &[]).await.unwrap().get(0);
-        let seen_a: i64 = app.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{A}'"), &[]).await.unwrap().get(0);
-        let updated = app.execute(&format!("UPDATE {t} SET company_id = company_id WHERE company_id = '{B}'"), &[]).await;
+        let seen_b: i64 =
+            app.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{B}'"), &[]).await.unwrap().get(0);
+        let seen_a: i64 =
+            app.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{A}'"), &[]).await.unwrap().get(0);
+        let updated =
+            app.execute(&format!("UPDATE {t} SET company_id = company_id WHERE company_id = '{B}'"), &[]).await;
         let deleted = app.execute(&format!("DELETE FROM {t} WHERE company_id = '{B}'"), &[]).await;
         app.batch_execute("ROLLBACK").await.unwrap();
         assert_eq!(seen_b, 0, "A sees B rows in {t}");
@@ -72,7 +76,8 @@ async fn tenant_a_cannot_touch_tenant_b_rows_in_any_table() {
     }
     // Nothing of B's was changed.
     for t in &tables {
-        let after: i64 = owner.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{B}'"), &[]).await.unwrap().get(0);
+        let after: i64 =
+            owner.query_one(&format!("SELECT count(*) FROM {t} WHERE company_id = '{B}'"), &[]).await.unwrap().get(0);
         assert!(after > 0, "{t} lost B rows");
     }
 }
@@ -84,7 +89,10 @@ async fn child_tables_follow_their_parent_and_writes_into_b_are_refused() {
     let app = env.app_client().await;
     for (table, parent_sql) in [
         ("chatapp_messages", "conversation_id IN (SELECT id FROM chatapp_conversations WHERE company_id = '{B}')"),
-        ("chatapp_conversation_notes", "conversation_id IN (SELECT id FROM chatapp_conversations WHERE company_id = '{B}')"),
+        (
+            "chatapp_conversation_notes",
+            "conversation_id IN (SELECT id FROM chatapp_conversations WHERE company_id = '{B}')",
+        ),
         ("chatapp_agent_knowledge_categories", "agent_id IN (SELECT id FROM chatapp_agents WHERE company_id = '{B}')"),
     ] {
         let filter = parent_sql.replace("{B}", B);
@@ -97,7 +105,8 @@ async fn child_tables_follow_their_parent_and_writes_into_b_are_refused() {
             .collect();
         assert!(!b_ids.is_empty(), "fixture has no B rows in {table}");
         begin_as(&app, Some(A), ADMIN_A, "company_admin").await;
-        let seen: i64 = app.query_one(&format!("SELECT count(*) FROM {table} WHERE id = ANY($1)"), &[&b_ids]).await.unwrap().get(0);
+        let seen: i64 =
+            app.query_one(&format!("SELECT count(*) FROM {table} WHERE id = ANY($1)"), &[&b_ids]).await.unwrap().get(0);
         let total: i64 = app.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0);
         let deleted = app.execute(&format!("DELETE FROM {table} WHERE id = ANY($1)"), &[&b_ids]).await;
         app.batch_execute("ROLLBACK").await.unwrap();
@@ -107,9 +116,8 @@ async fn child_tables_follow_their_parent_and_writes_into_b_are_refused() {
     }
     // Inserting a row that claims company B is refused by WITH CHECK.
     begin_as(&app, Some(A), ADMIN_A, "company_admin").await;
-    let insert = app
-        .execute(&format!("INSERT INTO chatapp_agents (company_id, name) VALUES ('{B}', 'intruder')"), &[])
-        .await;
+    let insert =
+        app.execute(&format!("INSERT INTO chatapp_agents (company_id, name) VALUES ('{B}', 'intruder')"), &[]).await;
     app.batch_execute("ROLLBACK").await.unwrap();
     assert!(insert.is_err(), "A inserted an agent into B");
     // Moving one's own row into B is refused too.
@@ -137,7 +145,10 @@ async fn support_agents_see_only_their_own_or_unassigned_conversations() {
         .map(|r| r.get(0))
         .collect();
     let messages: i64 = app
-        .query_one("SELECT count(*) FROM chatapp_messages m JOIN chatapp_conversations c ON c.id = m.conversation_id", &[])
+        .query_one(
+            "SELECT count(*) FROM chatapp_messages m JOIN chatapp_conversations c ON c.id = m.conversation_id",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

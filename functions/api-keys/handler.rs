@@ -42,9 +42,7 @@ struct CreateBody {
 
 /// Keys are managed by users only: a key cannot mint or revoke keys.
 fn require_user(ctx: &TenantCtx) -> Result<(), ApiError> {
-    ctx.user_id()
-        .map(|_| ())
-        .ok_or_else(|| ApiError::forbidden("forbidden", "API keys are managed by signed-in users"))
+    ctx.user_id().map(|_| ()).ok_or_else(|| ApiError::forbidden("forbidden", "API keys are managed by signed-in users"))
 }
 
 async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {

@@ -70,10 +70,7 @@ async fn logout(deps: &AppDeps, req: &Request) -> HandlerResult {
     } else {
         http::parse_json(req, deps.cfg.max_body_bytes)?
     };
-    let revoked = deps
-        .auth
-        .logout(&ctx, body.refresh_token.as_deref(), &RequestMeta::from_request(req))
-        .await?;
+    let revoked = deps.auth.logout(&ctx, body.refresh_token.as_deref(), &RequestMeta::from_request(req)).await?;
     http::ok(&json!({"revoked_sessions": revoked}))
 }
 

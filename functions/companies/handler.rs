@@ -205,7 +205,14 @@ async fn set_status(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, st
     change(deps, ctx, req, id, &patch, action).await
 }
 
-async fn change(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, patch: &CompanyPatch, action: &str) -> HandlerResult {
+async fn change(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    req: &Request,
+    id: Uuid,
+    patch: &CompanyPatch,
+    action: &str,
+) -> HandlerResult {
     let meta = RequestMeta::from_request(req);
     let tx = deps.db.begin(ctx).await?;
     let result = async {

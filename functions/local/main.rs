@@ -29,7 +29,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let deps = AppDeps::from_config(cfg).await?;
     println!("chatapp is running at http://{addr}");
     for r in &routes {
-        println!("  {:<6} http://{addr}{}  -> functions/{}", r.method.as_deref().unwrap_or("ANY"), r.path, r.function.binary());
+        println!(
+            "  {:<6} http://{addr}{}  -> functions/{}",
+            r.method.as_deref().unwrap_or("ANY"),
+            r.path,
+            r.function.binary()
+        );
     }
     println!("Demo company {} — sign in with POST /auth/login as {}", demo.company_id, demo.admin_email);
     match &demo.generated_password {

@@ -84,10 +84,8 @@ pub enum RouteError {
 /// Every `HttpApi` event of every `AWS::Serverless::Function` in the template.
 pub fn routes_from_template(template: &str) -> Result<Vec<Route>, RouteError> {
     let doc: Value = serde_yaml_ng::from_str(template)?;
-    let resources = doc
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or_else(|| RouteError::Shape("no Resources".into()))?;
+    let resources =
+        doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| RouteError::Shape("no Resources".into()))?;
     let mut routes = Vec::new();
     for (name, res) in resources {
         if res.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
@@ -97,10 +95,8 @@ pub fn routes_from_template(template: &str) -> Result<Vec<Route>, RouteError> {
         let Some(events) = res.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping) else {
             continue;
         };
-        let http_events: Vec<&Value> = events
-            .values()
-            .filter(|e| e.get("Type").and_then(Value::as_str) == Some("HttpApi"))
-            .collect();
+        let http_events: Vec<&Value> =
+            events.values().filter(|e| e.get("Type").and_then(Value::as_str) == Some("HttpApi")).collect();
         if http_events.is_empty() {
             continue;
         }
@@ -113,7 +109,8 @@ pub fn routes_from_template(template: &str) -> Result<Vec<Route>, RouteError> {
         let function = HttpFunction::from_binary(binary)
             .ok_or_else(|| RouteError::Shape(format!("{name}: binary {binary} has no HTTP handler")))?;
         for ev in http_events {
-            let props = ev.get("Properties").ok_or_else(|| RouteError::Shape(format!("{name}: event without Properties")))?;
+            let props =
+                ev.get("Properties").ok_or_else(|| RouteError::Shape(format!("{name}: event without Properties")))?;
             let path = props
                 .get("Path")
                 .and_then(Value::as_str)
@@ -212,6 +209,7 @@ pub async fn serve(listener: TcpListener, deps: AppDeps, routes: Vec<Route>) {
 }
 
 /// Creates the database named in `owner_url` if it does not exist yet.
+#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
 pub async fn ensure_database(owner_url: &str) -> Result<(), tokio_postgres::Error> {
     use std::str::FromStr;
     let cfg = tokio_postgres::Config::from_str(owner_url)?;

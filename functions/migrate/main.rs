@@ -15,9 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
     let cfg = &cfg;
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        chatapp_functions::migrate::run(cfg)
-            .await
-            .map_err(|e| -> lambda_runtime::Error { Box::new(e) })
+        chatapp_functions::migrate::run(cfg).await.map_err(|e| -> lambda_runtime::Error { Box::new(e) })
     }))
     .await
 }

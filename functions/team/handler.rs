@@ -47,10 +47,7 @@ async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
 /// A user of the acting company; anyone else (another tenant, the master admin) is a 404.
 async fn company_user(tx: &chatapp::db::TenantTx, ctx: &TenantCtx, id: Uuid) -> Result<repo::users::User, ApiError> {
     let company = ctx.require_company()?;
-    repo::users::get(tx, id)
-        .await?
-        .filter(|u| u.company_id == Some(company.as_uuid()))
-        .ok_or(ApiError::NotFound)
+    repo::users::get(tx, id).await?.filter(|u| u.company_id == Some(company.as_uuid())).ok_or(ApiError::NotFound)
 }
 
 async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
@@ -79,7 +76,15 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 /// `{"<resource>": ["read" | "write", ...]}` over known resources.
 fn check_permissions(p: &Value) -> Result<(), ApiError> {
     const RESOURCES: &[&str] = &[
-        "team", "invitations", "api_keys", "agents", "knowledge", "conversations", "messages", "analytics", "audit_logs",
+        "team",
+        "invitations",
+        "api_keys",
+        "agents",
+        "knowledge",
+        "conversations",
+        "messages",
+        "analytics",
+        "audit_logs",
     ];
     let obj = p.as_object().ok_or_else(|| ApiError::validation("permissions must be an object"))?;
     for (k, v) in obj {
@@ -131,7 +136,13 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         let after = repo::users::update(&tx, id, &patch).await?.ok_or(ApiError::NotFound)?;
         audit::record(
             &tx,
-            AuditEntry { action: "user.update", resource_type: "user", resource_id: Some(id), before: Some(json!(before)), after: Some(json!(after)) },
+            AuditEntry {
+                action: "user.update",
+                resource_type: "user",
+                resource_id: Some(id),
+                before: Some(json!(before)),
+                after: Some(json!(after)),
+            },
             &meta,
         )
         .await?;

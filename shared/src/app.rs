@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::adapters::aws;
 use crate::adapters::blob::{BlobStore, LocalBlobStore, S3BlobStore};
 use crate::adapters::queue::{self, JobQueue, PgJobQueue, SqsJobQueue};
-use crate::adapters::aws;
 use crate::auth::Auth;
 use crate::config::{BlobBackend, Config, QueueBackend};
 use crate::db::{Db, DbError};
@@ -53,9 +53,5 @@ pub fn init_tracing() {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     // Lambda adds its own timestamps; ANSI colours would garble CloudWatch.
-    let _ = if on_lambda {
-        builder.without_time().with_ansi(false).try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = if on_lambda { builder.without_time().with_ansi(false).try_init() } else { builder.try_init() };
 }

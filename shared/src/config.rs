@@ -65,19 +65,15 @@ impl Config {
 
     /// Builds a configuration from any key lookup (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
-            "postgres://chatapp_app@127.0.0.1:5432/chatapp".to_string()
-        });
-        let migration_database_url = get("MIGRATION_DATABASE_URL")
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/chatapp".to_string());
+        let database_url =
+            get("DATABASE_URL").unwrap_or_else(|| "postgres://chatapp_app@127.0.0.1:5432/chatapp".to_string());
+        let migration_database_url =
+            get("MIGRATION_DATABASE_URL").unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/chatapp".to_string());
         let on_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let jwt_secret = match get("JWT_SECRET") {
             Some(s) if s.len() >= 32 => s.into_bytes(),
             Some(_) => {
-                return Err(ConfigError::Invalid {
-                    name: "JWT_SECRET",
-                    reason: "must be at least 32 bytes".into(),
-                })
+                return Err(ConfigError::Invalid { name: "JWT_SECRET", reason: "must be at least 32 bytes".into() })
             }
             // A deployed function must never sign tokens with a published key.
             None if on_lambda => {
@@ -119,11 +115,7 @@ impl Config {
             db_pool_size: num(&get, "DB_POOL_SIZE", 4)?,
             jwt_secret,
             access_token_ttl: Duration::from_secs(num(&get, "ACCESS_TOKEN_TTL_SECS", 900)?),
-            refresh_token_ttl: Duration::from_secs(num(
-                &get,
-                "REFRESH_TOKEN_TTL_SECS",
-                30 * 24 * 3600,
-            )?),
+            refresh_token_ttl: Duration::from_secs(num(&get, "REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?),
             login_max_failures: num(&get, "LOGIN_MAX_FAILURES", 5)?,
             login_window: Duration::from_secs(num(&get, "LOGIN_WINDOW_SECS", 900)?),
             max_body_bytes: num(&get, "MAX_BODY_BYTES", 64 * 1024)?,
@@ -134,11 +126,7 @@ impl Config {
             ingest_queue_url: get("INGEST_QUEUE_URL"),
             escalation_queue_url: get("ESCALATION_QUEUE_URL"),
             outbound_queue_url: get("OUTBOUND_QUEUE_URL"),
-            queue_visibility_timeout: Duration::from_secs(num(
-                &get,
-                "QUEUE_VISIBILITY_TIMEOUT_SECS",
-                60,
-            )?),
+            queue_visibility_timeout: Duration::from_secs(num(&get, "QUEUE_VISIBILITY_TIMEOUT_SECS", 60)?),
             queue_max_receives: num(&get, "QUEUE_MAX_RECEIVES", 5)?,
             master_admin_email: get("MASTER_ADMIN_EMAIL"),
             master_admin_password: get("MASTER_ADMIN_PASSWORD"),
@@ -169,10 +157,7 @@ where
 {
     match get(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-        }),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
     }
 }
 
@@ -182,8 +167,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 

@@ -41,9 +41,7 @@ impl Slug {
         if ok {
             Ok(Self(raw.to_string()))
         } else {
-            Err(ApiError::validation(format!(
-                "{field} must be 2-100 characters of a-z, 0-9 and inner hyphens"
-            )))
+            Err(ApiError::validation(format!("{field} must be 2-100 characters of a-z, 0-9 and inner hyphens")))
         }
     }
     pub fn as_str(&self) -> &str {

@@ -87,15 +87,11 @@ impl ApiError {
         }
         let status = self.status();
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
-        let mut builder = Response::builder()
-            .status(status)
-            .header("content-type", "application/json");
+        let mut builder = Response::builder().status(status).header("content-type", "application/json");
         if let Self::TooManyRequests { retry_after_secs, .. } = &self {
             builder = builder.header("retry-after", retry_after_secs.to_string());
         }
-        builder
-            .body(Body::Text(body.to_string()))
-            .expect("static response parts are valid")
+        builder.body(Body::Text(body.to_string())).expect("static response parts are valid")
     }
 }
 

@@ -43,9 +43,7 @@ pub fn client_ip(req: &Request) -> Option<IpAddr> {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
         _ => None,
     };
-    from_context
-        .and_then(|s| s.parse().ok())
-        .or_else(|| req.extensions().get::<LocalPeer>().map(|p| p.0))
+    from_context.and_then(|s| s.parse().ok()).or_else(|| req.extensions().get::<LocalPeer>().map(|p| p.0))
 }
 
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -94,17 +92,11 @@ pub fn created<T: Serialize>(value: &T) -> HandlerResult {
 }
 
 pub fn no_content() -> HandlerResult {
-    Ok(Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Body::Empty)
-        .expect("static response parts are valid"))
+    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static response parts are valid"))
 }
 
 pub fn query_map(req: &Request) -> HashMap<String, String> {
-    req.uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    req.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 /// `?limit=&offset=`; limit defaults to 50 and is capped at 100.
@@ -165,9 +157,7 @@ pub fn path_id(segment: &str) -> Result<Uuid, ApiError> {
 pub fn company_param(req: &Request) -> Result<Option<Uuid>, ApiError> {
     match query_map(req).get("company_id") {
         None => Ok(None),
-        Some(v) => Uuid::parse_str(v)
-            .map(Some)
-            .map_err(|_| ApiError::validation("company_id must be a UUID")),
+        Some(v) => Uuid::parse_str(v).map(Some).map_err(|_| ApiError::validation("company_id must be a UUID")),
     }
 }
 
@@ -178,19 +168,13 @@ mod tests {
     #[test]
     fn segments() {
         assert_eq!(segments_after("/admin/companies", "/admin/companies"), Some(vec![]));
-        assert_eq!(
-            segments_after("/admin/companies/abc/suspend", "/admin/companies"),
-            Some(vec!["abc", "suspend"])
-        );
+        assert_eq!(segments_after("/admin/companies/abc/suspend", "/admin/companies"), Some(vec!["abc", "suspend"]));
         assert_eq!(segments_after("/admin/companiesx", "/admin/companies"), None);
     }
 
     #[test]
     fn page_limits() {
-        let req: Request = http::Request::builder()
-            .uri("/x?limit=500")
-            .body(Body::Empty)
-            .unwrap();
+        let req: Request = http::Request::builder().uri("/x?limit=500").body(Body::Empty).unwrap();
         assert!(Page::from_request(&req).is_err());
         let req: Request = http::Request::builder().uri("/x?limit=10&offset=20").body(Body::Empty).unwrap();
         assert_eq!(Page::from_request(&req).unwrap(), Page { limit: 10, offset: 20 });

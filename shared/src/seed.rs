@@ -22,6 +22,7 @@ pub enum SeedError {
     Invalid(String),
 }
 
+#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
 async fn owner_client(url: &str) -> Result<Client, SeedError> {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(async move {
@@ -53,9 +54,12 @@ pub async fn bootstrap_master_admin(cfg: &Config) -> Result<bool, SeedError> {
     let Some(email) = cfg.master_admin_email.as_deref() else { return Ok(false) };
     let hash = match (&cfg.master_admin_password_hash, &cfg.master_admin_password) {
         (Some(h), _) if h.starts_with("$argon2") => h.clone(),
-        (Some(_), _) => return Err(SeedError::Invalid("MASTER_ADMIN_PASSWORD_HASH must be an argon2 PHC string".into())),
+        (Some(_), _) => {
+            return Err(SeedError::Invalid("MASTER_ADMIN_PASSWORD_HASH must be an argon2 PHC string".into()))
+        }
         (None, Some(p)) => {
-            password::check_password_policy(p).map_err(|e| SeedError::Invalid(format!("MASTER_ADMIN_PASSWORD: {e}")))?;
+            password::check_password_policy(p)
+                .map_err(|e| SeedError::Invalid(format!("MASTER_ADMIN_PASSWORD: {e}")))?;
             password::hash_password(p).map_err(|e| SeedError::Invalid(e.to_string()))?
         }
         (None, None) => {
@@ -115,10 +119,8 @@ pub async fn demo_tenant(cfg: &Config) -> Result<DemoTenant, SeedError> {
             &[&company_id],
         )
         .await?;
-    let exists = client
-        .query_opt("SELECT 1 FROM chatapp_users WHERE lower(email) = $1", &[&DEMO_ADMIN_EMAIL])
-        .await?
-        .is_some();
+    let exists =
+        client.query_opt("SELECT 1 FROM chatapp_users WHERE lower(email) = $1", &[&DEMO_ADMIN_EMAIL]).await?.is_some();
     let mut generated = None;
     if !exists {
         let pw = match &cfg.demo_admin_password {

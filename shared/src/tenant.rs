@@ -54,8 +54,14 @@ impl Role {
 /// Who is acting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
-    User { user_id: Uuid, role: Role },
-    ApiKey { key_id: Uuid, scopes: Vec<String> },
+    User {
+        user_id: Uuid,
+        role: Role,
+    },
+    ApiKey {
+        key_id: Uuid,
+        scopes: Vec<String>,
+    },
     /// A queue worker acting on a job our own code enqueued for this company.
     Worker,
 }
@@ -129,11 +135,7 @@ pub struct TenantCtx {
 }
 
 impl TenantCtx {
-    pub(crate) fn new(
-        company_id: Option<CompanyId>,
-        principal: Principal,
-        permissions: serde_json::Value,
-    ) -> Self {
+    pub(crate) fn new(company_id: Option<CompanyId>, principal: Principal, permissions: serde_json::Value) -> Self {
         Self { company_id, principal, permissions }
     }
 
@@ -149,9 +151,8 @@ impl TenantCtx {
 
     /// The company this request acts for; a master admin without one gets a 400.
     pub fn require_company(&self) -> Result<CompanyId, ApiError> {
-        self.company_id.ok_or_else(|| {
-            ApiError::validation("this route acts on one company; master admins pass ?company_id=")
-        })
+        self.company_id
+            .ok_or_else(|| ApiError::validation("this route acts on one company; master admins pass ?company_id="))
     }
 
     pub fn principal(&self) -> &Principal {
@@ -215,7 +216,7 @@ impl TenantCtx {
             }
             Principal::ApiKey { scopes, .. } => {
                 let want = format!("{}:{}", access.as_str(), resource.as_str());
-                scopes.iter().any(|s| *s == want)
+                scopes.contains(&want)
             }
             Principal::Worker => resource != Resource::Companies,
         };
@@ -230,16 +231,12 @@ impl TenantCtx {
     }
 
     fn granted(&self, resource: Resource, access: Access) -> bool {
-        self.permissions
-            .get(resource.as_str())
-            .and_then(|v| v.as_array())
-            .is_some_and(|list| {
-                list.iter().any(|a| {
-                    // "write" implies "read".
-                    a.as_str() == Some(access.as_str())
-                        || (access == Access::Read && a.as_str() == Some("write"))
-                })
+        self.permissions.get(resource.as_str()).and_then(|v| v.as_array()).is_some_and(|list| {
+            list.iter().any(|a| {
+                // "write" implies "read".
+                a.as_str() == Some(access.as_str()) || (access == Access::Read && a.as_str() == Some("write"))
             })
+        })
     }
 }
 
@@ -249,11 +246,7 @@ mod tests {
     use serde_json::json;
 
     fn user(role: Role, perms: serde_json::Value) -> TenantCtx {
-        TenantCtx::new(
-            Some(CompanyId::new(Uuid::nil())),
-            Principal::User { user_id: Uuid::nil(), role },
-            perms,
-        )
+        TenantCtx::new(Some(CompanyId::new(Uuid::nil())), Principal::User { user_id: Uuid::nil(), role }, perms)
     }
 
     #[test]

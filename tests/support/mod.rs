@@ -27,10 +27,9 @@ pub fn pg_app_base() -> String {
     std::env::var("TEST_PG_APP_URL").unwrap_or_else(|_| "postgres://chatapp_app@127.0.0.1:5432".into())
 }
 
+#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
 pub async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
     tokio::spawn(conn);
     client
 }
@@ -109,7 +108,10 @@ impl TestEnv {
         };
         if status.is_client_error() || status.is_server_error() {
             // Every error is the JSON shape {"error":{"code","message"}}.
-            assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string(), "bad error body: {body}");
+            assert!(
+                body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+                "bad error body: {body}"
+            );
         }
         Resp { status, body }
     }
@@ -169,7 +171,10 @@ impl TestEnv {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let token = r.body["token"].as_str().unwrap();
         let a = self
-            .send(HttpFunction::Invitations, Req::post("/invitations/accept").json(json!({"token": token, "password": PASSWORD})))
+            .send(
+                HttpFunction::Invitations,
+                Req::post("/invitations/accept").json(json!({"token": token, "password": PASSWORD})),
+            )
             .await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
         (

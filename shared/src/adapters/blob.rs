@@ -205,13 +205,7 @@ impl BlobStore for S3BlobStore {
     async fn list(&self, company: CompanyId, prefix: &str) -> Result<Vec<ObjectKey>, BlobError> {
         let full_prefix = format!("{company}/{prefix}");
         let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&full_prefix)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&full_prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(s3_err)?;
             for obj in page.contents() {
@@ -229,13 +223,7 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), BlobError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key.full())
-            .send()
-            .await
-            .map_err(s3_err)?;
+        self.client.delete_object().bucket(&self.bucket).key(key.full()).send().await.map_err(s3_err)?;
         Ok(())
     }
 }

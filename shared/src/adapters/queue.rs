@@ -63,10 +63,7 @@ impl PgJobQueue {
     pub async fn failed(&self, queue: &str) -> Result<Vec<(Value, Option<String>)>, QueueError> {
         let conn = self.db.system().await?;
         let rows = conn
-            .query(
-                "SELECT payload, error FROM chatapp_failed_jobs WHERE queue = $1 ORDER BY failed_at, id",
-                &[&queue],
-            )
+            .query("SELECT payload, error FROM chatapp_failed_jobs WHERE queue = $1 ORDER BY failed_at, id", &[&queue])
             .await
             .map_err(crate::db::DbError::from)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())

@@ -47,8 +47,7 @@ pub fn sign(claims: &AccessClaims, secret: &[u8]) -> String {
 
 pub fn verify(token: &str, secret: &[u8], now: i64) -> Result<AccessClaims, JwtError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
     };
     let header = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
@@ -102,11 +101,7 @@ mod tests {
         assert!(verify(&forged, key, 50).is_err());
         assert_eq!(verify("a.b", key, 0), Err(JwtError::Malformed));
         // alg=none with an empty signature
-        let none = format!(
-            "{}.{}.",
-            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
-            t.split('.').nth(1).unwrap()
-        );
+        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), t.split('.').nth(1).unwrap());
         assert_eq!(verify(&none, key, 50), Err(JwtError::Malformed));
     }
 }

@@ -46,8 +46,7 @@ impl AuthUser {
         Ok(Self {
             id: r.get(0),
             company_id: r.get(1),
-            role: Role::parse(&role)
-                .ok_or_else(|| ApiError::internal(format!("unknown role {role}")))?,
+            role: Role::parse(&role).ok_or_else(|| ApiError::internal(format!("unknown role {role}")))?,
             password_hash: r.get(3),
             is_active: r.get(4),
             access_expires_at: r.get(5),
@@ -133,10 +132,7 @@ impl Auth {
         })?;
         // The user row, not the token, is the authority: deactivation, expiry, allowlist and
         // role changes apply to tokens already issued.
-        let user = self
-            .user_by_id(claims.sub)
-            .await?
-            .ok_or_else(|| unauthenticated("invalid access token"))?;
+        let user = self.user_by_id(claims.sub).await?.ok_or_else(|| unauthenticated("invalid access token"))?;
         self.check_user_may_act(&user, meta.ip).await?;
         Ok(user.ctx())
     }
@@ -200,11 +196,8 @@ impl Auth {
 
     async fn check_company_active(&self, company: Uuid) -> Result<(), ApiError> {
         let conn = self.db.system().await?;
-        let status: Option<String> = conn
-            .query_one("SELECT chatapp_auth_company_status($1)", &[&company])
-            .await
-            .map_err(DbError::from)?
-            .get(0);
+        let status: Option<String> =
+            conn.query_one("SELECT chatapp_auth_company_status($1)", &[&company]).await.map_err(DbError::from)?.get(0);
         match status.as_deref() {
             Some("active") | Some("pending") => Ok(()),
             Some("suspended") => Err(ApiError::forbidden("company_suspended", "this company is suspended")),
@@ -261,7 +254,13 @@ impl Auth {
             let (pair, _) = self.issue(&tx, &user, Uuid::new_v4(), meta).await?;
             audit::record(
                 &tx,
-                AuditEntry { action: "user.login", resource_type: "user", resource_id: Some(user.id), before: None, after: None },
+                AuditEntry {
+                    action: "user.login",
+                    resource_type: "user",
+                    resource_id: Some(user.id),
+                    before: None,
+                    after: None,
+                },
                 meta,
             )
             .await?;
@@ -326,8 +325,7 @@ impl Auth {
             typ: "access".into(),
         };
         let refresh = tokens::random_secret();
-        let expires_at = now
-            + chrono::Duration::from_std(self.refresh_ttl).map_err(ApiError::internal)?;
+        let expires_at = now + chrono::Duration::from_std(self.refresh_ttl).map_err(ApiError::internal)?;
         let hash = tokens::sha256_hex(&refresh);
         let refresh_id = Uuid::new_v4();
         repo::refresh_tokens::insert(
@@ -377,7 +375,10 @@ impl Auth {
             repo::refresh_tokens::revoke_family(&tx, family).await?;
             tx.commit().await?;
             tracing::warn!(%user_id, %family, "refresh token reuse; family revoked");
-            return Err(ApiError::unauthorized("refresh_token_reused", "refresh token was already used; sign in again"));
+            return Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "refresh token was already used; sign in again",
+            ));
         }
         if expires_at <= Utc::now() {
             return Err(invalid());
@@ -396,7 +397,12 @@ impl Auth {
     }
 
     /// Revokes the given refresh token's family, or every session of the user.
-    pub async fn logout(&self, ctx: &TenantCtx, refresh_token: Option<&str>, meta: &RequestMeta) -> Result<u64, ApiError> {
+    pub async fn logout(
+        &self,
+        ctx: &TenantCtx,
+        refresh_token: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<u64, ApiError> {
         let user_id = ctx.user_id().ok_or_else(|| ApiError::forbidden("forbidden", "only users sign out"))?;
         let tx = self.db.begin(ctx).await?;
         let result = async {

@@ -35,9 +35,7 @@ pub struct NewApiKey {
 pub fn new_api_key() -> NewApiKey {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    let id: String = (0..8)
-        .map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char)
-        .collect();
+    let id: String = (0..8).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect();
     let prefix = format!("{API_KEY_MARK}{id}");
     let full_key = format!("{prefix}_{}", random_secret());
     let hash = sha256_hex(&full_key);

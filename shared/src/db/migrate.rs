@@ -20,6 +20,7 @@ pub fn checksum(sql: &str) -> String {
 }
 
 /// Connects as the owner and applies every pending migration.
+#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
 pub async fn run(owner_url: &str) -> Result<Vec<MigrationOutcome>, DbError> {
     let (client, connection) = tokio_postgres::connect(owner_url, NoTls).await?;
     let conn_task = tokio::spawn(async move {
@@ -53,9 +54,8 @@ async fn apply_pending(client: &Client) -> Result<Vec<MigrationOutcome>, DbError
     let mut out = Vec::new();
     for (version, sql) in MIGRATIONS {
         let sum = checksum(sql);
-        let row = client
-            .query_opt("SELECT checksum FROM chatapp_schema_migrations WHERE version = $1", &[version])
-            .await?;
+        let row =
+            client.query_opt("SELECT checksum FROM chatapp_schema_migrations WHERE version = $1", &[version]).await?;
         if let Some(row) = row {
             let applied: String = row.get(0);
             if applied != sum {
@@ -68,10 +68,7 @@ async fn apply_pending(client: &Client) -> Result<Vec<MigrationOutcome>, DbError
         let step = async {
             client.batch_execute(sql).await?;
             client
-                .execute(
-                    "INSERT INTO chatapp_schema_migrations (version, checksum) VALUES ($1, $2)",
-                    &[version, &sum],
-                )
+                .execute("INSERT INTO chatapp_schema_migrations (version, checksum) VALUES ($1, $2)", &[version, &sum])
                 .await?;
             Ok::<_, DbError>(())
         }
@@ -90,6 +87,7 @@ async fn apply_pending(client: &Client) -> Result<Vec<MigrationOutcome>, DbError
 }
 
 /// Runs an owner-level SQL script (reference data) in one transaction.
+#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
 pub async fn run_script(owner_url: &str, sql: &str) -> Result<(), DbError> {
     let (client, connection) = tokio_postgres::connect(owner_url, NoTls).await?;
     let conn_task = tokio::spawn(connection);

@@ -60,15 +60,9 @@ impl Db {
     /// Builds the pool; connections are made lazily, so a cold start costs no round trip.
     pub fn connect(url: &str, pool_size: usize) -> Result<Self, DbError> {
         let pg = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Config(e.to_string()))?;
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .build()
-            .map_err(|e| DbError::Config(e.to_string()))?;
+        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool =
+            Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(|e| DbError::Config(e.to_string()))?;
         Ok(Self { pool })
     }
 

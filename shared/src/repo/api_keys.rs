@@ -61,16 +61,7 @@ pub async fn create(tx: &TenantTx, k: &NewApiKey<'_>) -> Result<ApiKey, DbError>
                     (company_id, name, key_prefix, key_hash, permissions, rate_limit, expires_at, created_by)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
             ),
-            &[
-                &k.company_id,
-                &k.name,
-                &k.prefix,
-                &k.hash,
-                k.scopes,
-                &k.rate_limit,
-                &k.expires_at,
-                &tx.ctx().user_id(),
-            ],
+            &[&k.company_id, &k.name, &k.prefix, &k.hash, k.scopes, &k.rate_limit, &k.expires_at, &tx.ctx().user_id()],
         )
         .await?;
     Ok(from_row(&row))

@@ -89,10 +89,7 @@ pub async fn list(tx: &TenantTx, page: Page, status: Option<&str>) -> Result<(Ve
 pub async fn get(tx: &TenantTx, id: Uuid) -> Result<Option<Company>, DbError> {
     let row = tx
         .client()
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM chatapp_companies WHERE id = $1 AND deleted_at IS NULL"),
-            &[&id],
-        )
+        .query_opt(&format!("SELECT {COLUMNS} FROM chatapp_companies WHERE id = $1 AND deleted_at IS NULL"), &[&id])
         .await?;
     Ok(row.as_ref().map(from_row))
 }

@@ -63,16 +63,7 @@ pub async fn create(tx: &TenantTx, i: &NewInvitation<'_>) -> Result<Invitation, 
                     (company_id, invited_by, email, name, role, permissions, token, expires_at)
                  VALUES ($1, $2, lower($3), $4, $5::text::user_role, $6, $7, $8) RETURNING {COLUMNS}"
             ),
-            &[
-                &i.company_id,
-                &i.invited_by,
-                &i.email,
-                &i.name,
-                &i.role,
-                i.permissions,
-                &i.token_hash,
-                &i.expires_at,
-            ],
+            &[&i.company_id, &i.invited_by, &i.email, &i.name, &i.role, i.permissions, &i.token_hash, &i.expires_at],
         )
         .await?;
     Ok(from_row(&row))
@@ -94,10 +85,8 @@ pub async fn list(tx: &TenantTx, company: Uuid, page: Page) -> Result<(Vec<Invit
 }
 
 pub async fn get(tx: &TenantTx, id: Uuid) -> Result<Option<Invitation>, DbError> {
-    let row = tx
-        .client()
-        .query_opt(&format!("SELECT {COLUMNS} FROM chatapp_invitations WHERE id = $1"), &[&id])
-        .await?;
+    let row =
+        tx.client().query_opt(&format!("SELECT {COLUMNS} FROM chatapp_invitations WHERE id = $1"), &[&id]).await?;
     Ok(row.as_ref().map(from_row))
 }
 

@@ -23,16 +23,7 @@ pub async fn insert(tx: &TenantTx, t: &NewRefreshToken<'_>) -> Result<(), DbErro
             "INSERT INTO chatapp_refresh_tokens
                 (id, user_id, company_id, token_hash, family_id, expires_at, ip_address, user_agent)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &t.id,
-                &t.user_id,
-                &t.company_id,
-                &t.token_hash,
-                &t.family_id,
-                &t.expires_at,
-                &t.ip,
-                &t.user_agent,
-            ],
+            &[&t.id, &t.user_id, &t.company_id, &t.token_hash, &t.family_id, &t.expires_at, &t.ip, &t.user_agent],
         )
         .await?;
     Ok(())

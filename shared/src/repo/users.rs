@@ -62,10 +62,7 @@ pub async fn list(tx: &TenantTx, company: Uuid, page: Page) -> Result<(Vec<User>
 pub async fn get(tx: &TenantTx, id: Uuid) -> Result<Option<User>, DbError> {
     let row = tx
         .client()
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM chatapp_users WHERE id = $1 AND deleted_at IS NULL"),
-            &[&id],
-        )
+        .query_opt(&format!("SELECT {COLUMNS} FROM chatapp_users WHERE id = $1 AND deleted_at IS NULL"), &[&id])
         .await?;
     Ok(row.as_ref().map(from_row))
 }
@@ -142,9 +139,7 @@ pub async fn set_active(tx: &TenantTx, id: Uuid, active: bool) -> Result<Option<
 }
 
 pub async fn touch_login(tx: &TenantTx, id: Uuid) -> Result<(), DbError> {
-    tx.client()
-        .execute("UPDATE chatapp_users SET last_login_at = now() WHERE id = $1", &[&id])
-        .await?;
+    tx.client().execute("UPDATE chatapp_users SET last_login_at = now() WHERE id = $1", &[&id]).await?;
     Ok(())
 }
 

@@ -1,0 +1,134 @@
+//! The route table comes from template.yaml; the local runner serves every HTTP function at
+//! its deployed path; every recorded event in events/ runs through its function's handler.
+
+use std::collections::BTreeSet;
+
+use chatapp_functions::http_function::HttpFunction;
+use chatapp_functions::local::{find_route, routes_from_template, serve, TEMPLATE};
+use chatapp_tests::TestEnv;
+use http::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+#[test]
+fn every_function_directory_is_in_the_template_and_every_http_function_has_routes() {
+    let dirs: BTreeSet<String> = std::fs::read_dir(format!("{ROOT}/functions"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "local")
+        .collect();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(TEMPLATE).unwrap();
+    let binaries: BTreeSet<String> = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter_map(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(dirs, binaries, "functions/ and template.yaml disagree");
+    let routes = routes_from_template(TEMPLATE).unwrap();
+    for f in HttpFunction::ALL {
+        assert!(routes.iter().any(|r| r.function == *f), "{f:?} has no route in template.yaml");
+    }
+    // Literal routes win over greedy ones; methods are honoured.
+    let accept = find_route(&routes, "POST", "/invitations/accept").unwrap();
+    assert_eq!(accept.function, HttpFunction::Invitations);
+    assert!(find_route(&routes, "GET", "/invitations/accept").is_none());
+    assert_eq!(find_route(&routes, "GET", "/admin/companies/x/suspend").unwrap().function, HttpFunction::Companies);
+    assert_eq!(find_route(&routes, "GET", "/admin/companies").unwrap().function, HttpFunction::Companies);
+    assert!(find_route(&routes, "GET", "/auth").is_none(), "{{proxy+}} needs at least one segment");
+    assert!(find_route(&routes, "GET", "/nowhere").is_none());
+}
+
+async fn http_call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let (_, payload) = text.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_local_runner_serves_functions_at_their_template_paths() {
+    let env = TestEnv::new().await;
+    let tenant = env.company("runner", "starter").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(listener, env.deps.clone(), routes_from_template(TEMPLATE).unwrap()));
+
+    let (s, login) = http_call(
+        addr,
+        "POST",
+        "/auth/login",
+        None,
+        Some(json!({"email": tenant.admin_email, "password": chatapp_tests::PASSWORD})),
+    )
+    .await;
+    assert_eq!(s, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap();
+    let (s, company) =
+        http_call(addr, "GET", &format!("/admin/companies/{}", tenant.company_id), Some(token), None).await;
+    assert_eq!(s, 200, "{company}");
+    assert_eq!(company["company"]["slug"], "runner");
+    let (s, keys) =
+        http_call(addr, "POST", "/admin/api-keys", Some(token), Some(json!({"name": "n", "scopes": ["read:team"]})))
+            .await;
+    assert_eq!(s, 201, "{keys}");
+    let (s, err) = http_call(addr, "GET", "/no/such/route", None, None).await;
+    assert_eq!(s, 404);
+    assert_eq!(err["error"]["code"], "not_found");
+    // The runner reports the peer address as the source IP, as API Gateway would.
+    assert!(env.count("chatapp_login_attempts WHERE ip_address = '127.0.0.1' AND succeeded").await >= 1);
+    // Oversized bodies are refused before reaching a handler.
+    let (s, err) = http_call(addr, "POST", "/auth/login", None, Some(json!({"email": "x".repeat(70 * 1024)}))).await;
+    assert_eq!(s, 413, "{err}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn recorded_events_run_through_their_handlers() {
+    let env = TestEnv::with(&[("DEMO_ADMIN_PASSWORD", "demo-password-123")]).await;
+    chatapp::seed::demo_tenant(&env.cfg).await.unwrap();
+    let expect = [
+        (HttpFunction::Auth, StatusCode::OK),
+        (HttpFunction::Companies, StatusCode::UNAUTHORIZED),
+        (HttpFunction::Team, StatusCode::UNAUTHORIZED),
+        (HttpFunction::Invitations, StatusCode::BAD_REQUEST),
+        (HttpFunction::ApiKeys, StatusCode::UNAUTHORIZED),
+    ];
+    for (f, status) in expect {
+        let path = format!("{ROOT}/events/{}.json", f.binary());
+        let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let request = lambda_http::request::from_str(&raw).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let response = f.call(&env.deps, request).await;
+        assert_eq!(response.status(), status, "{path}: {:?}", response.body());
+    }
+    // The login event's sourceIp (from requestContext) is what the rate limiter saw.
+    let event: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{ROOT}/events/auth.json")).unwrap()).unwrap();
+    let ip = event["requestContext"]["http"]["sourceIp"].as_str().unwrap();
+    assert_eq!(env.count(&format!("chatapp_login_attempts WHERE ip_address = '{ip}'")).await, 1);
+    // The migrate event: a no-op on a migrated database.
+    let _: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{ROOT}/events/migrate.json")).unwrap()).unwrap();
+    let out = chatapp_functions::migrate::run(&env.cfg).await.unwrap();
+    assert_eq!(out["applied"], json!([]));
+}
