@@ -7,6 +7,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$CHATAPP_ROOT"
 
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CHATAPP_CACHE/target}"
+
 ensure_postgres
-step "cargo run --release --bin chatapp-local"
-exec cargo run --release --bin chatapp-local
+# A dev build starts sooner than the LTO release build and is fast enough on one machine.
+step "cargo run --bin chatapp-local"
+exec cargo run --bin chatapp-local "$@"

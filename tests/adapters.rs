@@ -29,8 +29,8 @@ async fn sdk() -> aws_config::SdkConfig {
 }
 
 async fn blob_contract(store: &dyn BlobStore) {
-    let a = TenantCtx::for_worker(Uuid::new_v4()).company_id().unwrap();
-    let b = TenantCtx::for_worker(Uuid::new_v4()).company_id().unwrap();
+    let a = chatapp::auth::worker_ctx(Uuid::new_v4()).company_id().unwrap();
+    let b = chatapp::auth::worker_ctx(Uuid::new_v4()).company_id().unwrap();
     let k1 = ObjectKey::new(a, "files/1/report.pdf").unwrap();
     let k2 = ObjectKey::new(a, "files/2/notes.txt").unwrap();
     let kb = ObjectKey::new(b, "files/1/report.pdf").unwrap();
@@ -73,7 +73,7 @@ async fn s3_blob_store_behaves_on_moto() {
     let store = S3BlobStore::new(client.clone(), &bucket);
     blob_contract(&store).await;
     // Keys in the bucket really are company-prefixed.
-    let c = TenantCtx::for_worker(Uuid::new_v4()).company_id().unwrap();
+    let c = chatapp::auth::worker_ctx(Uuid::new_v4()).company_id().unwrap();
     store.put(&ObjectKey::new(c, "x/y.txt").unwrap(), Bytes::from_static(b"y"), "text/plain").await.unwrap();
     let listed = client.list_objects_v2().bucket(&bucket).send().await.unwrap();
     let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
@@ -209,7 +209,7 @@ async fn configuration_selects_the_aws_adapters() {
         ("AWS_ENDPOINT_URL", moto.as_str()),
     ])
     .await;
-    let c = TenantCtx::for_worker(Uuid::new_v4()).company_id().unwrap();
+    let c = chatapp::auth::worker_ctx(Uuid::new_v4()).company_id().unwrap();
     let key = ObjectKey::new(c, "f/a.txt").unwrap();
     env.deps.blobs.put(&key, Bytes::from_static(b"via config"), "text/plain").await.unwrap();
     let got = s3.get_object().bucket(&bucket).key(key.full()).send().await.unwrap();

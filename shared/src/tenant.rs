@@ -139,12 +139,6 @@ impl TenantCtx {
         Self { company_id, principal, permissions }
     }
 
-    /// Context for a queue worker handling a job this platform enqueued for `company`.
-    /// Only call it with a company id taken from our own queue message.
-    pub fn for_worker(company: Uuid) -> Self {
-        Self::new(Some(CompanyId::new(company)), Principal::Worker, serde_json::Value::Null)
-    }
-
     pub fn company_id(&self) -> Option<CompanyId> {
         self.company_id
     }

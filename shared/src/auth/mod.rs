@@ -529,6 +529,12 @@ impl Auth {
     }
 }
 
+/// Context for a queue worker handling a job this platform enqueued for `company`. Only call
+/// it with a company id read from one of our own queue messages or storage keys.
+pub fn worker_ctx(company: Uuid) -> TenantCtx {
+    TenantCtx::new(Some(CompanyId::new(company)), Principal::Worker, Value::Null)
+}
+
 /// True when the allowlist is empty or `ip` matches one of its addresses or CIDR blocks.
 pub fn ip_allowed(allowlist: &Value, ip: Option<IpAddr>) -> bool {
     let Some(entries) = allowlist.as_array() else { return true };

@@ -85,14 +85,3 @@ async fn apply_pending(client: &Client) -> Result<Vec<MigrationOutcome>, DbError
     }
     Ok(out)
 }
-
-/// Runs an owner-level SQL script (reference data) in one transaction.
-#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
-pub async fn run_script(owner_url: &str, sql: &str) -> Result<(), DbError> {
-    let (client, connection) = tokio_postgres::connect(owner_url, NoTls).await?;
-    let conn_task = tokio::spawn(connection);
-    client.batch_execute(&format!("BEGIN;\n{sql}\n;COMMIT;")).await?;
-    drop(client);
-    let _ = conn_task.await;
-    Ok(())
-}

@@ -35,19 +35,6 @@ impl DbError {
             _ => None,
         }
     }
-
-    /// True when the database refused a write because of a foreign-key or check constraint.
-    pub fn is_constraint_violation(&self) -> bool {
-        use tokio_postgres::error::SqlState;
-        match self {
-            DbError::Query(e) => e.code().is_some_and(|c| {
-                c == &SqlState::FOREIGN_KEY_VIOLATION
-                    || c == &SqlState::CHECK_VIOLATION
-                    || c == &SqlState::NOT_NULL_VIOLATION
-            }),
-            _ => false,
-        }
-    }
 }
 
 /// The application's connection pool (role `chatapp_app`, subject to RLS).
