@@ -8,7 +8,6 @@ use aws_credential_types::Credentials;
 use bytes::Bytes;
 use chatapp::adapters::blob::{BlobStore, LocalBlobStore, ObjectKey, S3BlobStore};
 use chatapp::adapters::queue::{JobQueue, PgJobQueue, SqsJobQueue};
-use chatapp::TenantCtx;
 use chatapp_tests::TestEnv;
 use serde_json::json;
 use uuid::Uuid;
