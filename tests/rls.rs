@@ -4,7 +4,7 @@
 
 use chatapp::repo;
 use chatapp_functions::http_function::HttpFunction;
-use chatapp_tests::{Req, TestEnv, PASSWORD};
+use chatapp_tests::{bearer, Req, TestEnv, PASSWORD};
 use http::StatusCode;
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -215,12 +215,4 @@ async fn a_pooled_connection_carries_nothing_between_tenants() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let _ = PASSWORD;
-}
-
-fn bearer(token: &str) -> lambda_http::Request {
-    http::Request::builder()
-        .uri("/auth/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(lambda_http::Body::Empty)
-        .unwrap()
 }

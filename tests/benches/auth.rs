@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use chatapp_functions::http_function::HttpFunction;
-use chatapp_tests::{Req, TestEnv, PASSWORD};
+use chatapp_tests::{bearer, Req, TestEnv, PASSWORD};
 use http::StatusCode;
 use serde_json::json;
 
@@ -21,14 +21,6 @@ fn report(name: &str, mut samples: Vec<Duration>) {
         pct(0.99).as_secs_f64() * 1e3,
         samples.last().unwrap().as_secs_f64() * 1e3
     );
-}
-
-fn bearer(token: &str) -> lambda_http::Request {
-    http::Request::builder()
-        .uri("/auth/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(lambda_http::Body::Empty)
-        .unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -283,3 +283,12 @@ macro_rules! assert_error {
         assert_eq!(r.code(), $code, "body: {}", r.body);
     }};
 }
+
+/// A bare request carrying `Authorization: Bearer <token>`, for calling the auth code directly.
+pub fn bearer(token: &str) -> lambda_http::Request {
+    http::Request::builder()
+        .uri("/auth/me")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::Empty)
+        .unwrap()
+}

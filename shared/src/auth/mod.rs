@@ -35,10 +35,13 @@ struct AuthUser {
     access_expires_at: Option<DateTime<Utc>>,
     ip_allowlist: Value,
     permissions: Value,
+    /// The company's status, read in the same round trip; `None` for the master admin.
+    company_status: Option<String>,
 }
 
 const AUTH_USER_COLUMNS: &str = "id, company_id, role::text, password_hash, is_active, \
-    access_expires_at, COALESCE(ip_allowlist, '[]'::jsonb), COALESCE(permissions, '{}'::jsonb)";
+    access_expires_at, COALESCE(ip_allowlist, '[]'::jsonb), COALESCE(permissions, '{}'::jsonb), \
+    CASE WHEN company_id IS NOT NULL THEN COALESCE(chatapp_auth_company_status(company_id), 'unknown') END";
 
 impl AuthUser {
     fn from_row(r: &Row) -> Result<Self, ApiError> {
@@ -52,6 +55,7 @@ impl AuthUser {
             access_expires_at: r.get(5),
             ip_allowlist: r.get(6),
             permissions: r.get(7),
+            company_status: r.get(8),
         })
     }
 
@@ -133,7 +137,7 @@ impl Auth {
         // The user row, not the token, is the authority: deactivation, expiry, allowlist and
         // role changes apply to tokens already issued.
         let user = self.user_by_id(claims.sub).await?.ok_or_else(|| unauthenticated("invalid access token"))?;
-        self.check_user_may_act(&user, meta.ip).await?;
+        check_user_may_act(&user, meta.ip)?;
         Ok(user.ctx())
     }
 
@@ -143,7 +147,7 @@ impl Auth {
         let row = conn
             .query_opt(
                 "SELECT id, company_id, key_hash, COALESCE(is_active, true), revoked_at, expires_at,
-                        COALESCE(permissions, '[]'::jsonb)
+                        COALESCE(permissions, '[]'::jsonb), chatapp_auth_company_status(company_id)
                  FROM chatapp_auth_api_key_by_prefix($1)",
                 &[&prefix],
             )
@@ -163,7 +167,7 @@ impl Auth {
             return Err(invalid());
         }
         let company: Uuid = row.get(1);
-        self.check_company_active(company).await?;
+        check_company_status(row.get(7))?;
         let scopes: Vec<String> = serde_json::from_value(row.get::<_, Value>(6)).unwrap_or_default();
         let ctx = TenantCtx::new(
             Some(CompanyId::new(company)),
@@ -198,28 +202,7 @@ impl Auth {
         let conn = self.db.system().await?;
         let status: Option<String> =
             conn.query_one("SELECT chatapp_auth_company_status($1)", &[&company]).await.map_err(DbError::from)?.get(0);
-        match status.as_deref() {
-            Some("active") | Some("pending") => Ok(()),
-            Some("suspended") => Err(ApiError::forbidden("company_suspended", "this company is suspended")),
-            _ => Err(unauthenticated("company no longer exists")),
-        }
-    }
-
-    /// Account state that must hold on every request, not only at login.
-    async fn check_user_may_act(&self, user: &AuthUser, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        if !user.is_active {
-            return Err(ApiError::unauthorized("account_inactive", "this account is deactivated"));
-        }
-        if user.access_expires_at.is_some_and(|t| t <= Utc::now()) {
-            return Err(ApiError::unauthorized("access_expired", "this account's access has expired"));
-        }
-        if !ip_allowed(&user.ip_allowlist, ip) {
-            return Err(ApiError::forbidden("ip_not_allowed", "this account may not sign in from this address"));
-        }
-        if let Some(company) = user.company_id {
-            self.check_company_active(company).await?;
-        }
-        Ok(())
+        check_company_status(status.as_deref())
     }
 
     /// Email + password login. Failures are counted per email and per address; over the
@@ -242,7 +225,7 @@ impl Auth {
                 return Err(invalid_credentials());
             }
         };
-        if let Err(e) = self.check_user_may_act(&user, meta.ip).await {
+        if let Err(e) = check_user_may_act(&user, meta.ip) {
             self.record_login_attempt(&email, meta.ip, false).await?;
             return Err(e);
         }
@@ -383,7 +366,7 @@ impl Auth {
         if expires_at <= Utc::now() {
             return Err(invalid());
         }
-        self.check_user_may_act(&user, meta.ip).await?;
+        check_user_may_act(&user, meta.ip)?;
         let tx = self.db.begin(&ctx).await?;
         let result = async {
             let (pair, new_id) = self.issue(&tx, &user, family, meta).await?;
@@ -483,6 +466,7 @@ impl Auth {
             is_active: true,
             access_expires_at: None,
             ip_allowlist: json!([]),
+            company_status: Some("active".into()),
             permissions: permissions.clone(),
         };
         let tx = self.db.begin(&user.ctx()).await?;
@@ -533,6 +517,31 @@ impl Auth {
 /// it with a company id read from one of our own queue messages or storage keys.
 pub fn worker_ctx(company: Uuid) -> TenantCtx {
     TenantCtx::new(Some(CompanyId::new(company)), Principal::Worker, Value::Null)
+}
+
+fn check_company_status(status: Option<&str>) -> Result<(), ApiError> {
+    match status {
+        Some("active") | Some("pending") => Ok(()),
+        Some("suspended") => Err(ApiError::forbidden("company_suspended", "this company is suspended")),
+        _ => Err(unauthenticated("company no longer exists")),
+    }
+}
+
+/// Account state that must hold on every request, not only at login.
+fn check_user_may_act(user: &AuthUser, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    if !user.is_active {
+        return Err(ApiError::unauthorized("account_inactive", "this account is deactivated"));
+    }
+    if user.access_expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::unauthorized("access_expired", "this account's access has expired"));
+    }
+    if !ip_allowed(&user.ip_allowlist, ip) {
+        return Err(ApiError::forbidden("ip_not_allowed", "this account may not sign in from this address"));
+    }
+    if user.company_id.is_some() {
+        check_company_status(user.company_status.as_deref())?;
+    }
+    Ok(())
 }
 
 /// True when the allowlist is empty or `ip` matches one of its addresses or CIDR blocks.
