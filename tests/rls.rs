@@ -4,7 +4,7 @@
 
 use chatapp::repo;
 use chatapp_functions::http_function::HttpFunction;
-use chatapp_tests::{bearer, Req, TestEnv, PASSWORD};
+use chatapp_tests::{bearer, Req, TestEnv};
 use http::StatusCode;
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -214,5 +214,4 @@ async fn a_pooled_connection_carries_nothing_between_tenants() {
         .send(HttpFunction::Companies, Req::get(&format!("/admin/companies/{}", a.company_id)).token(&b.admin_token))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let _ = PASSWORD;
 }
