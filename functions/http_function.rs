@@ -15,6 +15,10 @@ pub enum HttpFunction {
     Team,
     Invitations,
     ApiKeys,
+    KnowledgeCategories,
+    KnowledgeFiles,
+    KnowledgeArticles,
+    KnowledgeSearch,
 }
 
 impl HttpFunction {
@@ -24,6 +28,10 @@ impl HttpFunction {
         HttpFunction::Team,
         HttpFunction::Invitations,
         HttpFunction::ApiKeys,
+        HttpFunction::KnowledgeCategories,
+        HttpFunction::KnowledgeFiles,
+        HttpFunction::KnowledgeArticles,
+        HttpFunction::KnowledgeSearch,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -34,6 +42,10 @@ impl HttpFunction {
             HttpFunction::Team => "team",
             HttpFunction::Invitations => "invitations",
             HttpFunction::ApiKeys => "api-keys",
+            HttpFunction::KnowledgeCategories => "knowledge-categories",
+            HttpFunction::KnowledgeFiles => "knowledge-files",
+            HttpFunction::KnowledgeArticles => "knowledge-articles",
+            HttpFunction::KnowledgeSearch => "knowledge-search",
         }
     }
 
@@ -49,6 +61,10 @@ impl HttpFunction {
             HttpFunction::Team => crate::team::handle(deps, req).await,
             HttpFunction::Invitations => crate::invitations::handle(deps, req).await,
             HttpFunction::ApiKeys => crate::api_keys::handle(deps, req).await,
+            HttpFunction::KnowledgeCategories => crate::knowledge_categories::handle(deps, req).await,
+            HttpFunction::KnowledgeFiles => crate::knowledge_files::handle(deps, req).await,
+            HttpFunction::KnowledgeArticles => crate::knowledge_articles::handle(deps, req).await,
+            HttpFunction::KnowledgeSearch => crate::knowledge_search::handle(deps, req).await,
         };
         result.unwrap_or_else(|e| e.into_response())
     }

@@ -8,12 +8,24 @@ pub mod api_keys;
 pub mod auth;
 #[path = "companies/handler.rs"]
 pub mod companies;
+#[path = "ingest-worker/handler.rs"]
+pub mod ingest_worker;
 #[path = "invitations/handler.rs"]
 pub mod invitations;
+#[path = "knowledge-articles/handler.rs"]
+pub mod knowledge_articles;
+#[path = "knowledge-categories/handler.rs"]
+pub mod knowledge_categories;
+#[path = "knowledge-files/handler.rs"]
+pub mod knowledge_files;
+#[path = "knowledge-search/handler.rs"]
+pub mod knowledge_search;
 #[path = "migrate/handler.rs"]
 pub mod migrate;
 #[path = "team/handler.rs"]
 pub mod team;
+#[path = "upload-trigger/handler.rs"]
+pub mod upload_trigger;
 
 #[path = "local/server.rs"]
 pub mod local;

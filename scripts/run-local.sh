@@ -10,6 +10,7 @@ cd "$CHATAPP_ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CHATAPP_CACHE/target}"
 
 ensure_postgres
+ensure_model
 # A dev build starts sooner than the LTO release build and is fast enough on one machine.
 step "cargo run --bin chatapp-local"
 exec cargo run --bin chatapp-local "$@"

@@ -113,6 +113,10 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::Team, StatusCode::UNAUTHORIZED),
         (HttpFunction::Invitations, StatusCode::BAD_REQUEST),
         (HttpFunction::ApiKeys, StatusCode::UNAUTHORIZED),
+        (HttpFunction::KnowledgeCategories, StatusCode::UNAUTHORIZED),
+        (HttpFunction::KnowledgeFiles, StatusCode::UNAUTHORIZED),
+        (HttpFunction::KnowledgeArticles, StatusCode::UNAUTHORIZED),
+        (HttpFunction::KnowledgeSearch, StatusCode::UNAUTHORIZED),
     ];
     for (f, status) in expect {
         let path = format!("{ROOT}/events/{}.json", f.binary());

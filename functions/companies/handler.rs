@@ -3,6 +3,7 @@
 //!
 //! POST /admin/companies · GET /admin/companies · GET|PATCH /admin/companies/{id}
 //! POST /admin/companies/{id}/suspend · POST /admin/companies/{id}/reactivate
+//! DELETE /admin/companies/{id} (everything of the company: rows, stored files, vectors)
 
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
@@ -29,6 +30,7 @@ pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
         ("GET", []) => list(deps, &ctx, &req).await,
         ("GET", [id]) => get(deps, &ctx, http::path_id(id)?).await,
         ("PATCH", [id]) => update(deps, &ctx, &req, http::path_id(id)?).await,
+        ("DELETE", [id]) => delete(deps, &ctx, &req, http::path_id(id)?).await,
         ("POST", [id, "suspend"]) => set_status(deps, &ctx, &req, http::path_id(id)?, "suspended").await,
         ("POST", [id, "reactivate"]) => set_status(deps, &ctx, &req, http::path_id(id)?, "active").await,
         (_, [] | [_] | [_, "suspend" | "reactivate"]) => Err(ApiError::MethodNotAllowed),
@@ -234,4 +236,39 @@ async fn change(
     }
     .await;
     http::ok(&tx.finish(result).await?)
+}
+
+/// Deletes a company for good. Rows go first (cascading to every tenant table), then the
+/// objects and vectors (queued for retry if the stores are unavailable), so nothing of the
+/// company is left anywhere. The audit row is platform-level (no company), so it survives.
+async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Companies, Access::Write)?;
+    let company = ctx.acting_for(Some(id)).require_company()?;
+    let meta = RequestMeta::from_request(req);
+    let tx = deps.db.begin(ctx).await?;
+    let result = async {
+        let before = repo::companies::get(&tx, id).await?.ok_or(ApiError::NotFound)?;
+        if !repo::companies::delete(&tx, id).await? {
+            return Err(ApiError::NotFound);
+        }
+        audit::record(
+            &tx,
+            AuditEntry {
+                action: "company.delete",
+                resource_type: "company",
+                resource_id: Some(id),
+                before: Some(json!(before)),
+                after: None,
+            },
+            &meta,
+        )
+        .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    tx.finish(result).await?;
+    chatapp::knowledge::service::purge_or_enqueue(deps, company, chatapp::knowledge::service::PurgeTarget::Company)
+        .await
+        .map_err(ApiError::internal)?;
+    http::no_content()
 }

@@ -41,6 +41,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Some(p) => println!("  generated password (shown once): {p}"),
         None => println!("  password: as set in DEMO_ADMIN_PASSWORD or when first seeded"),
     }
+    // The queue consumers run in-process here (on AWS, SQS event source mappings drive them).
+    let worker = deps.clone();
+    tokio::spawn(async move {
+        chatapp_functions::ingest_worker::run_local(&worker, std::time::Duration::from_millis(500)).await
+    });
     local::serve(listener, deps, routes).await;
     Ok(())
 }

@@ -152,7 +152,8 @@ async fn serve_one(
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let limit = deps.cfg.max_body_bytes;
+    // Routes enforce their own limits (JSON bodies vs file uploads); this is the outer cap.
+    let limit = deps.cfg.max_body_bytes.max(deps.cfg.max_upload_bytes);
     let response = match Limited::new(body, limit + 1).collect().await {
         Err(_) => ApiError::PayloadTooLarge { limit }.into_response(),
         Ok(collected) => {

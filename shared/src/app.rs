@@ -7,8 +7,13 @@ use crate::adapters::aws;
 use crate::adapters::blob::{BlobStore, LocalBlobStore, S3BlobStore};
 use crate::adapters::queue::{self, JobQueue, PgJobQueue, SqsJobQueue};
 use crate::auth::Auth;
-use crate::config::{BlobBackend, Config, QueueBackend};
+use crate::config::{BlobBackend, Config, EmbedderBackend, QueueBackend, VectorBackend};
 use crate::db::{Db, DbError};
+use crate::knowledge::embed::{Embedder, LocalEmbedder, OpenAiEmbedder, OpenAiEmbedderConfig};
+use crate::knowledge::vector::{DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, VectorError, VectorIndex};
+use crate::knowledge::vector_edge::EdgeVectorIndex;
+use crate::knowledge::vector_qdrant::QdrantServerIndex;
+use crate::tenant::CompanyId;
 
 /// Everything an HTTP or queue handler may use, as trait objects where there is a choice.
 #[derive(Clone)]
@@ -18,10 +23,12 @@ pub struct AppDeps {
     pub auth: Auth,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
+    pub embedder: Arc<dyn Embedder>,
+    pub vectors: Arc<dyn VectorIndex>,
 }
 
 impl AppDeps {
-    pub async fn from_config(cfg: Config) -> Result<Self, DbError> {
+    pub async fn from_config(cfg: Config) -> Result<Self, InitError> {
         let db = Db::connect(&cfg.database_url, cfg.db_pool_size)?;
         let needs_aws = matches!(cfg.blob_backend, BlobBackend::S3 { .. }) || cfg.queue_backend == QueueBackend::Sqs;
         let sdk = if needs_aws { Some(aws::sdk_config(&cfg).await) } else { None };
@@ -42,7 +49,90 @@ impl AppDeps {
             _ => Arc::new(PgJobQueue::new(db.clone(), cfg.queue_visibility_timeout, cfg.queue_max_receives)),
         };
         let auth = Auth::new(db.clone(), &cfg);
-        Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue })
+        let embedder: Arc<dyn Embedder> = match &cfg.embedder {
+            EmbedderBackend::Local { model_dir } => {
+                let dir = crate::knowledge::embed::locate_model_dir(model_dir.as_deref())
+                    .or_else(|| model_dir.clone())
+                    .unwrap_or_else(|| cfg.data_dir.join("models/all-MiniLM-L6-v2"));
+                Arc::new(LocalEmbedder::new(dir))
+            }
+            EmbedderBackend::OpenAi { base_url, api_key, model, dimensions } => {
+                Arc::new(OpenAiEmbedder::new(OpenAiEmbedderConfig {
+                    base_url: base_url.clone(),
+                    api_key: api_key.clone(),
+                    model: model.clone(),
+                    dimensions: *dimensions,
+                    ..Default::default()
+                })?)
+            }
+        };
+        let vectors = Arc::new(LazyVectors {
+            backend: cfg.vectors.clone(),
+            dir: cfg.data_dir.join("vectors"),
+            dims: embedder.dimensions(),
+            index: tokio::sync::OnceCell::new(),
+        });
+        Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue, embedder, vectors })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Embedder(#[from] crate::knowledge::embed::EmbedError),
+}
+
+/// Opens the configured vector index on first use, so functions that never touch vectors
+/// (auth, team, ...) pay nothing for it at cold start.
+struct LazyVectors {
+    backend: VectorBackend,
+    dir: std::path::PathBuf,
+    dims: usize,
+    index: tokio::sync::OnceCell<Arc<dyn VectorIndex>>,
+}
+
+impl LazyVectors {
+    async fn get(&self) -> Result<&Arc<dyn VectorIndex>, VectorError> {
+        self.index
+            .get_or_try_init(|| async {
+                Ok::<Arc<dyn VectorIndex>, VectorError>(match &self.backend {
+                    VectorBackend::Edge => {
+                        let (dir, dims) = (self.dir.clone(), self.dims);
+                        let idx = tokio::task::spawn_blocking(move || EdgeVectorIndex::open(&dir, dims))
+                            .await
+                            .map_err(|e| VectorError::Backend(e.to_string()))??;
+                        Arc::new(idx)
+                    }
+                    VectorBackend::Qdrant { url, api_key, collection } => {
+                        Arc::new(QdrantServerIndex::connect(url, api_key.as_deref(), collection, self.dims).await?)
+                    }
+                })
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl VectorIndex for LazyVectors {
+    async fn upsert(&self, company: CompanyId, chunks: Vec<IndexedChunk>) -> Result<(), VectorError> {
+        self.get().await?.upsert(company, chunks).await
+    }
+    async fn search(
+        &self,
+        company: CompanyId,
+        scope: &Scope,
+        query: QueryVector<'_>,
+        limit: usize,
+    ) -> Result<Vec<ScoredChunk>, VectorError> {
+        self.get().await?.search(company, scope, query, limit).await
+    }
+    async fn delete(&self, company: CompanyId, target: DeleteTarget) -> Result<(), VectorError> {
+        self.get().await?.delete(company, target).await
+    }
+    async fn count(&self, company: CompanyId) -> Result<u64, VectorError> {
+        self.get().await?.count(company).await
     }
 }
 

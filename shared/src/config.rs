@@ -20,6 +20,22 @@ pub enum QueueBackend {
     Sqs,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmbedderBackend {
+    /// all-MiniLM-L6-v2 run in-process with candle from local files (embedded default).
+    Local { model_dir: Option<PathBuf> },
+    /// An OpenAI-compatible `/v1/embeddings` endpoint.
+    OpenAi { base_url: String, api_key: Option<String>, model: String, dimensions: usize },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VectorBackend {
+    /// qdrant-edge in-process, on disk under `<data_dir>/vectors` (embedded default).
+    Edge,
+    /// A Qdrant server (gRPC URL, e.g. http://localhost:6334).
+    Qdrant { url: String, api_key: Option<String>, collection: String },
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Connection string of the application role (`chatapp_app`, subject to RLS).
@@ -33,6 +49,8 @@ pub struct Config {
     pub login_max_failures: i64,
     pub login_window: Duration,
     pub max_body_bytes: usize,
+    /// Largest file the direct upload route accepts (plans may allow less; Lambda caps at 6 MB).
+    pub max_upload_bytes: usize,
     pub blob_backend: BlobBackend,
     pub queue_backend: QueueBackend,
     pub data_dir: PathBuf,
@@ -47,6 +65,10 @@ pub struct Config {
     pub master_admin_password_hash: Option<String>,
     pub demo_admin_password: Option<String>,
     pub local_bind: String,
+    pub embedder: EmbedderBackend,
+    pub vectors: VectorBackend,
+    /// Seconds a presigned upload URL stays valid.
+    pub upload_url_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +131,38 @@ impl Config {
                 })
             }
         };
+        let embedder = match get("EMBEDDER").as_deref().unwrap_or("local") {
+            "local" => EmbedderBackend::Local { model_dir: get("EMBEDDING_MODEL_DIR").map(PathBuf::from) },
+            "openai" => EmbedderBackend::OpenAi {
+                base_url: get("EMBEDDING_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
+                api_key: get("EMBEDDING_API_KEY"),
+                model: get("EMBEDDING_MODEL").unwrap_or_else(|| "text-embedding-3-small".into()),
+                dimensions: num(&get, "EMBEDDING_DIMENSIONS", 1536)?,
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "EMBEDDER",
+                    reason: format!("expected local or openai, got {other:?}"),
+                })
+            }
+        };
+        let vectors = match get("VECTOR_BACKEND").as_deref().unwrap_or("edge") {
+            "edge" => VectorBackend::Edge,
+            "qdrant" => VectorBackend::Qdrant {
+                url: get("QDRANT_URL").ok_or(ConfigError::Invalid {
+                    name: "QDRANT_URL",
+                    reason: "required when VECTOR_BACKEND=qdrant".into(),
+                })?,
+                api_key: get("QDRANT_API_KEY"),
+                collection: get("QDRANT_COLLECTION").unwrap_or_else(|| "chatapp_knowledge".into()),
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "VECTOR_BACKEND",
+                    reason: format!("expected edge or qdrant, got {other:?}"),
+                })
+            }
+        };
         Ok(Self {
             database_url,
             migration_database_url,
@@ -119,6 +173,7 @@ impl Config {
             login_max_failures: num(&get, "LOGIN_MAX_FAILURES", 5)?,
             login_window: Duration::from_secs(num(&get, "LOGIN_WINDOW_SECS", 900)?),
             max_body_bytes: num(&get, "MAX_BODY_BYTES", 64 * 1024)?,
+            max_upload_bytes: num(&get, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024)?,
             blob_backend,
             queue_backend,
             data_dir: get("DATA_DIR").map(PathBuf::from).unwrap_or_else(|| ".data".into()),
@@ -133,6 +188,9 @@ impl Config {
             master_admin_password_hash: get("MASTER_ADMIN_PASSWORD_HASH"),
             demo_admin_password: get("DEMO_ADMIN_PASSWORD"),
             local_bind: get("LOCAL_BIND").unwrap_or_else(|| "127.0.0.1:3000".into()),
+            embedder,
+            vectors,
+            upload_url_ttl: Duration::from_secs(num(&get, "UPLOAD_URL_TTL_SECS", 900)?),
         })
     }
 

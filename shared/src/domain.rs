@@ -47,6 +47,21 @@ impl Slug {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A slug made from a display name ("Billing & Refunds" → "billing-refunds").
+    pub fn from_name(name: &str) -> Self {
+        let mut out = String::new();
+        for c in name.to_lowercase().chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c);
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        out.truncate(100);
+        let out = out.trim_end_matches('-').to_string();
+        Self(if out.len() < 2 { format!("item-{out}").trim_end_matches('-').to_string() } else { out })
+    }
 }
 
 /// Trimmed, non-empty text of at most `max` characters.

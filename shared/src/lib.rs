@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod knowledge;
 pub mod repo;
 pub mod seed;
 pub mod tenant;

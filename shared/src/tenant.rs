@@ -17,6 +17,11 @@ impl CompanyId {
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
+    /// Platform-wide knowledge (the nil UUID in vector payloads); readable by every company.
+    pub const GLOBAL: CompanyId = CompanyId(Uuid::nil());
+    pub fn is_global(&self) -> bool {
+        self.0.is_nil()
+    }
 }
 
 impl std::fmt::Display for CompanyId {

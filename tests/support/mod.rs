@@ -64,6 +64,10 @@ impl TestEnv {
             ("DATA_DIR".into(), data_dir.to_string_lossy().into_owned()),
             ("DB_POOL_SIZE".into(), "4".into()),
         ]);
+        // The set-up scripts export where the local embedding model is installed.
+        if let Ok(dir) = std::env::var("EMBEDDING_MODEL_DIR") {
+            vars.insert("EMBEDDING_MODEL_DIR".into(), dir);
+        }
         for (k, v) in overrides {
             vars.insert(k.to_string(), v.to_string());
         }
@@ -89,12 +93,16 @@ impl TestEnv {
         if let Some(t) = &req.token {
             builder = builder.header("authorization", format!("Bearer {t}"));
         }
-        let body = match req.body {
-            Some(b) => {
+        let body = match (req.body, req.bytes) {
+            (_, Some((b, content_type))) => {
+                builder = builder.header("content-type", content_type);
+                Body::Binary(b)
+            }
+            (Some(b), None) => {
                 builder = builder.header("content-type", "application/json");
                 Body::Text(b)
             }
-            None => Body::Empty,
+            (None, None) => Body::Empty,
         };
         let mut request: lambda_http::Request = builder.body(body).unwrap();
         request.extensions_mut().insert(LocalPeer(req.ip));
@@ -219,6 +227,7 @@ pub struct Req {
     path: String,
     token: Option<String>,
     body: Option<String>,
+    bytes: Option<(Vec<u8>, String)>,
     ip: IpAddr,
 }
 
@@ -229,6 +238,7 @@ impl Req {
             path: path.to_string(),
             token: None,
             body: None,
+            bytes: None,
             ip: "127.0.0.1".parse().unwrap(),
         }
     }
@@ -254,6 +264,14 @@ impl Req {
     }
     pub fn raw(mut self, s: &str) -> Self {
         self.body = Some(s.to_string());
+        self
+    }
+    pub fn put(path: &str) -> Self {
+        Self::new("PUT", path)
+    }
+    /// A binary body (a file upload) with its content type.
+    pub fn bytes(mut self, b: &[u8], content_type: &str) -> Self {
+        self.bytes = Some((b.to_vec(), content_type.to_string()));
         self
     }
     pub fn ip(mut self, ip: &str) -> Self {

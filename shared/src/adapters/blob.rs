@@ -59,8 +59,26 @@ impl ObjectKey {
     }
 }
 
+/// A URL the client uploads the file to directly (S3 presigned PUT).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PresignedUpload {
+    pub method: String,
+    pub url: String,
+    /// Headers the client must send exactly as given (they are part of the signature).
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync {
+    /// A direct-upload URL for `key`, bound to the content type and exact size, or `None` when
+    /// the store has no such thing (the local directory: clients use the upload route instead).
+    async fn presign_put(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+        size: u64,
+        ttl: std::time::Duration,
+    ) -> Result<Option<PresignedUpload>, BlobError>;
     async fn put(&self, key: &ObjectKey, bytes: Bytes, content_type: &str) -> Result<(), BlobError>;
     /// `None` when there is no such object.
     async fn get(&self, key: &ObjectKey) -> Result<Option<Bytes>, BlobError>;
@@ -118,6 +136,16 @@ fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
 
 #[async_trait]
 impl BlobStore for LocalBlobStore {
+    async fn presign_put(
+        &self,
+        _key: &ObjectKey,
+        _content_type: &str,
+        _size: u64,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<PresignedUpload>, BlobError> {
+        Ok(None)
+    }
+
     async fn put(&self, key: &ObjectKey, bytes: Bytes, _content_type: &str) -> Result<(), BlobError> {
         let path = self.path(key);
         if let Some(parent) = path.parent() {
@@ -178,6 +206,32 @@ fn s3_err<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> 
 
 #[async_trait]
 impl BlobStore for S3BlobStore {
+    async fn presign_put(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+        size: u64,
+        ttl: std::time::Duration,
+    ) -> Result<Option<PresignedUpload>, BlobError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+            .map_err(|e| BlobError::S3(format!("presigning config: {e}")))?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.full())
+            .content_type(content_type)
+            .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+            .presigned(config)
+            .await
+            .map_err(s3_err)?;
+        Ok(Some(PresignedUpload {
+            method: req.method().to_string(),
+            url: req.uri().to_string(),
+            headers: req.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }))
+    }
+
     async fn put(&self, key: &ObjectKey, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
         self.client
             .put_object()

@@ -44,6 +44,10 @@ pub trait JobQueue: Send + Sync {
     async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError>;
     /// Acknowledges a job.
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError>;
+    /// Puts a payload straight onto the queue's dead-letter destination, with the reason; used
+    /// for jobs that can never succeed, so they neither retry nor vanish. The caller then
+    /// acknowledges the original.
+    async fn dead_letter(&self, queue: &str, payload: &Value, error: &str) -> Result<(), QueueError>;
 }
 
 /// Embedded: `chatapp_jobs` with `FOR UPDATE SKIP LOCKED`; jobs received `max_receives` times
@@ -144,6 +148,18 @@ impl JobQueue for PgJobQueue {
             .collect())
     }
 
+    async fn dead_letter(&self, queue: &str, payload: &Value, error: &str) -> Result<(), QueueError> {
+        let conn = self.db.system().await?;
+        conn.execute(
+            "INSERT INTO chatapp_failed_jobs (id, queue, payload, receive_count, error, original_created_at)
+             VALUES (gen_random_uuid(), $1, $2, 1, $3, now())",
+            &[&queue, payload, &error],
+        )
+        .await
+        .map_err(crate::db::DbError::from)?;
+        Ok(())
+    }
+
     async fn delete(&self, _queue: &str, receipt: &str) -> Result<(), QueueError> {
         let (id, n) = parse_receipt(receipt)?;
         let conn = self.db.system().await?;
@@ -158,11 +174,44 @@ impl JobQueue for PgJobQueue {
 pub struct SqsJobQueue {
     client: aws_sdk_sqs::Client,
     urls: HashMap<String, String>,
+    /// Queue URL → its dead-letter queue's URL, read once from the redrive policy.
+    dlq_urls: tokio::sync::Mutex<HashMap<String, String>>,
 }
 
 impl SqsJobQueue {
     pub fn new(client: aws_sdk_sqs::Client, urls: HashMap<String, String>) -> Self {
-        Self { client, urls }
+        Self { client, urls, dlq_urls: Default::default() }
+    }
+
+    async fn dlq_url(&self, queue_url: &str) -> Result<String, QueueError> {
+        if let Some(u) = self.dlq_urls.lock().await.get(queue_url) {
+            return Ok(u.clone());
+        }
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let attrs = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        let policy = attrs
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+            .ok_or_else(|| QueueError::Sqs(format!("{queue_url} has no redrive policy (dead-letter queue)")))?;
+        let arn = serde_json::from_str::<Value>(policy)
+            .ok()
+            .and_then(|p| p.get("deadLetterTargetArn").and_then(Value::as_str).map(str::to_string))
+            .ok_or_else(|| QueueError::Sqs(format!("unreadable redrive policy {policy}")))?;
+        // Queue URLs are `<endpoint>/<account>/<name>` (on AWS and on moto alike), and a DLQ
+        // lives in the same account, so no GetQueueUrl call (or IAM permission) is needed.
+        let name = arn.rsplit(':').next().unwrap_or_default();
+        let (base, _) =
+            queue_url.rsplit_once('/').ok_or_else(|| QueueError::Sqs(format!("unexpected queue URL {queue_url}")))?;
+        let url = format!("{base}/{name}");
+        self.dlq_urls.lock().await.insert(queue_url.to_string(), url.clone());
+        Ok(url)
     }
 
     fn url(&self, queue: &str) -> Result<&str, QueueError> {
@@ -216,6 +265,26 @@ impl JobQueue for SqsJobQueue {
                 })
             })
             .collect()
+    }
+
+    async fn dead_letter(&self, queue: &str, payload: &Value, error: &str) -> Result<(), QueueError> {
+        use aws_sdk_sqs::types::MessageAttributeValue;
+        let dlq = self.dlq_url(self.url(queue)?).await?;
+        let reason: String = error.chars().take(1000).collect();
+        let attr = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(if reason.is_empty() { "unknown".to_string() } else { reason })
+            .build()
+            .map_err(|e| QueueError::Sqs(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(dlq)
+            .message_body(payload.to_string())
+            .message_attributes("error", attr)
+            .send()
+            .await
+            .map_err(sqs_err)?;
+        Ok(())
     }
 
     async fn delete(&self, queue: &str, receipt: &str) -> Result<(), QueueError> {

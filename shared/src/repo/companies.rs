@@ -142,3 +142,7 @@ pub async fn update(tx: &TenantTx, id: Uuid, p: &CompanyPatch) -> Result<Option<
         .await?;
     Ok(row.as_ref().map(from_row))
 }
+
+pub async fn delete(tx: &TenantTx, id: Uuid) -> Result<bool, DbError> {
+    Ok(tx.client().execute("DELETE FROM chatapp_companies WHERE id = $1", &[&id]).await? == 1)
+}

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod companies;
 pub mod invitations;
+pub mod knowledge;
 pub mod plans;
 pub mod refresh_tokens;
 pub mod users;

@@ -1,0 +1,126 @@
+//! `ingest-worker` function: turns uploaded files and published articles into chunks and
+//! vectors. SQS event source with partial batch failures: one bad file never holds back the
+//! others in its batch.
+//!
+//! Per message: a permanent failure (unsupported, corrupt or empty content) marks the file
+//! failed with a readable error and goes straight to the dead-letter queue; a transient one
+//! (database, storage, embedding provider) is reported as a batch item failure, so SQS
+//! redelivers it, and after the last allowed receive the queue's redrive policy dead-letters it.
+
+use std::time::Instant;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use chatapp::adapters::queue::INGEST;
+use chatapp::app::AppDeps;
+use chatapp::knowledge::service::{self, IngestError, IngestJob, IngestOutcome};
+use serde_json::{json, Value};
+
+pub async fn handle(deps: &AppDeps, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in &event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let receives: i32 = message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let final_attempt = receives >= deps.cfg.queue_max_receives;
+        let body = message.body.as_deref().unwrap_or_default();
+        let job = match serde_json::from_str::<IngestJob>(body) {
+            Ok(j) => j,
+            Err(e) => {
+                let payload = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+                if dead_letter(deps, &payload, &format!("malformed ingest job: {e}")).await.is_err() {
+                    failures.push(id);
+                }
+                continue;
+            }
+        };
+        let started = Instant::now();
+        match service::ingest(deps, &job, final_attempt).await {
+            Ok(IngestOutcome::Indexed { chunks, embedded }) => tracing::info!(
+                company = %job.company_id, file = ?job.file_id, article = ?job.article_id, chunks, embedded,
+                ms = started.elapsed().as_millis() as u64, "indexed"
+            ),
+            Ok(IngestOutcome::Gone) => {
+                tracing::info!(company = %job.company_id, file = ?job.file_id, article = ?job.article_id, purge = job.purge, "nothing (more) to index")
+            }
+            Err(IngestError::Permanent(reason)) => {
+                tracing::warn!(company = %job.company_id, file = ?job.file_id, %reason, "cannot ingest; dead-lettered");
+                if dead_letter(deps, &job.to_json(), &reason).await.is_err() {
+                    failures.push(id);
+                }
+            }
+            Err(e @ IngestError::Transient(_)) => {
+                tracing::error!(
+                    company = %job.company_id, file = ?job.file_id, receives, final_attempt,
+                    error.chain = %chatapp::error::error_chain(&e), "ingestion failed; will retry"
+                );
+                failures.push(id);
+            }
+        }
+    }
+    batch_response(failures)
+}
+
+async fn dead_letter(deps: &AppDeps, payload: &Value, reason: &str) -> Result<(), ()> {
+    deps.queue.dead_letter(INGEST, payload, reason).await.map_err(|e| {
+        tracing::error!(error.chain = %chatapp::error::error_chain(&e), "dead-lettering failed; will retry");
+    })
+}
+
+fn batch_response(failed_ids: Vec<String>) -> SqsBatchResponse {
+    let failures: Vec<Value> = failed_ids.into_iter().map(|id| json!({"itemIdentifier": id})).collect();
+    serde_json::from_value(json!({"batchItemFailures": failures})).expect("batch response shape")
+}
+
+/// What one pass over the queue did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    pub received: usize,
+    pub failed: usize,
+}
+
+/// The embedded stand-in for the SQS event source mapping: receives batches from the
+/// configured queue, runs them through [`handle`] exactly as Lambda would, and acknowledges
+/// the messages that did not fail. Returns when the queue has nothing visible.
+pub async fn drain(deps: &AppDeps) -> Result<Drained, chatapp::adapters::queue::QueueError> {
+    let mut total = Drained::default();
+    loop {
+        let jobs = deps.queue.receive(INGEST, 10).await?;
+        if jobs.is_empty() {
+            return Ok(total);
+        }
+        let records: Vec<Value> = jobs
+            .iter()
+            .map(|j| {
+                json!({
+                    "messageId": j.id,
+                    "receiptHandle": j.receipt,
+                    "body": j.payload.to_string(),
+                    "attributes": {"ApproximateReceiveCount": j.receive_count.to_string()},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                })
+            })
+            .collect();
+        let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SQS event shape");
+        let response = handle(deps, event).await;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for job in &jobs {
+            if !failed.contains(&job.id.as_str()) {
+                deps.queue.delete(INGEST, &job.receipt).await?;
+            }
+        }
+        total.received += jobs.len();
+        total.failed += failed.len();
+    }
+}
+
+/// The local runner's worker loop: drain, then wait a little, forever.
+pub async fn run_local(deps: &AppDeps, idle: std::time::Duration) {
+    loop {
+        match drain(deps).await {
+            Ok(d) if d.received > 0 => tracing::debug!(received = d.received, failed = d.failed, "ingest pass"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error.chain = %chatapp::error::error_chain(&e), "ingest queue unavailable"),
+        }
+        tokio::time::sleep(idle).await;
+    }
+}

@@ -1,0 +1,17 @@
+//! Lambda entry point of the `ingest-worker` function; the logic is in `handler.rs` beside it.
+
+use aws_lambda_events::sqs::SqsEvent;
+use chatapp::app::AppDeps;
+use chatapp::config::Config;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    chatapp::app::init_tracing();
+    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(chatapp_functions::ingest_worker::handle(deps, event.payload).await)
+    }))
+    .await
+}

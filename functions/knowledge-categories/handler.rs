@@ -1,0 +1,353 @@
+//! `knowledge-categories` function: the category tree of a company's knowledge base, and
+//! which categories each agent answers from.
+//!
+//! POST|GET /admin/knowledge/categories · GET|PATCH|DELETE /admin/knowledge/categories/{id}
+//! GET|PUT /admin/knowledge/agents/{agent_id}/categories
+
+use chatapp::app::AppDeps;
+use chatapp::audit::{self, AuditEntry};
+use chatapp::domain::{self, Slug};
+use chatapp::http::{self, HandlerResult, RequestMeta};
+use chatapp::knowledge::service::{self, PurgeTarget};
+use chatapp::repo::{self, knowledge::Category};
+use chatapp::tenant::{Access, Resource};
+use chatapp::{ApiError, TenantCtx};
+use lambda_http::Request;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+const CATEGORIES: &str = "/admin/knowledge/categories";
+const AGENTS: &str = "/admin/knowledge/agents";
+
+pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
+    let path = req.uri().path().to_string();
+    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
+    if let Some(segs) = http::segments_after(&path, CATEGORIES) {
+        return match (req.method().as_str(), segs.as_slice()) {
+            ("POST", []) => create(deps, &ctx, &req).await,
+            ("GET", []) => list(deps, &ctx).await,
+            ("GET", [id]) => get(deps, &ctx, http::path_id(id)?).await,
+            ("PATCH", [id]) => update(deps, &ctx, &req, http::path_id(id)?).await,
+            ("DELETE", [id]) => delete(deps, &ctx, &req, http::path_id(id)?).await,
+            (_, [] | [_]) => Err(ApiError::MethodNotAllowed),
+            _ => Err(ApiError::NotFound),
+        };
+    }
+    let segs = http::segments_after(&path, AGENTS).ok_or(ApiError::NotFound)?;
+    match (req.method().as_str(), segs.as_slice()) {
+        ("GET", [agent, "categories"]) => agent_categories(deps, &ctx, http::path_id(agent)?).await,
+        ("PUT", [agent, "categories"]) => set_agent_categories(deps, &ctx, &req, http::path_id(agent)?).await,
+        (_, [_, "categories"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategoryBody {
+    name: String,
+    slug: Option<String>,
+    description: Option<String>,
+    parent_id: Option<Uuid>,
+    sort_order: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategoryPatch {
+    name: Option<String>,
+    slug: Option<String>,
+    description: Option<String>,
+    /// `null` moves the category to the top level; absent leaves it where it is.
+    #[serde(default, with = "double_option")]
+    parent_id: Option<Option<Uuid>>,
+    sort_order: Option<i32>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+struct ValidCategory {
+    name: String,
+    slug: Slug,
+    description: Option<String>,
+    parent_id: Option<Uuid>,
+    sort_order: i32,
+}
+
+fn validate(
+    name: &str,
+    slug: Option<&str>,
+    description: Option<&str>,
+    parent_id: Option<Uuid>,
+    sort_order: i32,
+) -> Result<ValidCategory, ApiError> {
+    let name = domain::text("name", name, 255)?;
+    let slug = match slug {
+        Some(s) => Slug::parse("slug", s)?,
+        None => Slug::from_name(&name),
+    };
+    let description = domain::optional_text("description", description, 5000)?;
+    if !(-1_000_000..=1_000_000).contains(&sort_order) {
+        return Err(ApiError::validation("sort_order must be between -1000000 and 1000000"));
+    }
+    Ok(ValidCategory { name, slug, description, parent_id, sort_order })
+}
+
+fn fields(v: &ValidCategory) -> repo::knowledge::CategoryFields<'_> {
+    repo::knowledge::CategoryFields {
+        name: &v.name,
+        slug: v.slug.as_str(),
+        description: v.description.as_deref(),
+        parent_id: v.parent_id,
+        sort_order: v.sort_order,
+    }
+}
+
+fn slug_taken(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Conflict { .. } => ApiError::conflict("slug_taken", "another category of this company has that slug"),
+        other => other,
+    }
+}
+
+async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+    ctx.authorize(Resource::Knowledge, Access::Write)?;
+    let company = ctx.require_company()?.as_uuid();
+    let body: CategoryBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
+    let valid = validate(
+        &body.name,
+        body.slug.as_deref(),
+        body.description.as_deref(),
+        body.parent_id,
+        body.sort_order.unwrap_or(0),
+    )?;
+    let meta = RequestMeta::from_request(req);
+    let tx = deps.db.begin(ctx).await?;
+    let result = async {
+        let limits = repo::plans::limits(&tx, company).await?;
+        if let Some(max) = repo::plans::limit_of(&limits, "knowledgeCategories") {
+            if repo::knowledge::count_categories(&tx, company).await? >= max {
+                return Err(ApiError::PaymentRequired {
+                    code: "plan_limit_reached",
+                    message: format!("your plan allows {max} knowledge categories; upgrade to add more"),
+                });
+            }
+        }
+        if let Some(parent) = valid.parent_id {
+            repo::knowledge::get_category(&tx, company, parent)
+                .await?
+                .ok_or_else(|| ApiError::validation("parent_id does not name a category of this company"))?;
+        }
+        let created = repo::knowledge::create_category(&tx, company, &fields(&valid)).await.map_err(ApiError::from);
+        let created = created.map_err(slug_taken)?;
+        audit::record(
+            &tx,
+            AuditEntry {
+                action: "knowledge_category.create",
+                resource_type: "knowledge_category",
+                resource_id: Some(created.id),
+                before: None,
+                after: Some(json!(created)),
+            },
+            &meta,
+        )
+        .await?;
+        Ok::<_, ApiError>(created)
+    }
+    .await;
+    http::created(&tx.finish(result).await?)
+}
+
+#[derive(Serialize)]
+struct Node {
+    #[serde(flatten)]
+    category: Category,
+    children: Vec<Node>,
+}
+
+/// Nests categories under their parents, keeping each level's order.
+fn tree(all: Vec<Category>) -> Vec<Node> {
+    fn build(parent: Option<Uuid>, all: &[Category]) -> Vec<Node> {
+        all.iter()
+            .filter(|c| c.parent_id == parent)
+            .map(|c| Node { category: c.clone(), children: build(Some(c.id), all) })
+            .collect()
+    }
+    // A parent outside the list cannot happen (same-company FK), but keep such rows visible.
+    let ids: std::collections::HashSet<Uuid> = all.iter().map(|c| c.id).collect();
+    let mut roots = build(None, &all);
+    for orphan in all.iter().filter(|c| c.parent_id.is_some_and(|p| !ids.contains(&p))) {
+        roots.push(Node { category: orphan.clone(), children: build(Some(orphan.id), &all) });
+    }
+    roots
+}
+
+async fn list(deps: &AppDeps, ctx: &TenantCtx) -> HandlerResult {
+    ctx.authorize(Resource::Knowledge, Access::Read)?;
+    let company = ctx.require_company()?.as_uuid();
+    let tx = deps.db.begin(ctx).await?;
+    let result = repo::knowledge::list_categories(&tx, company).await.map_err(ApiError::from);
+    let all = tx.finish(result).await?;
+    let total = all.len();
+    http::ok(&json!({"items": tree(all), "total": total}))
+}
+
+async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Knowledge, Access::Read)?;
+    let company = ctx.require_company()?.as_uuid();
+    let tx = deps.db.begin(ctx).await?;
+    let result = repo::knowledge::get_category(&tx, company, id).await.map_err(ApiError::from);
+    http::ok(&tx.finish(result).await?.ok_or(ApiError::NotFound)?)
+}
+
+async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Knowledge, Access::Write)?;
+    let company = ctx.require_company()?.as_uuid();
+    let patch: CategoryPatch = http::parse_json(req, deps.cfg.max_body_bytes)?;
+    let meta = RequestMeta::from_request(req);
+    let tx = deps.db.begin(ctx).await?;
+    let result = async {
+        let before = repo::knowledge::get_category(&tx, company, id).await?.ok_or(ApiError::NotFound)?;
+        let parent_id = patch.parent_id.unwrap_or(before.parent_id);
+        let valid = validate(
+            patch.name.as_deref().unwrap_or(&before.name),
+            Some(patch.slug.as_deref().unwrap_or(&before.slug)),
+            patch.description.as_deref().or(before.description.as_deref()),
+            parent_id,
+            patch.sort_order.unwrap_or(before.sort_order),
+        )?;
+        if let Some(parent) = parent_id {
+            if repo::knowledge::get_category(&tx, company, parent).await?.is_none() {
+                return Err(ApiError::validation("parent_id does not name a category of this company"));
+            }
+            if repo::knowledge::would_cycle(&tx, company, id, parent).await? {
+                return Err(ApiError::validation("a category cannot be moved under itself or its descendants"));
+            }
+        }
+        let after = repo::knowledge::update_category(&tx, company, id, &fields(&valid))
+            .await
+            .map_err(ApiError::from)
+            .map_err(slug_taken)?
+            .ok_or(ApiError::NotFound)?;
+        audit::record(
+            &tx,
+            AuditEntry {
+                action: "knowledge_category.update",
+                resource_type: "knowledge_category",
+                resource_id: Some(id),
+                before: Some(json!(before)),
+                after: Some(json!(after)),
+            },
+            &meta,
+        )
+        .await?;
+        Ok::<_, ApiError>(after)
+    }
+    .await;
+    http::ok(&tx.finish(result).await?)
+}
+
+/// Deleting a category deletes the knowledge filed under it (files, their objects, articles,
+/// chunks and vectors); its subcategories move up to the top level.
+async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Knowledge, Access::Write)?;
+    let company = ctx.require_company()?;
+    let cid = company.as_uuid();
+    let meta = RequestMeta::from_request(req);
+    let tx = deps.db.begin(ctx).await?;
+    let result = async {
+        let before = repo::knowledge::get_category(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
+        let files = repo::knowledge::files_in_category(&tx, cid, id).await?;
+        let articles = repo::knowledge::articles_in_category(&tx, cid, id).await?;
+        for f in &files {
+            repo::knowledge::delete_file(&tx, cid, f.id).await?;
+        }
+        for a in &articles {
+            repo::knowledge::delete_article(&tx, cid, *a).await?;
+        }
+        repo::knowledge::delete_category(&tx, cid, id).await?;
+        audit::record(
+            &tx,
+            AuditEntry {
+                action: "knowledge_category.delete",
+                resource_type: "knowledge_category",
+                resource_id: Some(id),
+                before: Some(json!({"category": before, "files": files.len(), "articles": articles.len()})),
+                after: None,
+            },
+            &meta,
+        )
+        .await?;
+        Ok::<_, ApiError>((files, articles))
+    }
+    .await;
+    let (files, articles) = tx.finish(result).await?;
+    // Rows are gone; now the objects and vectors (retried from the queue if this fails).
+    for f in &files {
+        service::purge_or_enqueue(deps, company, PurgeTarget::File(f.id)).await.map_err(ApiError::internal)?;
+    }
+    for a in &articles {
+        service::purge_or_enqueue(deps, company, PurgeTarget::Article(*a)).await.map_err(ApiError::internal)?;
+    }
+    service::purge_or_enqueue(deps, company, PurgeTarget::Category(id)).await.map_err(ApiError::internal)?;
+    http::no_content()
+}
+
+async fn agent_categories(deps: &AppDeps, ctx: &TenantCtx, agent: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Agents, Access::Read)?;
+    let company = ctx.require_company()?.as_uuid();
+    let tx = deps.db.begin(ctx).await?;
+    let result = repo::knowledge::agent_categories(&tx, company, agent).await.map_err(ApiError::from);
+    let ids = tx.finish(result).await?.ok_or(ApiError::NotFound)?;
+    http::ok(&json!({"agent_id": agent, "category_ids": ids}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentCategoriesBody {
+    category_ids: Vec<Uuid>,
+}
+
+async fn set_agent_categories(deps: &AppDeps, ctx: &TenantCtx, req: &Request, agent: Uuid) -> HandlerResult {
+    ctx.authorize(Resource::Agents, Access::Write)?;
+    ctx.authorize(Resource::Knowledge, Access::Read)?;
+    let company = ctx.require_company()?.as_uuid();
+    let body: AgentCategoriesBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
+    let mut ids = body.category_ids;
+    ids.sort();
+    ids.dedup();
+    if ids.len() > 1000 {
+        return Err(ApiError::validation("at most 1000 categories per agent"));
+    }
+    let meta = RequestMeta::from_request(req);
+    let tx = deps.db.begin(ctx).await?;
+    let result = async {
+        let before = repo::knowledge::agent_categories(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
+        if repo::knowledge::count_existing_categories(&tx, company, &ids).await? != ids.len() as i64 {
+            return Err(ApiError::validation("category_ids must all name categories of this company"));
+        }
+        repo::knowledge::set_agent_categories(&tx, agent, &ids).await?;
+        audit::record(
+            &tx,
+            AuditEntry {
+                action: "agent.knowledge_categories.set",
+                resource_type: "agent",
+                resource_id: Some(agent),
+                before: Some(json!({"category_ids": before})),
+                after: Some(json!({"category_ids": ids})),
+            },
+            &meta,
+        )
+        .await?;
+        Ok::<_, ApiError>(json!({"agent_id": agent, "category_ids": ids}))
+    }
+    .await;
+    http::ok(&tx.finish(result).await?)
+}

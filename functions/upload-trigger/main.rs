@@ -1,0 +1,17 @@
+//! Lambda entry point of the `upload-trigger` function; the logic is in `handler.rs` beside it.
+
+use chatapp::app::AppDeps;
+use chatapp::config::Config;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    chatapp::app::init_tracing();
+    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<_, lambda_runtime::Error>(chatapp_functions::upload_trigger::handle(deps, event.payload).await)
+    }))
+    .await
+}

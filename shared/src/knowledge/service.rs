@@ -1,0 +1,605 @@
+//! Ingestion (file or article → chunks → embeddings → vectors + chunk rows) and search
+//! (dense + lexical, fused). Both act for one company through its `TenantCtx`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::chunk::{self, ChunkSettings, TextChunk};
+use super::extract::{self, DocKind, Extracted};
+use super::lexical::LexicalEncoder;
+use super::vector::{chunk_point_id, ChunkPayload, DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk};
+use crate::adapters::queue::QueueError;
+use crate::app::AppDeps;
+use crate::db::DbError;
+use crate::repo::knowledge::{self as repo, ChunkRef, NewChunk, Source};
+use crate::tenant::{CompanyId, TenantCtx};
+
+/// The message on the ingest queue: one file or one article of one company.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestJob {
+    pub company_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article_id: Option<Uuid>,
+    /// Remove what the named file / article / (if neither) company left in storage and in the
+    /// vector index; sent when a delete route could not finish that inline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purge: bool,
+}
+
+impl IngestJob {
+    pub fn file(company: CompanyId, file: Uuid) -> Self {
+        Self { company_id: company.as_uuid(), file_id: Some(file), article_id: None, purge: false }
+    }
+    pub fn article(company: CompanyId, article: Uuid) -> Self {
+        Self { company_id: company.as_uuid(), file_id: None, article_id: Some(article), purge: false }
+    }
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).expect("plain struct serialises")
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Indexed {
+        chunks: usize,
+        embedded: usize,
+    },
+    /// The file or article was deleted (or unpublished) before the job ran; nothing to do.
+    Gone,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The content itself cannot be ingested (unsupported, corrupt, empty, missing upload):
+    /// retrying will not help, so the job is dead-lettered at once.
+    #[error("{0}")]
+    Permanent(String),
+    /// Infrastructure trouble (database, storage, embedding provider, index): retry.
+    #[error("ingestion failed")]
+    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<DbError> for IngestError {
+    fn from(e: DbError) -> Self {
+        IngestError::Transient(Box::new(e))
+    }
+}
+
+fn transient(e: impl std::error::Error + Send + Sync + 'static) -> IngestError {
+    IngestError::Transient(Box::new(e))
+}
+
+/// Retrieval and chunking settings, from the agent's / company's `ragConfig` JSON.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RagConfig {
+    /// Characters per chunk.
+    pub chunk_size: usize,
+    pub overlap: usize,
+    pub max_results: usize,
+    /// Minimum cosine similarity between query and chunk embeddings (0 = no threshold).
+    pub relevance_threshold: f32,
+}
+
+impl Default for RagConfig {
+    fn default() -> Self {
+        Self { chunk_size: 1000, overlap: 100, max_results: 5, relevance_threshold: 0.0 }
+    }
+}
+
+impl RagConfig {
+    /// Reads `chunkSize`, `overlapSize`, `maxResults`, `relevanceThreshold`; absent or
+    /// out-of-range values fall back to the defaults.
+    pub fn from_json(v: &Value) -> Self {
+        let d = Self::default();
+        let num = |k: &str| v.get(k).and_then(Value::as_f64);
+        Self {
+            chunk_size: num("chunkSize").filter(|n| (100.0..=8000.0).contains(n)).map_or(d.chunk_size, |n| n as usize),
+            overlap: num("overlapSize").filter(|n| (0.0..=4000.0).contains(n)).map_or(d.overlap, |n| n as usize),
+            max_results: num("maxResults").filter(|n| (1.0..=100.0).contains(n)).map_or(d.max_results, |n| n as usize),
+            relevance_threshold: num("relevanceThreshold")
+                .filter(|n| (0.0..=1.0).contains(n))
+                .map_or(d.relevance_threshold, |n| n as f32),
+        }
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn lexical() -> &'static LexicalEncoder {
+    static ENCODER: OnceLock<LexicalEncoder> = OnceLock::new();
+    ENCODER.get_or_init(LexicalEncoder::default)
+}
+
+/// Runs one ingest job. `final_attempt` says the queue will not deliver it again, so a
+/// transient failure marks the file failed too.
+pub async fn ingest(deps: &AppDeps, job: &IngestJob, final_attempt: bool) -> Result<IngestOutcome, IngestError> {
+    let ctx = crate::auth::worker_ctx(job.company_id);
+    if job.purge {
+        let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
+        let target = match (job.file_id, job.article_id) {
+            (Some(f), _) => PurgeTarget::File(f),
+            (None, Some(a)) => PurgeTarget::Article(a),
+            (None, None) => PurgeTarget::Company,
+        };
+        purge(deps, company, target).await.map_err(IngestError::Transient)?;
+        return Ok(IngestOutcome::Gone);
+    }
+    match (job.file_id, job.article_id) {
+        (Some(file), None) => ingest_file(deps, &ctx, file, final_attempt).await,
+        (None, Some(article)) => ingest_article(deps, &ctx, article).await,
+        _ => Err(IngestError::Permanent("an ingest job names exactly one of file_id and article_id".into())),
+    }
+}
+
+async fn ingest_file(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    file_id: Uuid,
+    final_attempt: bool,
+) -> Result<IngestOutcome, IngestError> {
+    let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
+    let cid = company.as_uuid();
+    // Claim: processing, one more attempt. A deleted file ends the job quietly.
+    let tx = deps.db.begin(ctx).await?;
+    let Some(file) = repo::lock_file(&tx, cid, file_id).await? else {
+        tx.commit().await?;
+        return Ok(IngestOutcome::Gone);
+    };
+    repo::mark_processing(&tx, cid, file_id).await?;
+    let rag = RagConfig::from_json(&repo::rag_config_for_category(&tx, cid, Some(file.category_id)).await?);
+    tx.commit().await?;
+
+    let result = async {
+        let key = crate::adapters::blob::ObjectKey::parse_full(&file.storage_path)
+            .ok()
+            .filter(|k| k.company() == company)
+            .ok_or_else(|| IngestError::Permanent("the file's storage path is invalid".into()))?;
+        let bytes = deps
+            .blobs
+            .get(&key)
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| IngestError::Permanent("the uploaded file was not found in storage".into()))?;
+        let content_hash = sha256_hex(&bytes);
+        let (name, mime) = (file.original_filename.clone(), file.mime_type.clone());
+        let doc = tokio::task::spawn_blocking(move || extract::extract(&bytes, &name, Some(&mime)))
+            .await
+            .map_err(|e| IngestError::Permanent(format!("text extraction crashed: {e}")))?
+            .map_err(|e| IngestError::Permanent(e.to_string()))?;
+        let indexed =
+            index_document(deps, ctx, company, Source::File(file_id), Some(file.category_id), &doc, rag).await?;
+        Ok::<_, IngestError>((indexed, doc, content_hash))
+    }
+    .await;
+
+    match result {
+        Ok(((chunks, embedded), doc, content_hash)) => {
+            let metadata = json!({
+                "kind": doc.kind,
+                "word_count": doc.word_count(),
+                "page_count": doc.page_count(),
+                "char_count": doc.text.chars().count(),
+                "chunk_size": rag.chunk_size,
+                "chunk_overlap": rag.overlap,
+                "embedding_model": deps.embedder.model(),
+            });
+            let tx = deps.db.begin(ctx).await?;
+            let write = async {
+                if repo::lock_file(&tx, cid, file_id).await?.is_none() {
+                    return Ok::<_, DbError>(false);
+                }
+                repo::replace_chunks(&tx, cid, Source::File(file_id), Some(file.category_id), &chunks).await?;
+                repo::mark_indexed(&tx, cid, file_id, chunks.len() as i32, &content_hash, &metadata).await
+            }
+            .await;
+            let still_there = tx.finish(write).await?;
+            if !still_there {
+                // Deleted while we worked: take back the vectors we wrote.
+                deps.vectors.delete(company, DeleteTarget::File(file_id)).await.map_err(transient)?;
+                return Ok(IngestOutcome::Gone);
+            }
+            Ok(IngestOutcome::Indexed { chunks: chunks.len(), embedded })
+        }
+        Err(err) => {
+            let (message, final_failure) = match &err {
+                IngestError::Permanent(m) => (m.clone(), true),
+                IngestError::Transient(e) => {
+                    (format!("temporary failure, will retry: {}", crate::error::error_chain(e.as_ref())), final_attempt)
+                }
+            };
+            let tx = deps.db.begin(ctx).await?;
+            let r = repo::mark_error(&tx, cid, file_id, &message, final_failure).await;
+            tx.finish(r).await?;
+            Err(err)
+        }
+    }
+}
+
+async fn ingest_article(deps: &AppDeps, ctx: &TenantCtx, article_id: Uuid) -> Result<IngestOutcome, IngestError> {
+    let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
+    let cid = company.as_uuid();
+    let tx = deps.db.begin(ctx).await?;
+    let article = repo::get_article(&tx, cid, article_id).await?;
+    let rag = RagConfig::from_json(
+        &repo::rag_config_for_category(&tx, cid, article.as_ref().and_then(|a| a.category_id)).await?,
+    );
+    tx.commit().await?;
+    let Some(article) = article.filter(|a| a.status == "published") else {
+        remove_article_chunks(deps, ctx, article_id).await?;
+        return Ok(IngestOutcome::Gone);
+    };
+    let doc = Extracted {
+        kind: DocKind::Markdown,
+        text: format!("# {}\n\n{}", article.title, article.content),
+        page_starts: Vec::new(),
+    };
+    let (chunks, embedded) =
+        index_document(deps, ctx, company, Source::Article(article_id), article.category_id, &doc, rag).await?;
+    let tx = deps.db.begin(ctx).await?;
+    let write = async {
+        repo::replace_chunks(&tx, cid, Source::Article(article_id), article.category_id, &chunks).await?;
+        repo::mark_article_indexed(&tx, cid, article_id, chunks.len() as i32).await
+    }
+    .await;
+    tx.finish(write).await?;
+    Ok(IngestOutcome::Indexed { chunks: chunks.len(), embedded })
+}
+
+/// What a delete leaves outside PostgreSQL: objects in the blob store and vector points.
+#[derive(Clone, Copy, Debug)]
+pub enum PurgeTarget {
+    File(Uuid),
+    Article(Uuid),
+    Category(Uuid),
+    Company,
+}
+
+/// Removes the objects and vectors of a deleted file / article / category / company. Run
+/// after the rows are gone (so a concurrent ingest sees the deletion and cleans up after
+/// itself); idempotent.
+pub async fn purge(
+    deps: &AppDeps,
+    company: CompanyId,
+    target: PurgeTarget,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match target {
+        PurgeTarget::File(id) => {
+            deps.vectors.delete(company, DeleteTarget::File(id)).await?;
+            deps.blobs.delete_prefix(company, &format!("{id}/")).await?;
+        }
+        PurgeTarget::Article(id) => deps.vectors.delete(company, DeleteTarget::Article(id)).await?,
+        PurgeTarget::Category(id) => deps.vectors.delete(company, DeleteTarget::Category(id)).await?,
+        PurgeTarget::Company => {
+            deps.vectors.delete(company, DeleteTarget::Company).await?;
+            deps.blobs.delete_prefix(company, "").await?;
+        }
+    }
+    Ok(())
+}
+
+/// [`purge`] now, or, if that fails, as a job on the ingest queue (which retries it).
+pub async fn purge_or_enqueue(deps: &AppDeps, company: CompanyId, target: PurgeTarget) -> Result<(), QueueError> {
+    let Err(e) = purge(deps, company, target).await else {
+        return Ok(());
+    };
+    tracing::warn!(error.chain = %crate::error::error_chain(e.as_ref()), ?target, "purge failed; queued for retry");
+    let (file_id, article_id) = match target {
+        PurgeTarget::File(f) => (Some(f), None),
+        PurgeTarget::Article(a) => (None, Some(a)),
+        // A category's files and articles are purged one by one by the caller.
+        PurgeTarget::Category(_) | PurgeTarget::Company => (None, None),
+    };
+    if matches!(target, PurgeTarget::Category(_)) {
+        return Ok(());
+    }
+    let job = IngestJob { company_id: company.as_uuid(), file_id, article_id, purge: true };
+    deps.queue.send(crate::adapters::queue::INGEST, &job.to_json()).await.map(|_| ())
+}
+
+/// Unpublishing or deleting an article: its vectors and chunk rows go.
+pub async fn remove_article_chunks(deps: &AppDeps, ctx: &TenantCtx, article_id: Uuid) -> Result<(), IngestError> {
+    let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
+    deps.vectors.delete(company, DeleteTarget::Article(article_id)).await.map_err(transient)?;
+    let tx = deps.db.begin(ctx).await?;
+    let r = repo::replace_chunks(&tx, company.as_uuid(), Source::Article(article_id), None, &[]).await;
+    tx.finish(r).await?;
+    Ok(())
+}
+
+/// Chunks, embeds (skipping content already embedded for this company) and upserts the
+/// vectors of one document; returns the chunk rows to write and how many texts were embedded.
+async fn index_document(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    company: CompanyId,
+    source: Source,
+    category: Option<Uuid>,
+    doc: &Extracted,
+    rag: RagConfig,
+) -> Result<(Vec<NewChunk>, usize), IngestError> {
+    let pieces: Vec<TextChunk> = chunk::chunk(doc, ChunkSettings::new(rag.chunk_size, rag.overlap));
+    if pieces.is_empty() {
+        return Err(IngestError::Permanent("the file contains no text".into()));
+    }
+    let hashes: Vec<String> = pieces.iter().map(|p| chunk::content_hash(&p.text)).collect();
+    let (vectors, embedded) = embed_cached(deps, ctx, company, &pieces, &hashes).await?;
+    let (file_id, article_id) = match source {
+        Source::File(id) => (Some(id), None),
+        Source::Article(id) => (None, Some(id)),
+    };
+    let encoder = lexical();
+    let points: Vec<IndexedChunk> = pieces
+        .iter()
+        .zip(vectors)
+        .map(|(p, dense)| IndexedChunk {
+            id: chunk_point_id(source.id(), p.index),
+            dense,
+            sparse: encoder.document(&section_prefixed(p)),
+            payload: ChunkPayload {
+                company_id: company.as_uuid(),
+                file_id,
+                article_id,
+                category_id: category,
+                chunk_index: p.index,
+                text: p.text.clone(),
+            },
+        })
+        .collect();
+    deps.vectors.upsert(company, points).await.map_err(transient)?;
+    // A re-ingest that yields fewer chunks leaves no stale tail behind.
+    if let Source::File(id) = source {
+        deps.vectors.delete(company, DeleteTarget::FileFrom(id, pieces.len() as i32)).await.map_err(transient)?;
+    }
+    let rows = pieces
+        .into_iter()
+        .zip(hashes)
+        .map(|(p, hash)| NewChunk {
+            id: chunk_point_id(source.id(), p.index),
+            chunk_index: p.index,
+            start_offset: p.start as i32,
+            end_offset: p.end as i32,
+            page_number: p.page,
+            section_title: p.section.map(|s| s.chars().take(255).collect()),
+            content: p.text,
+            content_hash: hash,
+        })
+        .collect();
+    Ok((rows, embedded))
+}
+
+/// The text a chunk is embedded and indexed as: its section title gives context the chunk
+/// itself may lack.
+fn section_prefixed(p: &TextChunk) -> String {
+    match &p.section {
+        Some(s) if !p.text.starts_with('#') && !p.text.contains(s.as_str()) => format!("{s}\n{}", p.text),
+        _ => p.text.clone(),
+    }
+}
+
+async fn embed_cached(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    company: CompanyId,
+    pieces: &[TextChunk],
+    hashes: &[String],
+) -> Result<(Vec<Vec<f32>>, usize), IngestError> {
+    let model = deps.embedder.model().to_string();
+    let tx = deps.db.begin(ctx).await?;
+    let cached = repo::cached_embeddings(&tx, company.as_uuid(), &model, hashes).await;
+    let mut known: HashMap<String, Vec<f32>> = tx.finish(cached).await?.into_iter().collect();
+    let mut missing: Vec<(String, String)> = Vec::new();
+    for (p, h) in pieces.iter().zip(hashes) {
+        if !known.contains_key(h) && !missing.iter().any(|(mh, _)| mh == h) {
+            missing.push((h.clone(), section_prefixed(p)));
+        }
+    }
+    let embedded = missing.len();
+    if !missing.is_empty() {
+        let texts: Vec<String> = missing.iter().map(|(_, t)| t.clone()).collect();
+        let vectors = deps.embedder.embed(&texts).await.map_err(transient)?;
+        let fresh: Vec<(String, Vec<f32>)> = missing.into_iter().map(|(h, _)| h).zip(vectors).collect();
+        let tx = deps.db.begin(ctx).await?;
+        let r = repo::store_embeddings(&tx, company.as_uuid(), &model, &fresh).await;
+        tx.finish(r).await?;
+        known.extend(fresh);
+    }
+    Ok((hashes.iter().map(|h| known[h].clone()).collect(), embedded))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    Dense,
+    Lexical,
+    #[default]
+    Hybrid,
+}
+
+#[derive(Clone, Debug)]
+pub struct SearchRequest {
+    pub query: String,
+    pub mode: SearchMode,
+    pub max_results: usize,
+    pub relevance_threshold: f32,
+    pub scope: Scope,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchHit {
+    /// Fused rank score (reciprocal rank fusion) for hybrid, the raw score otherwise.
+    pub score: f32,
+    /// Cosine similarity of query and chunk, when the dense search found the chunk.
+    pub dense_score: Option<f32>,
+    /// BM25 score, when the lexical search found the chunk.
+    pub lexical_score: Option<f32>,
+    #[serde(flatten)]
+    pub chunk: ChunkRef,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<DbError> for SearchError {
+    fn from(e: DbError) -> Self {
+        SearchError::Backend(Box::new(e))
+    }
+}
+
+/// Reciprocal-rank-fusion constant (Cormack et al.); 60 is the customary value.
+const RRF_K: f32 = 60.0;
+
+/// Searches the company's knowledge (embedding the query when the mode needs it).
+pub async fn search(deps: &AppDeps, ctx: &TenantCtx, req: &SearchRequest) -> Result<Vec<SearchHit>, SearchError> {
+    let dense = if req.mode == SearchMode::Lexical {
+        None
+    } else {
+        let mut v = deps
+            .embedder
+            .embed(std::slice::from_ref(&req.query))
+            .await
+            .map_err(|e| SearchError::Backend(Box::new(e)))?;
+        v.pop()
+    };
+    search_with_embedding(deps, ctx, req, dense.as_deref()).await
+}
+
+/// Searches with a query embedding computed by the caller (the chat turn embeds once).
+pub async fn search_with_embedding(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    req: &SearchRequest,
+    dense: Option<&[f32]>,
+) -> Result<Vec<SearchHit>, SearchError> {
+    let company = ctx.require_company().map_err(|e| SearchError::Backend(Box::new(e)))?;
+    let want = req.max_results.clamp(1, 1000);
+    let candidates = (want * 2).max(40);
+    let sparse = lexical().query(&req.query);
+    let backend = |e: super::vector::VectorError| SearchError::Backend(Box::new(e));
+    let dense_hits = async {
+        match (req.mode, dense) {
+            (SearchMode::Lexical, _) | (_, None) => Ok(Vec::new()),
+            (_, Some(v)) => deps.vectors.search(company, &req.scope, QueryVector::Dense(v), candidates).await,
+        }
+    };
+    let lexical_hits = async {
+        if req.mode == SearchMode::Dense || sparse.indices.is_empty() {
+            Ok(Vec::new())
+        } else {
+            deps.vectors.search(company, &req.scope, QueryVector::Sparse(&sparse), candidates).await
+        }
+    };
+    let (dense_hits, lexical_hits) = tokio::join!(dense_hits, lexical_hits);
+    let fused = fuse(req.mode, &dense_hits.map_err(backend)?, &lexical_hits.map_err(backend)?);
+    let kept: Vec<Fused> = fused
+        .into_iter()
+        // Lexical-only hits share query terms with the chunk, which is evidence enough.
+        .filter(|f| f.dense.is_none_or(|d| d >= req.relevance_threshold))
+        .take(want)
+        .collect();
+    if kept.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Chunk rows through RLS: a point whose row is gone (or not this tenant's) is dropped.
+    let ids: Vec<Uuid> = kept.iter().map(|f| f.id).collect();
+    let tx = deps.db.begin(ctx).await?;
+    let refs = repo::chunk_refs(&tx, &ids).await;
+    let mut refs: HashMap<Uuid, ChunkRef> = tx.finish(refs).await?.into_iter().map(|r| (r.chunk_id, r)).collect();
+    Ok(kept
+        .into_iter()
+        .filter_map(|f| {
+            refs.remove(&f.id).map(|chunk| SearchHit {
+                score: f.score,
+                dense_score: f.dense,
+                lexical_score: f.lexical,
+                chunk,
+            })
+        })
+        .collect())
+}
+
+struct Fused {
+    id: Uuid,
+    score: f32,
+    dense: Option<f32>,
+    lexical: Option<f32>,
+}
+
+fn fuse(mode: SearchMode, dense: &[ScoredChunk], lexical: &[ScoredChunk]) -> Vec<Fused> {
+    let mut by_id: HashMap<Uuid, Fused> = HashMap::new();
+    let mut order: Vec<Uuid> = Vec::new();
+    for (list, is_dense) in [(dense, true), (lexical, false)] {
+        for (rank, hit) in list.iter().enumerate() {
+            let entry = by_id.entry(hit.id).or_insert_with(|| {
+                order.push(hit.id);
+                Fused { id: hit.id, score: 0.0, dense: None, lexical: None }
+            });
+            if is_dense {
+                entry.dense = Some(hit.score);
+            } else {
+                entry.lexical = Some(hit.score);
+            }
+            entry.score += match mode {
+                SearchMode::Hybrid => 1.0 / (RRF_K + rank as f32 + 1.0),
+                _ => hit.score,
+            };
+        }
+    }
+    let mut out: Vec<Fused> = order.into_iter().filter_map(|id| by_id.remove(&id)).collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: u128, score: f32) -> ScoredChunk {
+        ScoredChunk {
+            id: Uuid::from_u128(id),
+            score,
+            payload: ChunkPayload {
+                company_id: Uuid::nil(),
+                file_id: None,
+                article_id: None,
+                category_id: None,
+                chunk_index: 0,
+                text: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn rrf_rewards_agreement_between_lists() {
+        let dense = [hit(1, 0.9), hit(2, 0.8), hit(3, 0.7)];
+        let lexical = [hit(3, 12.0), hit(4, 9.0)];
+        let fused = fuse(SearchMode::Hybrid, &dense, &lexical);
+        // 3 is in both lists, so it beats 1 (first in one list only).
+        assert_eq!(fused[0].id, Uuid::from_u128(3));
+        assert_eq!(fused[0].dense, Some(0.7));
+        assert_eq!(fused[0].lexical, Some(12.0));
+        assert_eq!(fused.len(), 4);
+    }
+
+    #[test]
+    fn rag_config_falls_back_per_field() {
+        let c = RagConfig::from_json(&json!({"chunkSize": 500, "overlapSize": 50, "maxResults": 0}));
+        assert_eq!((c.chunk_size, c.overlap, c.max_results), (500, 50, RagConfig::default().max_results));
+    }
+}
