@@ -12,35 +12,44 @@ use std::time::Instant;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chatapp::adapters::queue::INGEST;
 use chatapp::app::AppDeps;
-use chatapp::knowledge::service::{self, IngestError, IngestJob, IngestOutcome};
+use chatapp::knowledge::service::{self, Delivery, IngestError, IngestJob, IngestOutcome};
 use serde_json::{json, Value};
 
 pub async fn handle(deps: &AppDeps, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
+    let mut ids = Vec::new();
+    let mut deliveries = Vec::new();
     for message in &event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let receives: i32 = message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-        let final_attempt = receives >= deps.cfg.queue_max_receives;
         let body = message.body.as_deref().unwrap_or_default();
-        let job = match serde_json::from_str::<IngestJob>(body) {
-            Ok(j) => j,
+        match serde_json::from_str::<IngestJob>(body) {
+            Ok(job) => {
+                ids.push((id, receives));
+                deliveries.push(Delivery { job, final_attempt: receives >= deps.cfg.queue_max_receives });
+            }
             Err(e) => {
                 let payload = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
                 if dead_letter(deps, &payload, &format!("malformed ingest job: {e}")).await.is_err() {
                     failures.push(id);
                 }
-                continue;
             }
-        };
-        let started = Instant::now();
-        match service::ingest(deps, &job, final_attempt).await {
+        }
+    }
+    let started = Instant::now();
+    let results = service::ingest_batch(deps, &deliveries).await;
+    let ms = started.elapsed().as_millis() as u64;
+    for (((id, receives), delivery), result) in ids.into_iter().zip(&deliveries).zip(results) {
+        let job = &delivery.job;
+        match result {
             Ok(IngestOutcome::Indexed { chunks, embedded }) => tracing::info!(
                 company = %job.company_id, file = ?job.file_id, article = ?job.article_id, chunks, embedded,
-                ms = started.elapsed().as_millis() as u64, "indexed"
+                batch_ms = ms, "indexed"
             ),
-            Ok(IngestOutcome::Gone) => {
-                tracing::info!(company = %job.company_id, file = ?job.file_id, article = ?job.article_id, purge = job.purge, "nothing (more) to index")
-            }
+            Ok(IngestOutcome::Gone) => tracing::info!(
+                company = %job.company_id, file = ?job.file_id, article = ?job.article_id, purge = job.purge,
+                "nothing (more) to index"
+            ),
             Err(IngestError::Permanent(reason)) => {
                 tracing::warn!(company = %job.company_id, file = ?job.file_id, %reason, "cannot ingest; dead-lettered");
                 if dead_letter(deps, &job.to_json(), &reason).await.is_err() {
@@ -49,7 +58,7 @@ pub async fn handle(deps: &AppDeps, event: SqsEvent) -> SqsBatchResponse {
             }
             Err(e @ IngestError::Transient(_)) => {
                 tracing::error!(
-                    company = %job.company_id, file = ?job.file_id, receives, final_attempt,
+                    company = %job.company_id, file = ?job.file_id, receives, final_attempt = delivery.final_attempt,
                     error.chain = %chatapp::error::error_chain(&e), "ingestion failed; will retry"
                 );
                 failures.push(id);

@@ -1,7 +1,7 @@
 //! Ingestion (file or article → chunks → embeddings → vectors + chunk rows) and search
 //! (dense + lexical, fused). Both act for one company through its `TenantCtx`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
@@ -123,9 +123,71 @@ fn lexical() -> &'static LexicalEncoder {
 /// Runs one ingest job. `final_attempt` says the queue will not deliver it again, so a
 /// transient failure marks the file failed too.
 pub async fn ingest(deps: &AppDeps, job: &IngestJob, final_attempt: bool) -> Result<IngestOutcome, IngestError> {
+    let mut results = ingest_batch(deps, &[Delivery { job: job.clone(), final_attempt }]).await;
+    results.pop().expect("one result per delivery")
+}
+
+/// One delivery of an ingest job, and whether the queue will deliver it again.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub job: IngestJob,
+    pub final_attempt: bool,
+}
+
+/// Runs a batch of ingest jobs (one SQS batch). The files of one company share one embedding
+/// call and one vector upsert (batched inference and one index flush instead of one per file);
+/// every job still gets its own result, so one bad file never fails the others.
+pub async fn ingest_batch(deps: &AppDeps, deliveries: &[Delivery]) -> Vec<Result<IngestOutcome, IngestError>> {
+    let mut results: Vec<Option<Result<IngestOutcome, IngestError>>> = deliveries.iter().map(|_| None).collect();
+    let mut prepared: Vec<(usize, PreparedFile)> = Vec::new();
+    for (i, d) in deliveries.iter().enumerate() {
+        let job = &d.job;
+        match (job.purge, job.file_id, job.article_id) {
+            (false, Some(file), None) => match prepare_file(deps, job.company_id, file, d.final_attempt).await {
+                Ok(Some(p)) => prepared.push((i, p)),
+                Ok(None) => results[i] = Some(Ok(IngestOutcome::Gone)),
+                Err(e) => results[i] = Some(Err(record_failure(deps, job.company_id, file, e, d.final_attempt).await)),
+            },
+            _ => results[i] = Some(ingest_other(deps, job).await),
+        }
+    }
+    let mut companies: Vec<Uuid> = prepared.iter().map(|(_, p)| p.company.as_uuid()).collect();
+    companies.sort();
+    companies.dedup();
+    for company in companies {
+        let group: Vec<&(usize, PreparedFile)> =
+            prepared.iter().filter(|(_, p)| p.company.as_uuid() == company).collect();
+        match index_files(deps, &group).await {
+            Ok(embedded) => {
+                for ((i, p), embedded) in group.iter().zip(embedded) {
+                    let r = match finish_file(deps, p, embedded).await {
+                        Ok(o) => Ok(o),
+                        Err(e) => Err(record_failure(deps, company, p.file.id, e, p.final_attempt).await),
+                    };
+                    results[*i] = Some(r);
+                }
+            }
+            Err(shared) => {
+                let cause = crate::error::error_chain(&shared);
+                for (i, p) in &group {
+                    let e = IngestError::Transient(Box::new(BatchFailure(cause.clone())));
+                    results[*i] = Some(Err(record_failure(deps, company, p.file.id, e, p.final_attempt).await));
+                }
+            }
+        }
+    }
+    results.into_iter().map(|r| r.expect("every delivery has a result")).collect()
+}
+
+/// The cause of a failure shared by every file of a batch (embedding call, vector upsert).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BatchFailure(String);
+
+async fn ingest_other(deps: &AppDeps, job: &IngestJob) -> Result<IngestOutcome, IngestError> {
     let ctx = crate::auth::worker_ctx(job.company_id);
+    let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
     if job.purge {
-        let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
         let target = match (job.file_id, job.article_id) {
             (Some(f), _) => PurgeTarget::File(f),
             (None, Some(a)) => PurgeTarget::Article(a),
@@ -135,94 +197,193 @@ pub async fn ingest(deps: &AppDeps, job: &IngestJob, final_attempt: bool) -> Res
         return Ok(IngestOutcome::Gone);
     }
     match (job.file_id, job.article_id) {
-        (Some(file), None) => ingest_file(deps, &ctx, file, final_attempt).await,
         (None, Some(article)) => ingest_article(deps, &ctx, article).await,
         _ => Err(IngestError::Permanent("an ingest job names exactly one of file_id and article_id".into())),
     }
 }
 
-async fn ingest_file(
+/// A claimed, downloaded, extracted and chunked file, ready for embedding.
+struct PreparedFile {
+    ctx: TenantCtx,
+    company: CompanyId,
+    /// The row as claimed (its `chunk_count` is the previous ingestion's).
+    file: repo::KnowledgeFile,
+    final_attempt: bool,
+    content_hash: String,
+    metadata: Value,
+    pieces: Vec<TextChunk>,
+    /// SHA-256 of the text each piece is embedded as (the embedding-cache key).
+    hashes: Vec<String>,
+    embed_texts: Vec<String>,
+}
+
+/// Claims the file (processing, one more attempt), downloads, extracts and chunks it. `None`
+/// when the file was deleted before the job ran.
+async fn prepare_file(
     deps: &AppDeps,
-    ctx: &TenantCtx,
+    company_id: Uuid,
     file_id: Uuid,
     final_attempt: bool,
-) -> Result<IngestOutcome, IngestError> {
+) -> Result<Option<PreparedFile>, IngestError> {
+    let ctx = crate::auth::worker_ctx(company_id);
     let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
-    let cid = company.as_uuid();
-    // Claim: processing, one more attempt. A deleted file ends the job quietly.
-    let tx = deps.db.begin(ctx).await?;
-    let Some(file) = repo::lock_file(&tx, cid, file_id).await? else {
-        tx.commit().await?;
-        return Ok(IngestOutcome::Gone);
-    };
-    repo::mark_processing(&tx, cid, file_id).await?;
-    let rag = RagConfig::from_json(&repo::rag_config_for_category(&tx, cid, Some(file.category_id)).await?);
-    tx.commit().await?;
-
-    let result = async {
-        let key = crate::adapters::blob::ObjectKey::parse_full(&file.storage_path)
-            .ok()
-            .filter(|k| k.company() == company)
-            .ok_or_else(|| IngestError::Permanent("the file's storage path is invalid".into()))?;
-        let bytes = deps
-            .blobs
-            .get(&key)
-            .await
-            .map_err(transient)?
-            .ok_or_else(|| IngestError::Permanent("the uploaded file was not found in storage".into()))?;
-        let content_hash = sha256_hex(&bytes);
-        let (name, mime) = (file.original_filename.clone(), file.mime_type.clone());
-        let doc = tokio::task::spawn_blocking(move || extract::extract(&bytes, &name, Some(&mime)))
-            .await
-            .map_err(|e| IngestError::Permanent(format!("text extraction crashed: {e}")))?
-            .map_err(|e| IngestError::Permanent(e.to_string()))?;
-        let indexed =
-            index_document(deps, ctx, company, Source::File(file_id), Some(file.category_id), &doc, rag).await?;
-        Ok::<_, IngestError>((indexed, doc, content_hash))
+    let tx = deps.db.begin(&ctx).await?;
+    let claimed = async {
+        let Some(file) = repo::lock_file(&tx, company_id, file_id).await? else {
+            return Ok(None);
+        };
+        repo::mark_processing(&tx, company_id, file_id).await?;
+        let rag = RagConfig::from_json(&repo::rag_config_for_category(&tx, company_id, Some(file.category_id)).await?);
+        Ok::<_, DbError>(Some((file, rag)))
     }
     .await;
+    let Some((file, rag)) = tx.finish(claimed).await? else {
+        return Ok(None);
+    };
+    let key = crate::adapters::blob::ObjectKey::parse_full(&file.storage_path)
+        .ok()
+        .filter(|k| k.company() == company)
+        .ok_or_else(|| IngestError::Permanent("the file's storage path is invalid".into()))?;
+    let bytes = deps
+        .blobs
+        .get(&key)
+        .await
+        .map_err(transient)?
+        .ok_or_else(|| IngestError::Permanent("the uploaded file was not found in storage".into()))?;
+    let content_hash = sha256_hex(&bytes);
+    let (name, mime) = (file.original_filename.clone(), file.mime_type.clone());
+    // Extraction and chunking are CPU work (PDFs can take a while): off the async threads. A
+    // panic in a parser arrives as a JoinError and fails this file only.
+    let (doc, pieces) = tokio::task::spawn_blocking(move || {
+        let doc = extract::extract(&bytes, &name, Some(&mime))?;
+        let pieces = chunk::chunk(&doc, ChunkSettings::new(rag.chunk_size, rag.overlap));
+        Ok::<_, extract::ExtractError>((doc, pieces))
+    })
+    .await
+    .map_err(|e| IngestError::Permanent(format!("text extraction crashed: {e}")))?
+    .map_err(|e| IngestError::Permanent(e.to_string()))?;
+    if pieces.is_empty() {
+        return Err(IngestError::Permanent("the file contains no text".into()));
+    }
+    let embed_texts: Vec<String> = pieces.iter().map(section_prefixed).collect();
+    let hashes = embed_texts.iter().map(|t| chunk::content_hash(t)).collect();
+    let metadata = json!({
+        "kind": doc.kind,
+        "word_count": doc.word_count(),
+        "page_count": doc.page_count(),
+        "char_count": doc.text.chars().count(),
+        "chunk_size": rag.chunk_size,
+        "chunk_overlap": rag.overlap,
+        "embedding_model": deps.embedder.model(),
+    });
+    Ok(Some(PreparedFile { ctx, company, file, final_attempt, content_hash, metadata, pieces, hashes, embed_texts }))
+}
 
-    match result {
-        Ok(((chunks, embedded), doc, content_hash)) => {
-            let metadata = json!({
-                "kind": doc.kind,
-                "word_count": doc.word_count(),
-                "page_count": doc.page_count(),
-                "char_count": doc.text.chars().count(),
-                "chunk_size": rag.chunk_size,
-                "chunk_overlap": rag.overlap,
-                "embedding_model": deps.embedder.model(),
+/// Embeds (through the cache) and upserts the vectors of several files of one company;
+/// returns how many texts were embedded for each file.
+async fn index_files(deps: &AppDeps, group: &[&(usize, PreparedFile)]) -> Result<Vec<usize>, IngestError> {
+    let first = &group[0].1;
+    let items: Vec<(&str, &str)> = group
+        .iter()
+        .flat_map(|(_, p)| p.hashes.iter().map(String::as_str).zip(p.embed_texts.iter().map(String::as_str)))
+        .collect();
+    let (vectors, fresh) = embed_cached(deps, &first.ctx, first.company, &items).await?;
+    let encoder = lexical();
+    let mut points = Vec::with_capacity(items.len());
+    let mut embedded = Vec::with_capacity(group.len());
+    for (_, p) in group {
+        embedded.push(p.hashes.iter().filter(|h| fresh.contains(h.as_str())).count());
+        for ((piece, hash), text) in p.pieces.iter().zip(&p.hashes).zip(&p.embed_texts) {
+            points.push(IndexedChunk {
+                id: chunk_point_id(p.file.id, piece.index),
+                dense: vectors[hash.as_str()].clone(),
+                sparse: encoder.document(text),
+                payload: ChunkPayload {
+                    company_id: p.company.as_uuid(),
+                    file_id: Some(p.file.id),
+                    article_id: None,
+                    category_id: Some(p.file.category_id),
+                    chunk_index: piece.index,
+                    text: piece.text.clone(),
+                },
             });
-            let tx = deps.db.begin(ctx).await?;
-            let write = async {
-                if repo::lock_file(&tx, cid, file_id).await?.is_none() {
-                    return Ok::<_, DbError>(false);
-                }
-                repo::replace_chunks(&tx, cid, Source::File(file_id), Some(file.category_id), &chunks).await?;
-                repo::mark_indexed(&tx, cid, file_id, chunks.len() as i32, &content_hash, &metadata).await
-            }
-            .await;
-            let still_there = tx.finish(write).await?;
-            if !still_there {
-                // Deleted while we worked: take back the vectors we wrote.
-                deps.vectors.delete(company, DeleteTarget::File(file_id)).await.map_err(transient)?;
-                return Ok(IngestOutcome::Gone);
-            }
-            Ok(IngestOutcome::Indexed { chunks: chunks.len(), embedded })
-        }
-        Err(err) => {
-            let (message, final_failure) = match &err {
-                IngestError::Permanent(m) => (m.clone(), true),
-                IngestError::Transient(e) => {
-                    (format!("temporary failure, will retry: {}", crate::error::error_chain(e.as_ref())), final_attempt)
-                }
-            };
-            let tx = deps.db.begin(ctx).await?;
-            let r = repo::mark_error(&tx, cid, file_id, &message, final_failure).await;
-            tx.finish(r).await?;
-            Err(err)
         }
     }
+    deps.vectors.upsert(first.company, points).await.map_err(transient)?;
+    // A re-ingest that yields fewer chunks leaves no stale tail behind.
+    for (_, p) in group {
+        if p.file.chunk_count > p.pieces.len() as i32 {
+            let target = DeleteTarget::FileFrom(p.file.id, p.pieces.len() as i32);
+            deps.vectors.delete(p.company, target).await.map_err(transient)?;
+        }
+    }
+    Ok(embedded)
+}
+
+/// Writes the chunk rows and marks the file indexed; a file deleted meanwhile gets its
+/// vectors taken back instead.
+async fn finish_file(deps: &AppDeps, p: &PreparedFile, embedded: usize) -> Result<IngestOutcome, IngestError> {
+    let (cid, file_id) = (p.company.as_uuid(), p.file.id);
+    let rows = chunk_rows(Source::File(file_id), &p.pieces, &p.hashes);
+    let tx = deps.db.begin(&p.ctx).await?;
+    let write = async {
+        if repo::lock_file(&tx, cid, file_id).await?.is_none() {
+            return Ok::<_, DbError>(false);
+        }
+        repo::replace_chunks(&tx, cid, Source::File(file_id), Some(p.file.category_id), &rows).await?;
+        repo::mark_indexed(&tx, cid, file_id, rows.len() as i32, &p.content_hash, &p.metadata).await
+    }
+    .await;
+    if !tx.finish(write).await? {
+        deps.vectors.delete(p.company, DeleteTarget::File(file_id)).await.map_err(transient)?;
+        return Ok(IngestOutcome::Gone);
+    }
+    Ok(IngestOutcome::Indexed { chunks: rows.len(), embedded })
+}
+
+/// Records a failed attempt on the file (failed for good if permanent or the last attempt)
+/// and passes the error on.
+async fn record_failure(
+    deps: &AppDeps,
+    company_id: Uuid,
+    file_id: Uuid,
+    err: IngestError,
+    final_attempt: bool,
+) -> IngestError {
+    let (message, final_failure) = match &err {
+        IngestError::Permanent(m) => (m.clone(), true),
+        IngestError::Transient(e) => {
+            (format!("temporary failure, will retry: {}", crate::error::error_chain(e.as_ref())), final_attempt)
+        }
+    };
+    let ctx = crate::auth::worker_ctx(company_id);
+    let recorded = async {
+        let tx = deps.db.begin(&ctx).await?;
+        let r = repo::mark_error(&tx, company_id, file_id, &message, final_failure).await;
+        tx.finish(r).await
+    }
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!(error.chain = %crate::error::error_chain(&e), %file_id, "could not record the failure");
+    }
+    err
+}
+
+fn chunk_rows(source: Source, pieces: &[TextChunk], hashes: &[String]) -> Vec<NewChunk> {
+    pieces
+        .iter()
+        .zip(hashes)
+        .map(|(p, hash)| NewChunk {
+            id: chunk_point_id(source.id(), p.index),
+            chunk_index: p.index,
+            start_offset: p.start as i32,
+            end_offset: p.end as i32,
+            page_number: p.page,
+            section_title: p.section.as_ref().map(|s| s.chars().take(255).collect()),
+            content: p.text.clone(),
+            content_hash: hash.clone(),
+        })
+        .collect()
 }
 
 async fn ingest_article(deps: &AppDeps, ctx: &TenantCtx, article_id: Uuid) -> Result<IngestOutcome, IngestError> {
@@ -317,7 +478,7 @@ pub async fn remove_article_chunks(deps: &AppDeps, ctx: &TenantCtx, article_id: 
 }
 
 /// Chunks, embeds (skipping content already embedded for this company) and upserts the
-/// vectors of one document; returns the chunk rows to write and how many texts were embedded.
+/// vectors of one article; returns the chunk rows to write and how many texts were embedded.
 async fn index_document(
     deps: &AppDeps,
     ctx: &TenantCtx,
@@ -329,10 +490,12 @@ async fn index_document(
 ) -> Result<(Vec<NewChunk>, usize), IngestError> {
     let pieces: Vec<TextChunk> = chunk::chunk(doc, ChunkSettings::new(rag.chunk_size, rag.overlap));
     if pieces.is_empty() {
-        return Err(IngestError::Permanent("the file contains no text".into()));
+        return Err(IngestError::Permanent("the article contains no text".into()));
     }
-    let hashes: Vec<String> = pieces.iter().map(|p| chunk::content_hash(&p.text)).collect();
-    let (vectors, embedded) = embed_cached(deps, ctx, company, &pieces, &hashes).await?;
+    let texts: Vec<String> = pieces.iter().map(section_prefixed).collect();
+    let hashes: Vec<String> = texts.iter().map(|t| chunk::content_hash(t)).collect();
+    let items: Vec<(&str, &str)> = hashes.iter().map(String::as_str).zip(texts.iter().map(String::as_str)).collect();
+    let (vectors, fresh) = embed_cached(deps, ctx, company, &items).await?;
     let (file_id, article_id) = match source {
         Source::File(id) => (Some(id), None),
         Source::Article(id) => (None, Some(id)),
@@ -340,11 +503,12 @@ async fn index_document(
     let encoder = lexical();
     let points: Vec<IndexedChunk> = pieces
         .iter()
-        .zip(vectors)
-        .map(|(p, dense)| IndexedChunk {
+        .zip(&hashes)
+        .zip(&texts)
+        .map(|((p, hash), text)| IndexedChunk {
             id: chunk_point_id(source.id(), p.index),
-            dense,
-            sparse: encoder.document(&section_prefixed(p)),
+            dense: vectors[hash.as_str()].clone(),
+            sparse: encoder.document(text),
             payload: ChunkPayload {
                 company_id: company.as_uuid(),
                 file_id,
@@ -355,26 +519,10 @@ async fn index_document(
             },
         })
         .collect();
+    // Replace: the article may have shrunk since it was last indexed.
+    deps.vectors.delete(company, DeleteTarget::Article(source.id())).await.map_err(transient)?;
     deps.vectors.upsert(company, points).await.map_err(transient)?;
-    // A re-ingest that yields fewer chunks leaves no stale tail behind.
-    if let Source::File(id) = source {
-        deps.vectors.delete(company, DeleteTarget::FileFrom(id, pieces.len() as i32)).await.map_err(transient)?;
-    }
-    let rows = pieces
-        .into_iter()
-        .zip(hashes)
-        .map(|(p, hash)| NewChunk {
-            id: chunk_point_id(source.id(), p.index),
-            chunk_index: p.index,
-            start_offset: p.start as i32,
-            end_offset: p.end as i32,
-            page_number: p.page,
-            section_title: p.section.map(|s| s.chars().take(255).collect()),
-            content: p.text,
-            content_hash: hash,
-        })
-        .collect();
-    Ok((rows, embedded))
+    Ok((chunk_rows(source, &pieces, &hashes), fresh.len()))
 }
 
 /// The text a chunk is embedded and indexed as: its section title gives context the chunk
@@ -386,34 +534,39 @@ fn section_prefixed(p: &TextChunk) -> String {
     }
 }
 
+/// Vectors for `(hash, text)` items: from the company's embedding cache where present, the
+/// rest embedded in one call (the embedder batches) and added to the cache. Returns the vector
+/// per hash and the set of hashes embedded now.
 async fn embed_cached(
     deps: &AppDeps,
     ctx: &TenantCtx,
     company: CompanyId,
-    pieces: &[TextChunk],
-    hashes: &[String],
-) -> Result<(Vec<Vec<f32>>, usize), IngestError> {
+    items: &[(&str, &str)],
+) -> Result<(HashMap<String, Vec<f32>>, HashSet<String>), IngestError> {
     let model = deps.embedder.model().to_string();
+    let mut hashes: Vec<String> = items.iter().map(|(h, _)| h.to_string()).collect();
+    hashes.sort();
+    hashes.dedup();
     let tx = deps.db.begin(ctx).await?;
-    let cached = repo::cached_embeddings(&tx, company.as_uuid(), &model, hashes).await;
+    let cached = repo::cached_embeddings(&tx, company.as_uuid(), &model, &hashes).await;
     let mut known: HashMap<String, Vec<f32>> = tx.finish(cached).await?.into_iter().collect();
     let mut missing: Vec<(String, String)> = Vec::new();
-    for (p, h) in pieces.iter().zip(hashes) {
-        if !known.contains_key(h) && !missing.iter().any(|(mh, _)| mh == h) {
-            missing.push((h.clone(), section_prefixed(p)));
+    let mut fresh = HashSet::new();
+    for (h, text) in items {
+        if !known.contains_key(*h) && fresh.insert(h.to_string()) {
+            missing.push((h.to_string(), text.to_string()));
         }
     }
-    let embedded = missing.len();
     if !missing.is_empty() {
         let texts: Vec<String> = missing.iter().map(|(_, t)| t.clone()).collect();
         let vectors = deps.embedder.embed(&texts).await.map_err(transient)?;
-        let fresh: Vec<(String, Vec<f32>)> = missing.into_iter().map(|(h, _)| h).zip(vectors).collect();
+        let new: Vec<(String, Vec<f32>)> = missing.into_iter().map(|(h, _)| h).zip(vectors).collect();
         let tx = deps.db.begin(ctx).await?;
-        let r = repo::store_embeddings(&tx, company.as_uuid(), &model, &fresh).await;
+        let r = repo::store_embeddings(&tx, company.as_uuid(), &model, &new).await;
         tx.finish(r).await?;
-        known.extend(fresh);
+        known.extend(new);
     }
-    Ok((hashes.iter().map(|h| known[h].clone()).collect(), embedded))
+    Ok((known, fresh))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,4 @@
+pub mod escalation;
+pub mod hours;
+pub mod model;
+pub mod sentiment;
