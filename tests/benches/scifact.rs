@@ -65,7 +65,10 @@ struct Doc {
     body: String,
 }
 
-fn load(a: &Args) -> (Vec<Doc>, Vec<(String, String)>, HashMap<String, HashSet<String>>) {
+/// Query id → the ids of its relevant documents.
+type Qrels = HashMap<String, HashSet<String>>;
+
+fn load(a: &Args) -> (Vec<Doc>, Vec<(String, String)>, Qrels) {
     let mut docs: Vec<Doc> = std::fs::read_to_string(&a.corpus)
         .expect("corpus")
         .lines()
@@ -79,7 +82,7 @@ fn load(a: &Args) -> (Vec<Doc>, Vec<(String, String)>, HashMap<String, HashSet<S
     if let Some(n) = a.limit {
         docs.truncate(n);
     }
-    let mut qrels: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut qrels: Qrels = HashMap::new();
     for line in std::fs::read_to_string(&a.qrels).expect("qrels").lines().skip(1) {
         let mut f = line.split('\t');
         let (q, d, s) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap_or("1"));
