@@ -19,6 +19,7 @@ pub enum HttpFunction {
     KnowledgeFiles,
     KnowledgeArticles,
     KnowledgeSearch,
+    Widget,
 }
 
 impl HttpFunction {
@@ -32,6 +33,7 @@ impl HttpFunction {
         HttpFunction::KnowledgeFiles,
         HttpFunction::KnowledgeArticles,
         HttpFunction::KnowledgeSearch,
+        HttpFunction::Widget,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -46,6 +48,7 @@ impl HttpFunction {
             HttpFunction::KnowledgeFiles => "knowledge-files",
             HttpFunction::KnowledgeArticles => "knowledge-articles",
             HttpFunction::KnowledgeSearch => "knowledge-search",
+            HttpFunction::Widget => "widget",
         }
     }
 
@@ -65,6 +68,7 @@ impl HttpFunction {
             HttpFunction::KnowledgeFiles => crate::knowledge_files::handle(deps, req).await,
             HttpFunction::KnowledgeArticles => crate::knowledge_articles::handle(deps, req).await,
             HttpFunction::KnowledgeSearch => crate::knowledge_search::handle(deps, req).await,
+            HttpFunction::Widget => crate::widget::handle(deps, req).await,
         };
         result.unwrap_or_else(|e| e.into_response())
     }

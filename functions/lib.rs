@@ -26,6 +26,8 @@ pub mod migrate;
 pub mod team;
 #[path = "upload-trigger/handler.rs"]
 pub mod upload_trigger;
+#[path = "widget/handler.rs"]
+pub mod widget;
 
 #[path = "local/server.rs"]
 pub mod local;

@@ -190,3 +190,20 @@ stop_moto() {
         MOTO_PID=""
     fi
 }
+
+# Headless-browser test tools: Debian's chromium, Node.js, and playwright-core (npm, into
+# tests/e2e/node_modules). Playwright never downloads a browser here; it drives /usr/bin/chromium.
+ensure_e2e() {
+    step "chromium + playwright-core for the widget end-to-end test"
+    local pkgs=()
+    command -v chromium >/dev/null || pkgs+=(chromium)
+    command -v node >/dev/null || pkgs+=(nodejs)
+    command -v npm >/dev/null || pkgs+=(npm)
+    if [ "${#pkgs[@]}" -gt 0 ]; then apt_install "${pkgs[@]}"; fi
+    if [ ! -f "$CHATAPP_ROOT/tests/e2e/node_modules/playwright-core/package.json" ]; then
+        note "npm install playwright-core (tests/e2e)"
+        (cd "$CHATAPP_ROOT/tests/e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error)
+    fi
+    export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
+    note "ready ($(chromium --version 2>/dev/null | head -1), node $(node --version))"
+}

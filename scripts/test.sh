@@ -25,6 +25,7 @@ ensure_postgres
 step "leftover test databases"
 drop_test_databases 60
 ensure_venv
+ensure_e2e
 start_moto
 
 for component in rustfmt clippy; do

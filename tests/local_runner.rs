@@ -117,6 +117,7 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::KnowledgeFiles, StatusCode::UNAUTHORIZED),
         (HttpFunction::KnowledgeArticles, StatusCode::UNAUTHORIZED),
         (HttpFunction::KnowledgeSearch, StatusCode::UNAUTHORIZED),
+        (HttpFunction::Widget, StatusCode::NOT_FOUND),
     ];
     for (f, status) in expect {
         let path = format!("{ROOT}/events/{}.json", f.binary());

@@ -94,6 +94,7 @@ async fn me(deps: &AppDeps, req: &Request) -> HandlerResult {
                 chatapp::tenant::Principal::ApiKey { key_id, scopes } =>
                     json!({"type": "api_key", "id": key_id, "scopes": scopes}),
                 chatapp::tenant::Principal::Worker => json!({"type": "worker"}),
+                chatapp::tenant::Principal::Customer { .. } => json!({"type": "customer"}),
             },
         }))
     }

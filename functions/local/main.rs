@@ -41,11 +41,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Some(p) => println!("  generated password (shown once): {p}"),
         None => println!("  password: as set in DEMO_ADMIN_PASSWORD or when first seeded"),
     }
+    // The demo help centre's articles: indexed by the worker below on first start.
+    for article in &demo.unindexed_articles {
+        let job = chatapp::knowledge::service::IngestJob {
+            company_id: demo.company_id,
+            file_id: None,
+            article_id: Some(*article),
+            purge: false,
+        };
+        deps.queue.send(chatapp::adapters::queue::INGEST, &job.to_json()).await?;
+    }
+    println!("Demo chat (offline, extractive answers with citations): http://{addr}/demo");
     // The queue consumers run in-process here (on AWS, SQS event source mappings drive them).
     let worker = deps.clone();
     tokio::spawn(async move {
         chatapp_functions::ingest_worker::run_local(&worker, std::time::Duration::from_millis(500)).await
     });
-    local::serve(listener, deps, routes).await;
+    local::serve_site(listener, deps, routes, local::Site { demo_agent: Some(demo.agent_id) }).await;
     Ok(())
 }

@@ -21,6 +21,47 @@ use tokio::net::TcpListener;
 use crate::http_function::HttpFunction;
 
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
+/// The embeddable widget and its demo page (on AWS the script is served from a CDN or bucket).
+pub const WIDGET_JS: &str = include_str!("static/widget.js");
+const DEMO_HTML: &str = include_str!("static/demo.html");
+
+/// What the local runner serves besides the functions.
+#[derive(Clone, Debug, Default)]
+pub struct Site {
+    /// The agent behind the demo page (`/` and `/demo`).
+    pub demo_agent: Option<uuid::Uuid>,
+}
+
+fn static_response(content_type: &'static str, body: String) -> hyper::Response<Full<Bytes>> {
+    hyper::Response::builder()
+        .status(200)
+        .header("content-type", content_type)
+        .header("cache-control", "no-cache")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+/// `/widget.js`, and the demo page wired to the demo agent and this server.
+fn static_file(
+    site: &Site,
+    method: &hyper::Method,
+    path: &str,
+    host: Option<&str>,
+) -> Option<hyper::Response<Full<Bytes>>> {
+    if method != hyper::Method::GET {
+        return None;
+    }
+    match path {
+        "/widget.js" => Some(static_response("application/javascript; charset=utf-8", WIDGET_JS.to_string())),
+        "/" | "/demo" => {
+            let agent = site.demo_agent?;
+            let base = format!("http://{}", host.unwrap_or("127.0.0.1:3000"));
+            let page = DEMO_HTML.replace("__AGENT_ID__", &agent.to_string()).replace("__API_BASE__", &base);
+            Some(static_response("text/html; charset=utf-8", page))
+        }
+        _ => None,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -148,9 +189,14 @@ pub fn find_route<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<&
 async fn serve_one(
     deps: &AppDeps,
     routes: &[Route],
+    site: &Site,
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
+    let host = req.headers().get("host").and_then(|h| h.to_str().ok());
+    if let Some(r) = static_file(site, req.method(), req.uri().path(), host) {
+        return r;
+    }
     let (parts, body) = req.into_parts();
     // Routes enforce their own limits (JSON bodies vs file uploads); this is the outer cap.
     let limit = deps.cfg.max_body_bytes.max(deps.cfg.max_upload_bytes);
@@ -186,6 +232,12 @@ async fn serve_one(
 
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, deps: AppDeps, routes: Vec<Route>) {
+    serve_site(listener, deps, routes, Site::default()).await
+}
+
+/// [`serve`] plus the widget script and the demo page.
+pub async fn serve_site(listener: TcpListener, deps: AppDeps, routes: Vec<Route>, site: Site) {
+    let site = Arc::new(site);
     let deps = Arc::new(deps);
     let routes: Arc<[Route]> = routes.into();
     loop {
@@ -196,11 +248,11 @@ pub async fn serve(listener: TcpListener, deps: AppDeps, routes: Vec<Route>) {
                 continue;
             }
         };
-        let (deps, routes) = (deps.clone(), routes.clone());
+        let (deps, routes, site) = (deps.clone(), routes.clone(), site.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
-                let (deps, routes) = (deps.clone(), routes.clone());
-                async move { Ok::<_, Infallible>(serve_one(&deps, &routes, peer, req).await) }
+                let (deps, routes, site) = (deps.clone(), routes.clone(), site.clone());
+                async move { Ok::<_, Infallible>(serve_one(&deps, &routes, &site, peer, req).await) }
             });
             if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!(error = %e, "connection closed");

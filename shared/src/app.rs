@@ -7,7 +7,10 @@ use crate::adapters::aws;
 use crate::adapters::blob::{BlobStore, LocalBlobStore, S3BlobStore};
 use crate::adapters::queue::{self, JobQueue, PgJobQueue, SqsJobQueue};
 use crate::auth::Auth;
-use crate::config::{BlobBackend, Config, EmbedderBackend, QueueBackend, VectorBackend};
+use crate::chat::model::{
+    AnthropicChatConfig, AnthropicChatModel, ChatModel, ExtractiveModel, OpenAiChatConfig, OpenAiChatModel,
+};
+use crate::config::{BlobBackend, ChatProvider, Config, EmbedderBackend, QueueBackend, VectorBackend};
 use crate::db::{Db, DbError};
 use crate::knowledge::embed::{Embedder, LocalEmbedder, OpenAiEmbedder, OpenAiEmbedderConfig};
 use crate::knowledge::vector::{DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, VectorError, VectorIndex};
@@ -25,6 +28,7 @@ pub struct AppDeps {
     pub queue: Arc<dyn JobQueue>,
     pub embedder: Arc<dyn Embedder>,
     pub vectors: Arc<dyn VectorIndex>,
+    pub chat: Arc<dyn ChatModel>,
 }
 
 impl AppDeps {
@@ -72,7 +76,24 @@ impl AppDeps {
             dims: embedder.dimensions(),
             index: tokio::sync::OnceCell::new(),
         });
-        Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue, embedder, vectors })
+        let chat: Arc<dyn ChatModel> = match &cfg.chat {
+            ChatProvider::Extractive => Arc::new(ExtractiveModel),
+            ChatProvider::OpenAi { base_url, api_key, model } => Arc::new(OpenAiChatModel::new(OpenAiChatConfig {
+                base_url: base_url.clone(),
+                api_key: api_key.clone(),
+                model: model.clone(),
+                ..Default::default()
+            })?),
+            ChatProvider::Anthropic { base_url, api_key, model } => {
+                Arc::new(AnthropicChatModel::new(AnthropicChatConfig {
+                    base_url: base_url.clone(),
+                    api_key: api_key.clone(),
+                    model: model.clone(),
+                    ..Default::default()
+                })?)
+            }
+        };
+        Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue, embedder, vectors, chat })
     }
 }
 
@@ -82,6 +103,8 @@ pub enum InitError {
     Db(#[from] DbError),
     #[error(transparent)]
     Embedder(#[from] crate::knowledge::embed::EmbedError),
+    #[error(transparent)]
+    Chat(#[from] crate::chat::model::ChatError),
 }
 
 /// Opens the configured vector index on first use, so functions that never touch vectors

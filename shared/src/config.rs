@@ -29,6 +29,16 @@ pub enum EmbedderBackend {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatProvider {
+    /// Offline: answers with the best retrieved passages, labelled as such (embedded default).
+    Extractive,
+    /// An OpenAI-compatible `/v1/chat/completions` (OpenAI, vLLM, Ollama, llama.cpp server).
+    OpenAi { base_url: String, api_key: Option<String>, model: String },
+    /// Anthropic's Messages API.
+    Anthropic { base_url: String, api_key: Option<String>, model: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VectorBackend {
     /// qdrant-edge in-process, on disk under `<data_dir>/vectors` (embedded default).
     Edge,
@@ -69,6 +79,7 @@ pub struct Config {
     pub vectors: VectorBackend,
     /// Seconds a presigned upload URL stays valid.
     pub upload_url_ttl: Duration,
+    pub chat: ChatProvider,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +174,25 @@ impl Config {
                 })
             }
         };
+        let chat = match get("CHAT_PROVIDER").as_deref().unwrap_or("extractive") {
+            "extractive" => ChatProvider::Extractive,
+            "openai" => ChatProvider::OpenAi {
+                base_url: get("CHAT_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
+                api_key: get("CHAT_API_KEY"),
+                model: get("CHAT_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+            },
+            "anthropic" => ChatProvider::Anthropic {
+                base_url: get("CHAT_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
+                api_key: get("CHAT_API_KEY"),
+                model: get("CHAT_MODEL").unwrap_or_else(|| "claude-3-5-haiku-latest".into()),
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "CHAT_PROVIDER",
+                    reason: format!("expected extractive, openai or anthropic, got {other:?}"),
+                })
+            }
+        };
         Ok(Self {
             database_url,
             migration_database_url,
@@ -191,6 +221,7 @@ impl Config {
             embedder,
             vectors,
             upload_url_ttl: Duration::from_secs(num(&get, "UPLOAD_URL_TTL_SECS", 900)?),
+            chat,
         })
     }
 

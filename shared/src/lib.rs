@@ -4,6 +4,7 @@ pub mod adapters;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod domain;

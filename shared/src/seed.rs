@@ -89,6 +89,10 @@ pub struct DemoTenant {
     pub admin_email: String,
     /// Present only when this call created the admin with a generated password.
     pub generated_password: Option<String>,
+    /// The demo assistant behind the demo page's widget.
+    pub agent_id: Uuid,
+    /// Published help-centre articles still to be indexed (the local runner queues them).
+    pub unindexed_articles: Vec<Uuid>,
 }
 
 pub const DEMO_SLUG: &str = "demo";
@@ -140,8 +144,104 @@ pub async fn demo_tenant(cfg: &Config) -> Result<DemoTenant, SeedError> {
             )
             .await?;
     }
+    let (agent_id, unindexed_articles) = demo_agent(&client, company_id).await?;
     client.batch_execute("COMMIT").await?;
-    Ok(DemoTenant { company_id, admin_email: DEMO_ADMIN_EMAIL.into(), generated_password: generated })
+    Ok(DemoTenant {
+        company_id,
+        admin_email: DEMO_ADMIN_EMAIL.into(),
+        generated_password: generated,
+        agent_id,
+        unindexed_articles,
+    })
+}
+
+/// The demo help centre: articles a newcomer can ask about offline.
+const DEMO_ARTICLES: &[(&str, &str)] = &[
+    (
+        "Refunds",
+        "You can ask for a refund within 30 days of delivery, from your order page or by replying here. \
+         Refunds go back to the original payment method and take five business days to arrive.",
+    ),
+    (
+        "Shipping",
+        "We ship with DHL. Orders placed before 14:00 leave the warehouse the same day. Delivery takes two to \
+         three business days in Germany and up to ten business days internationally.",
+    ),
+    (
+        "Opening hours",
+        "Our human support team answers Monday to Friday, 9:00 to 17:00 (Berlin time). The assistant answers \
+         around the clock and hands over to a person when you ask for one.",
+    ),
+];
+
+/// The demo agent (active, with a widget and a help-centre category of published articles);
+/// returns its id and the articles not indexed yet (the runner queues them).
+async fn demo_agent(client: &tokio_postgres::Client, company: Uuid) -> Result<(Uuid, Vec<Uuid>), SeedError> {
+    let agent: Uuid = client
+        .query_one(
+            "WITH ins AS (
+                INSERT INTO chatapp_agents (company_id, name, status, system_prompt, escalation_rules)
+                SELECT $1, 'Demo assistant', 'active',
+                       'You are the Acme Store assistant. Answer from the help centre and cite your sources.',
+                       '{\"keywords\": [\"lawyer\", \"chargeback\"], \"sentimentThreshold\": -0.6}'::jsonb
+                WHERE NOT EXISTS (SELECT 1 FROM chatapp_agents WHERE company_id = $1 AND name = 'Demo assistant')
+                RETURNING id)
+             SELECT id FROM ins UNION ALL
+             SELECT id FROM chatapp_agents WHERE company_id = $1 AND name = 'Demo assistant' LIMIT 1",
+            &[&company],
+        )
+        .await?
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO chatapp_widget_configs (company_id, agent_id, title, subtitle, welcome_message,
+                                                 placeholder_text, primary_color)
+             VALUES ($1, $2, 'Acme Store help', 'We usually answer at once',
+                     'Hi! I am the Acme Store assistant. Ask me about refunds, shipping or opening hours.',
+                     'Type your question…', '#0f766e')
+             ON CONFLICT (agent_id) DO NOTHING",
+            &[&company, &agent],
+        )
+        .await?;
+    let category: Uuid = client
+        .query_one(
+            "WITH ins AS (
+                INSERT INTO chatapp_knowledge_categories (company_id, name, slug)
+                VALUES ($1, 'Help centre', 'help-centre') ON CONFLICT (company_id, slug) DO NOTHING RETURNING id)
+             SELECT id FROM ins UNION ALL
+             SELECT id FROM chatapp_knowledge_categories WHERE company_id = $1 AND slug = 'help-centre' LIMIT 1",
+            &[&company],
+        )
+        .await?
+        .get(0);
+    client
+        .execute(
+            "INSERT INTO chatapp_agent_knowledge_categories (agent_id, category_id) VALUES ($1, $2)
+             ON CONFLICT (agent_id, category_id) DO NOTHING",
+            &[&agent, &category],
+        )
+        .await?;
+    for (title, content) in DEMO_ARTICLES {
+        client
+            .execute(
+                "INSERT INTO chatapp_knowledge_articles (company_id, category_id, title, content, status, published_at)
+                 SELECT $1, $2, $3::text, $4::text, 'published', now()
+                 WHERE NOT EXISTS (SELECT 1 FROM chatapp_knowledge_articles WHERE company_id = $1 AND title = $3::text)",
+                &[&company, &category, title, content],
+            )
+            .await?;
+    }
+    let pending = client
+        .query(
+            "SELECT id FROM chatapp_knowledge_articles
+             WHERE company_id = $1 AND category_id = $2 AND status = 'published' AND indexed_at IS NULL",
+            &[&company, &category],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((agent, pending))
 }
 
 /// Applies migrations, reference data and the master admin: what `migrate` does.

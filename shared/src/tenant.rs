@@ -69,6 +69,11 @@ pub enum Principal {
     },
     /// A queue worker acting on a job our own code enqueued for this company.
     Worker,
+    /// A visitor of the company's widget (or public API); inside a conversation once its
+    /// session token was presented.
+    Customer {
+        conversation_id: Option<Uuid>,
+    },
 }
 
 /// What a route wants to do; checked by [`TenantCtx::authorize`], the one permission function.
@@ -182,6 +187,7 @@ impl TenantCtx {
             Principal::User { role, .. } => role.as_str(),
             Principal::ApiKey { .. } => "api_key",
             Principal::Worker => "worker",
+            Principal::Customer { .. } => "customer",
         }
     }
 
@@ -218,6 +224,7 @@ impl TenantCtx {
                 scopes.contains(&want)
             }
             Principal::Worker => resource != Resource::Companies,
+            Principal::Customer { .. } => matches!(resource, Resource::Conversations | Resource::Messages),
         };
         if allowed {
             Ok(())

@@ -90,6 +90,9 @@ impl TestEnv {
     pub async fn send(&self, f: HttpFunction, req: Req) -> Resp {
         let mut builder = http::Request::builder().method(req.method).uri(&req.path);
         builder = builder.header("user-agent", "chatapp-tests/1");
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
         if let Some(t) = &req.token {
             builder = builder.header("authorization", format!("Bearer {t}"));
         }
@@ -121,7 +124,7 @@ impl TestEnv {
                 "bad error body: {body}"
             );
         }
-        Resp { status, body }
+        Resp { status, body, headers: response.headers().clone() }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
@@ -228,6 +231,7 @@ pub struct Req {
     token: Option<String>,
     body: Option<String>,
     bytes: Option<(Vec<u8>, String)>,
+    headers: Vec<(String, String)>,
     ip: IpAddr,
 }
 
@@ -239,6 +243,7 @@ impl Req {
             token: None,
             body: None,
             bytes: None,
+            headers: Vec::new(),
             ip: "127.0.0.1".parse().unwrap(),
         }
     }
@@ -269,6 +274,10 @@ impl Req {
     pub fn put(path: &str) -> Self {
         Self::new("PUT", path)
     }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
     /// A binary body (a file upload) with its content type.
     pub fn bytes(mut self, b: &[u8], content_type: &str) -> Self {
         self.bytes = Some((b.to_vec(), content_type.to_string()));
@@ -284,9 +293,14 @@ impl Req {
 pub struct Resp {
     pub status: StatusCode,
     pub body: Value,
+    pub headers: http::HeaderMap,
 }
 
 impl Resp {
+    /// The `Access-Control-Allow-Origin` granted, if any.
+    pub fn headers_cors(&self) -> Option<String> {
+        self.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }

@@ -513,6 +513,59 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// A widget visitor of the company that owns `agent_id`. Unknown or deleted agents, and
+    /// companies that are gone, are 404: a public id reveals nothing else.
+    pub async fn widget_ctx(&self, agent_id: Uuid) -> Result<TenantCtx, ApiError> {
+        let conn = self.db.system().await?;
+        let row = conn
+            .query_one(
+                "SELECT c, chatapp_auth_company_status(c) FROM chatapp_resolve_agent_company($1) AS c",
+                &[&agent_id],
+            )
+            .await
+            .map_err(DbError::from)?;
+        let company: Option<Uuid> = row.get(0);
+        let company = company.ok_or(ApiError::NotFound)?;
+        let status: Option<String> = row.get(1);
+        match status.as_deref() {
+            Some("active") | Some("pending") => {}
+            Some("suspended") => {
+                return Err(ApiError::forbidden("company_suspended", "this support chat is not available"))
+            }
+            _ => return Err(ApiError::NotFound),
+        }
+        Ok(TenantCtx::new(Some(CompanyId::new(company)), Principal::Customer { conversation_id: None }, Value::Null))
+    }
+
+    /// The conversation a session token opens: (context, conversation id, agent id). Tokens
+    /// are stored as SHA-256; a wrong or unknown one is 401.
+    pub async fn session_ctx(&self, token: &str) -> Result<(TenantCtx, Uuid, Uuid), ApiError> {
+        let invalid = || ApiError::unauthorized("invalid_session", "the session token is missing, wrong or expired");
+        if token.len() < 20 || token.len() > 200 {
+            return Err(invalid());
+        }
+        let conn = self.db.system().await?;
+        let row = conn
+            .query_opt(
+                "SELECT conversation_id, company_id, agent_id, chatapp_auth_company_status(company_id)
+                 FROM chatapp_resolve_conversation_session($1)",
+                &[&tokens::sha256_hex(token)],
+            )
+            .await
+            .map_err(DbError::from)?
+            .ok_or_else(invalid)?;
+        check_company_status(row.get(3)).map_err(|_| invalid())?;
+        let (conversation, company, agent): (Uuid, Uuid, Uuid) = (row.get(0), row.get(1), row.get(2));
+        let ctx = TenantCtx::new(
+            Some(CompanyId::new(company)),
+            Principal::Customer { conversation_id: Some(conversation) },
+            Value::Null,
+        );
+        Ok((ctx, conversation, agent))
+    }
+}
+
 /// Context for a queue worker handling a job this platform enqueued for `company`. Only call
 /// it with a company id read from one of our own queue messages or storage keys.
 pub fn worker_ctx(company: Uuid) -> TenantCtx {

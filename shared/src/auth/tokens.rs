@@ -49,6 +49,14 @@ pub fn api_key_prefix(key: &str) -> Option<&str> {
     (id.len() == 8 && !secret.is_empty()).then(|| &key[..API_KEY_MARK.len() + 8])
 }
 
+/// `hex(HMAC-SHA256(secret, message))`: what a site sends to prove who its visitor is.
+pub fn hmac_sha256_hex(secret: &[u8], message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length works");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,3 +2,4 @@ pub mod escalation;
 pub mod hours;
 pub mod model;
 pub mod sentiment;
+pub mod turn;

@@ -420,7 +420,7 @@ impl Transport {
             let bytes = response.bytes().await.map_err(|e| read_failure(&e))?;
             let whole = decoder.whole(&bytes)?;
             emit(&whole, text, on_delta);
-            return decoder.finish(std::mem::take(text), true);
+            return decoder.finish(text.clone(), true);
         }
 
         let mut parser = SseParser::default();
@@ -460,7 +460,7 @@ impl Transport {
                 }
             }
         }
-        decoder.finish(std::mem::take(text), done)
+        decoder.finish(text.clone(), done)
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`TenantTx`](crate::db::TenantTx), which carries the acting [`TenantCtx`](crate::tenant::TenantCtx).
 
 pub mod api_keys;
+pub mod chat;
 pub mod companies;
 pub mod invitations;
 pub mod knowledge;

@@ -1,0 +1,584 @@
+/*! chatapp embeddable chat widget — self-contained, no dependencies.
+ *
+ *   <script src="https://HOST/widget.js" data-agent-id="UUID" data-api-base="https://HOST" async></script>
+ *
+ * Optional, set by the site before the script loads:
+ *   window.ChatappIdentity = { identifier, hash, name, email }   (hash = hex HMAC-SHA256 of identifier)
+ * Exposes window.Chatapp = { open(), close(), toggle() } once loaded.
+ * All server text is inserted with textContent / text nodes, never innerHTML.
+ */
+(function () {
+  'use strict';
+
+  var script = document.currentScript ||
+    document.querySelector('script[data-agent-id][src*="widget.js"]');
+  if (!script) return;
+  var agentId = (script.getAttribute('data-agent-id') || '').trim();
+  if (!agentId) { console.warn('[chatapp] data-agent-id is missing'); return; }
+  var apiBase = (script.getAttribute('data-api-base') || '').trim();
+  if (!apiBase) {
+    try { apiBase = new URL(script.src, location.href).origin; } catch (e) { apiBase = location.origin; }
+  }
+  apiBase = apiBase.replace(/\/+$/, '');
+  var loaded = window.__chatappLoaded = window.__chatappLoaded || {};
+  if (loaded[agentId]) return;
+  loaded[agentId] = true;
+
+  var STORE_KEY = 'chatapp:session:' + agentId;
+  var CLOSED_KEY = 'chatapp:closed:' + agentId;
+  var DEFAULT_WELCOME = 'Hi! How can we help you today?';
+
+  // ---------- small helpers ----------
+  function el(tag, attrs, kids) {
+    var n = document.createElement(tag);
+    if (attrs) {
+      for (var k in attrs) {
+        if (!Object.prototype.hasOwnProperty.call(attrs, k) || attrs[k] == null) continue;
+        if (k === 'text') n.textContent = attrs[k];
+        else if (k === 'class') n.className = attrs[k];
+        else if (k.slice(0, 2) === 'on') n.addEventListener(k.slice(2), attrs[k]);
+        else n.setAttribute(k, attrs[k]);
+      }
+    }
+    (kids || []).forEach(function (c) { if (c) n.appendChild(typeof c === 'string' ? document.createTextNode(c) : c); });
+    return n;
+  }
+  function store(key, val) {
+    try {
+      if (val == null) sessionStorage.removeItem(key);
+      else sessionStorage.setItem(key, JSON.stringify(val));
+    } catch (e) { /* storage unavailable: the session lasts for this page only */ }
+  }
+  function load(key) {
+    try { return JSON.parse(sessionStorage.getItem(key) || 'null'); } catch (e) { return null; }
+  }
+  function randomId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var a = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+  }
+  function safeColor(c) {
+    c = String(c || '').trim();
+    if (/^#([0-9a-f]{3}|[0-9a-f]{4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(c)) return c;
+    if (window.CSS && CSS.supports && /^[a-z0-9#(),.%\s-]{1,40}$/i.test(c) && CSS.supports('color', c)) return c;
+    return '#007bff';
+  }
+  function textOn(c) {
+    var m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(c);
+    if (!m) return '#fff';
+    var h = m[1].length === 3 ? m[1].replace(/./g, '$&$&') : m[1];
+    var rgb = [0, 2, 4].map(function (i) {
+      var v = parseInt(h.substr(i, 2), 16) / 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    var lum = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
+    return lum > 0.45 ? '#111' : '#fff';
+  }
+  function ApiErr(status, code, message, network) {
+    this.status = status; this.code = code; this.message = message; this.network = !!network;
+  }
+  async function readError(res) {
+    var body = null;
+    try { body = await res.json(); } catch (e) { /* not JSON */ }
+    var e = body && body.error;
+    var msg = (e && e.message) || ('Something went wrong (' + res.status + ').');
+    if (res.status === 429) {
+      var ra = res.headers.get('retry-after');
+      msg = (e && e.message) || 'Too many messages.';
+      if (ra) msg += ' Please try again in ' + ra + ' s.';
+    }
+    return new ApiErr(res.status, (e && e.code) || 'http_' + res.status, msg);
+  }
+  async function api(method, path, body, token, accept) {
+    var headers = { Accept: accept || 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (token) headers.Authorization = 'Bearer ' + token;
+    var res;
+    try {
+      res = await fetch(apiBase + path, {
+        method: method, headers: headers, mode: 'cors', credentials: 'omit',
+        body: body === undefined ? undefined : JSON.stringify(body)
+      });
+    } catch (e) {
+      throw new ApiErr(0, 'network', 'We could not reach the chat service. Check your connection.', true);
+    }
+    if (!res.ok) throw await readError(res);
+    return res;
+  }
+
+  // ---------- state ----------
+  var cfg = null;          // widget settings
+  var session = null;      // {conversation_id, session_token, identifier}
+  var started = false;     // history/welcome rendered
+  var starting = null;     // in-flight session promise
+  var busy = false;        // a turn is in flight
+  var pending = null;      // {text, id, bubble} — the last send, kept for a retry
+  var seen = {};           // message ids already rendered
+  var handoff = false, pollTimer = null, ended = false;
+  var ui = {};
+
+  function identity() {
+    var i = window.ChatappIdentity;
+    return i && typeof i === 'object' ? i : null;
+  }
+
+  // ---------- styles ----------
+  var CSS_TEXT = [
+    ':host{all:initial}',
+    '[hidden]{display:none!important}',
+    '*{box-sizing:border-box;font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif}',
+    '.root{--bg:#fff;--fg:#1f2328;--muted:#6b7280;--bubble:#f1f3f5;--border:#e5e7eb;position:fixed;bottom:20px;z-index:2147483000;font-size:14px;line-height:1.45;color:var(--fg)}',
+    '.root.right{right:20px}.root.left{left:20px}',
+    '.root.dark{--bg:#1e1f24;--fg:#eceef1;--muted:#9aa0aa;--bubble:#2c2e35;--border:#3a3d45}',
+    '.launcher{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--primary);color:var(--on-primary);box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center}',
+    '.launcher svg{width:26px;height:26px;fill:currentColor}',
+    '.launcher:focus-visible,button:focus-visible,textarea:focus-visible{outline:3px solid var(--primary);outline-offset:2px}',
+    '.window{position:absolute;bottom:70px;width:370px;max-width:calc(100vw - 40px);height:560px;max-height:calc(100vh - 110px);background:var(--bg);border:1px solid var(--border);border-radius:14px;box-shadow:0 10px 40px rgba(0,0,0,.22);display:flex;flex-direction:column;overflow:hidden}',
+    '.right .window{right:0}.left .window{left:0}',
+    '.header{background:var(--primary);color:var(--on-primary);padding:12px 14px;display:flex;align-items:center;gap:10px}',
+    '.header img{width:34px;height:34px;border-radius:50%;object-fit:cover;background:rgba(255,255,255,.3)}',
+    '.titles{flex:1;min-width:0}.title{font-weight:600;font-size:15px}.subtitle{font-size:12px;opacity:.85}',
+    '.hbtn{background:transparent;border:1px solid currentColor;color:inherit;border-radius:6px;padding:3px 8px;font-size:12px;cursor:pointer;opacity:.9}',
+    '.hbtn.x{border:0;font-size:20px;line-height:1;padding:0 4px}',
+    '.messages{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px}',
+    '.chatapp-msg{max-width:85%;display:flex;flex-direction:column}',
+    '.chatapp-msg-user{align-self:flex-end}.chatapp-msg-assistant{align-self:flex-start}',
+    '.bubble{padding:8px 12px;border-radius:14px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere}',
+    '.chatapp-msg-user .bubble{background:var(--primary);color:var(--on-primary);border-bottom-right-radius:4px}',
+    '.chatapp-msg-assistant .bubble{background:var(--bubble);color:var(--fg);border-bottom-left-radius:4px}',
+    '.chatapp-msg-human .who{font-size:11px;color:var(--muted);margin:0 0 2px 4px}',
+    '.chatapp-msg.failed .bubble{opacity:.6}',
+    '.citations{margin:4px 0 0 4px;font-size:12px;color:var(--muted)}',
+    '.citations ol{margin:2px 0 0;padding-left:18px}',
+    '.system{align-self:center;font-size:12px;color:var(--muted);text-align:center;max-width:90%}',
+    '.system.error{color:#b42318}.dark .system.error{color:#ff8a80}',
+    '.system button{margin-left:6px;font-size:12px;background:none;border:1px solid currentColor;border-radius:5px;color:inherit;cursor:pointer}',
+    '.typing{align-self:flex-start;background:var(--bubble);border-radius:14px;padding:10px 12px;display:flex;gap:4px}',
+    '.typing span{width:6px;height:6px;border-radius:50%;background:var(--muted);animation:b 1.2s infinite ease-in-out}',
+    '.typing span:nth-child(2){animation-delay:.15s}.typing span:nth-child(3){animation-delay:.3s}',
+    '@keyframes b{0%,80%,100%{transform:translateY(0);opacity:.5}40%{transform:translateY(-4px);opacity:1}}',
+    '@media (prefers-reduced-motion:reduce){.typing span{animation:none}}',
+    '.composer{display:flex;gap:8px;padding:10px;border-top:1px solid var(--border);align-items:flex-end}',
+    'textarea{flex:1;resize:none;border:1px solid var(--border);border-radius:10px;padding:8px 10px;font-size:14px;max-height:120px;background:var(--bg);color:var(--fg)}',
+    '.send{background:var(--primary);color:var(--on-primary);border:0;border-radius:10px;padding:8px 14px;cursor:pointer;font-weight:600}',
+    '.send:disabled,textarea:disabled{opacity:.5;cursor:not-allowed}',
+    '.csat{padding:12px;border-top:1px solid var(--border);text-align:center}',
+    '.csat .q{margin-bottom:8px;font-weight:600}',
+    '.csat .rates button{width:36px;height:36px;margin:0 3px;border-radius:50%;border:1px solid var(--border);background:var(--bubble);color:var(--fg);cursor:pointer;font-weight:600}',
+    '.csat .rates button:hover{background:var(--primary);color:var(--on-primary)}',
+    '.csat .skip{margin-top:8px;background:none;border:0;color:var(--muted);cursor:pointer;text-decoration:underline;font-size:12px}',
+    '.brand{font-size:11px;color:var(--muted);text-align:center;padding:0 0 6px}',
+    '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
+    '@media (max-width:480px){.window{position:fixed;inset:0;width:100vw;max-width:none;height:100%;max-height:none;border-radius:0}}'
+  ].join('\n');
+
+  var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z';
+  var ICON_CLOSE = 'M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z';
+  function icon(d) {
+    var ns = 'http://www.w3.org/2000/svg';
+    var s = document.createElementNS(ns, 'svg'); s.setAttribute('viewBox', '0 0 24 24'); s.setAttribute('aria-hidden', 'true');
+    var p = document.createElementNS(ns, 'path'); p.setAttribute('d', d); s.appendChild(p);
+    return s;
+  }
+
+  // ---------- rendering ----------
+  function build() {
+    var w = cfg.widget || {};
+    var host = el('div', { id: 'chatapp-widget-' + agentId, 'data-chatapp': 'widget' });
+    var shadow = host.attachShadow({ mode: 'open' });
+    shadow.appendChild(el('style', { text: CSS_TEXT }));
+    var primary = safeColor(w.primary_color);
+    var dark = w.theme === 'dark' ||
+      (w.theme === 'auto' && window.matchMedia && matchMedia('(prefers-color-scheme: dark)').matches);
+    var root = el('div', { class: 'root ' + (w.position === 'bottom-left' ? 'left' : 'right') + (dark ? ' dark' : '') });
+    root.style.setProperty('--primary', primary);
+    root.style.setProperty('--on-primary', textOn(primary));
+
+    var winId = 'chatapp-window-' + agentId;
+    ui.launcher = el('button', {
+      type: 'button', class: 'launcher', 'aria-label': 'Open chat', 'aria-expanded': 'false',
+      'aria-controls': winId, 'data-testid': 'chatapp-launcher', onclick: toggle
+    }, [icon(ICON_CHAT)]);
+
+    var avatar = null;
+    if (w.avatar_url && /^https?:\/\//i.test(w.avatar_url)) avatar = el('img', { src: w.avatar_url, alt: '' });
+    ui.title = el('div', { class: 'title', id: winId + '-title', text: w.title || 'Chat with us' });
+    ui.endBtn = el('button', { type: 'button', class: 'hbtn', 'data-testid': 'chatapp-end', text: 'End chat', onclick: askRating });
+    var header = el('div', { class: 'header' }, [
+      avatar,
+      el('div', { class: 'titles' }, [ui.title, w.subtitle ? el('div', { class: 'subtitle', text: w.subtitle }) : null]),
+      ui.endBtn,
+      el('button', { type: 'button', class: 'hbtn x', 'aria-label': 'Close chat', text: '\u00d7', onclick: close })
+    ]);
+
+    ui.typing = el('div', { class: 'typing', 'data-testid': 'chatapp-typing', role: 'status', 'aria-label': 'Assistant is typing', hidden: '' },
+      [el('span'), el('span'), el('span')]);
+    ui.messages = el('div', {
+      class: 'messages', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions text',
+      'aria-label': 'Chat messages', 'data-testid': 'chatapp-messages', tabindex: '0'
+    }, [ui.typing]);
+
+    ui.input = el('textarea', {
+      rows: '1', 'aria-label': 'Type your message', placeholder: w.placeholder_text || 'Type your message…',
+      'data-testid': 'chatapp-input', maxlength: '4000'
+    });
+    ui.input.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); submit(); }
+    });
+    ui.input.addEventListener('input', grow);
+    ui.send = el('button', { type: 'button', class: 'send', 'data-testid': 'chatapp-send', text: 'Send', onclick: submit });
+    ui.composer = el('div', { class: 'composer' }, [ui.input, ui.send]);
+
+    var rates = el('div', { class: 'rates', role: 'group', 'aria-label': 'Rate this conversation from 1 to 5' });
+    for (var i = 1; i <= 5; i++) {
+      rates.appendChild(el('button', {
+        type: 'button', 'data-rating': String(i), 'data-testid': 'chatapp-rate-' + i,
+        'aria-label': 'Rate ' + i + ' out of 5', text: String(i), onclick: rateHandler(i)
+      }));
+    }
+    ui.csat = el('div', { class: 'csat', 'data-testid': 'chatapp-csat', hidden: '' }, [
+      el('div', { class: 'q', text: 'How did we do?' }), rates,
+      el('button', { type: 'button', class: 'skip', text: 'Skip', onclick: rateHandler(null) })
+    ]);
+
+    ui.window = el('div', {
+      class: 'window', id: winId, role: 'dialog', 'aria-labelledby': winId + '-title',
+      'data-testid': 'chatapp-window', hidden: ''
+    }, [header, ui.messages, ui.csat, ui.composer,
+      w.show_branding === false ? null : el('div', { class: 'brand', text: 'Powered by Chatapp' })]);
+    ui.window.addEventListener('keydown', function (e) { if (e.key === 'Escape') { close(); ui.launcher.focus(); } });
+
+    root.appendChild(ui.window);
+    root.appendChild(ui.launcher);
+    shadow.appendChild(root);
+    document.body.appendChild(host);
+  }
+
+  function grow() {
+    ui.input.style.height = 'auto';
+    ui.input.style.height = Math.min(ui.input.scrollHeight, 120) + 'px';
+  }
+  function scroll() { ui.messages.scrollTop = ui.messages.scrollHeight; }
+  function add(node) { ui.messages.insertBefore(node, ui.typing); scroll(); return node; }
+  function setTyping(on) { if (on) ui.typing.removeAttribute('hidden'); else ui.typing.setAttribute('hidden', ''); if (on) scroll(); }
+
+  function addMessage(role, text, id, extraClass) {
+    var assistant = role !== 'user';
+    var node = el('div', {
+      class: 'chatapp-msg ' + (assistant ? 'chatapp-msg-assistant' : 'chatapp-msg-user') + (extraClass ? ' ' + extraClass : ''),
+      'data-role': role, 'data-id': id || null
+    });
+    if (role === 'human_agent') node.appendChild(el('div', { class: 'who', text: 'Support team' }));
+    node.bubble = el('div', { class: 'bubble' });
+    node.textNode = document.createTextNode(text || '');
+    node.bubble.appendChild(node.textNode);
+    node.appendChild(node.bubble);
+    if (id) seen[id] = true;
+    return add(node);
+  }
+  function addSystem(text, isError, action) {
+    var node = el('div', {
+      class: 'system' + (isError ? ' error' : ''), role: isError ? 'alert' : null,
+      'data-testid': isError ? 'chatapp-error' : 'chatapp-notice'
+    }, [text]);
+    if (action) node.appendChild(el('button', { type: 'button', text: action.label, onclick: action.run }));
+    return add(node);
+  }
+  function addCitations(msgNode, citations) {
+    if (!msgNode || !Array.isArray(citations) || !citations.length) return;
+    var old = msgNode.querySelector('.citations');
+    if (old) old.remove();
+    var list = el('ol'), keys = {};
+    citations.forEach(function (c, i) {
+      if (!c || !c.source) return;
+      var key = c.source + '|' + (c.page == null ? '' : c.page);
+      if (keys[key]) return;
+      keys[key] = true;
+      var label = String(c.source) + (c.page != null ? ' (p. ' + c.page + ')' : '') +
+        (c.section ? ' \u2014 ' + c.section : '');
+      list.appendChild(el('li', { value: String(c.n || i + 1), class: 'chatapp-citation', title: label, text: label }));
+    });
+    if (!list.children.length) return;
+    msgNode.appendChild(el('div', { class: 'citations', 'data-testid': 'chatapp-citations' },
+      [el('span', { text: 'Sources:' }), list]));
+    scroll();
+  }
+  function setBusy(b) {
+    busy = b;
+    ui.send.disabled = b;
+    ui.send.setAttribute('aria-busy', b ? 'true' : 'false');
+  }
+
+  // ---------- session ----------
+  async function createSession() {
+    var id = identity(), body = {};
+    if (id) {
+      if (id.identifier) body.identifier = String(id.identifier);
+      if (id.identifier && id.hash) body.identity_hash = String(id.hash);
+      if (id.name) body.name = String(id.name);
+      if (id.email) body.email = String(id.email);
+    }
+    var res = await api('POST', '/widget/agents/' + encodeURIComponent(agentId) + '/sessions', body);
+    var s = await res.json();
+    session = { conversation_id: s.conversation_id, session_token: s.session_token, identifier: body.identifier || null };
+    store(STORE_KEY, session);
+    ended = false;
+    return s;
+  }
+  function dropSession() { session = null; store(STORE_KEY, null); stopPolling(); handoff = false; }
+
+  function ensureSession() {
+    if (session) return Promise.resolve(session);
+    if (!starting) starting = createSession().finally(function () { starting = null; });
+    return starting.then(function () { return session; });
+  }
+
+  async function loadHistory(render) {
+    var res = await api('GET', '/widget/conversations/' + encodeURIComponent(session.conversation_id) + '/messages',
+      undefined, session.session_token);
+    var data = await res.json();
+    if (!render && busy) return; // a turn in flight renders its own reply
+    (data.messages || []).forEach(function (m) {
+      if (!m || seen[m.id] || !m.content) return;
+      if (!render && m.role === 'user') { seen[m.id] = true; return; }
+      var n = addMessage(m.role, m.content, m.id, m.role === 'human_agent' ? 'chatapp-msg-human' : null);
+      if (m.role === 'assistant') addCitations(n, m.citations);
+    });
+  }
+
+  async function start() {
+    if (started) return;
+    started = true;
+    var w = cfg.widget || {};
+    addMessage('assistant', w.welcome_message || DEFAULT_WELCOME, null, 'chatapp-welcome');
+    var stored = load(STORE_KEY), id = identity();
+    if (stored && stored.conversation_id && stored.session_token &&
+        (stored.identifier || null) === ((id && id.identifier && String(id.identifier)) || null)) {
+      session = stored;
+      try { await loadHistory(true); return; } catch (e) {
+        if (e.status === 401 || e.status === 404) dropSession();
+        else { addSystem(e.message, true); return; }
+      }
+    }
+    try { await ensureSession(); } catch (e) {
+      // Not fatal: the next send tries again.
+      addSystem(e.message, true);
+    }
+  }
+
+  // ---------- sending ----------
+  function submit() {
+    if (busy || ended) return;
+    var text = ui.input.value.trim();
+    if (!text) { ui.input.focus(); return; }
+    ui.input.value = '';
+    grow();
+    var bubble = addMessage('user', text);
+    // The same text re-sent after a failure is the same message: keep its id so it is not doubled.
+    if (!pending || pending.text !== text) pending = { text: text, id: randomId() };
+    pending.bubble = bubble;
+    deliver(pending);
+  }
+
+  async function deliver(p) {
+    setBusy(true);
+    setTyping(true);
+    p.bubble.classList.remove('failed');
+    var answer = null, gotDone = false;
+    try {
+      await ensureSession();
+      var res = await api('POST', '/widget/conversations/' + encodeURIComponent(session.conversation_id) + '/messages',
+        { content: p.text, client_message_id: p.id }, session.session_token, 'text/event-stream');
+      var ctype = res.headers.get('content-type') || '';
+      var onEvent = function (name, data) {
+        if (name === 'message') {
+          if (data && data.id) { p.bubble.setAttribute('data-id', data.id); seen[data.id] = true; }
+        } else if (name === 'delta') {
+          if (!data || typeof data.text !== 'string') return;
+          setTyping(false);
+          if (!answer) answer = addMessage('assistant', '');
+          answer.textNode.appendData(data.text);
+          scroll();
+        } else if (name === 'escalated') {
+          addSystem('Connecting you to a person\u2026');
+        } else if (name === 'done') {
+          gotDone = true;
+          finish(data || {});
+        }
+      };
+      if (ctype.indexOf('text/event-stream') !== -1 && res.body && res.body.getReader) {
+        await readSse(res.body.getReader(), onEvent);
+      } else {
+        onEvent('done', await res.json());
+      }
+      if (!gotDone) throw new ApiErr(0, 'network', 'The connection dropped before the answer finished.', true);
+      pending = null;
+    } catch (e) {
+      setTyping(false);
+      if (!(e instanceof ApiErr)) { console.error('[chatapp]', e); e = new ApiErr(0, 'network', 'Something went wrong.', true); }
+      if (e.status === 401 && e.code === 'invalid_session') {
+        dropSession();
+        pending = null;
+        addSystem('Your chat session has expired. Send your message again to start a new chat.', true);
+      } else if (e.network || e.status >= 500 || e.status === 429) {
+        p.bubble.classList.add('failed');
+        var retry = addSystem(e.message, true, {
+          label: 'Retry', run: function () {
+            if (busy) return;
+            retry.remove();
+            if (answer) answer.remove();
+            deliver(p);
+          }
+        });
+      } else {
+        pending = null;
+        p.bubble.classList.add('failed');
+        addSystem(e.message, true);
+      }
+    } finally {
+      setTyping(false);
+      setBusy(false);
+    }
+
+    function finish(d) {
+      setTyping(false);
+      var reply = d.reply;
+      if (reply && reply.content) {
+        if (!answer) answer = addMessage('assistant', reply.content, reply.id);
+        else {
+          if (answer.textNode.data !== reply.content) answer.textNode.data = reply.content;
+          if (reply.id) { answer.setAttribute('data-id', reply.id); seen[reply.id] = true; }
+        }
+        var cites = Array.isArray(d.citations) ? d.citations : (reply.metadata && reply.metadata.citations);
+        addCitations(answer, cites);
+      } else if (d.handoff) {
+        if (answer && !answer.textNode.data) answer.remove();
+        addSystem('A member of our team will reply here.');
+      }
+      if (d.handoff) startPolling();
+    }
+  }
+
+  /** Incremental server-sent events: blocks split on a blank line, `event:` and `data:` lines. */
+  async function readSse(reader, onEvent) {
+    var decoder = new TextDecoder('utf-8'), buf = '';
+    function dispatch(block) {
+      var name = 'message', data = [];
+      block.split(/\r?\n/).forEach(function (line) {
+        if (!line || line.charAt(0) === ':') return;
+        var i = line.indexOf(':');
+        var field = i === -1 ? line : line.slice(0, i);
+        var value = i === -1 ? '' : line.slice(i + 1).replace(/^ /, '');
+        if (field === 'event') name = value;
+        else if (field === 'data') data.push(value);
+      });
+      if (!data.length) return;
+      var parsed;
+      try { parsed = JSON.parse(data.join('\n')); } catch (e) { parsed = data.join('\n'); }
+      onEvent(name, parsed);
+    }
+    for (;;) {
+      var chunk;
+      try { chunk = await reader.read(); } catch (e) {
+        throw new ApiErr(0, 'network', 'The connection dropped before the answer finished.', true);
+      }
+      if (chunk.done) break;
+      buf += decoder.decode(chunk.value, { stream: true });
+      var m;
+      while ((m = /\r?\n\r?\n/.exec(buf))) {
+        var block = buf.slice(0, m.index);
+        buf = buf.slice(m.index + m[0].length);
+        dispatch(block);
+      }
+    }
+    buf += decoder.decode();
+    if (buf.trim()) dispatch(buf);
+  }
+
+  // ---------- human handoff: pick up the team's replies ----------
+  function startPolling() {
+    handoff = true;
+    if (pollTimer) return;
+    pollTimer = setInterval(function () {
+      if (!session || ui.window.hidden || busy) return;
+      loadHistory(false).catch(function (e) { if (e.status === 401) dropSession(); });
+    }, 5000);
+  }
+  function stopPolling() { if (pollTimer) clearInterval(pollTimer); pollTimer = null; }
+
+  // ---------- ending + CSAT ----------
+  function askRating() {
+    if (!session) { addSystem('There is no open conversation to end.'); return; }
+    ui.composer.hidden = true;
+    ui.csat.hidden = false;
+    ended = true;
+    var first = ui.csat.querySelector('button');
+    if (first) first.focus();
+  }
+  function rateHandler(n) {
+    return async function () {
+      if (!session) return;
+      var buttons = ui.csat.querySelectorAll('button');
+      buttons.forEach(function (b) { b.disabled = true; });
+      try {
+        await api('POST', '/widget/conversations/' + encodeURIComponent(session.conversation_id) + '/end',
+          n ? { rating: n } : {}, session.session_token);
+        dropSession();
+        ui.csat.hidden = true;
+        addSystem(n ? 'Thanks for your feedback!' : 'Chat ended.', false, {
+          label: 'Start a new chat', run: function (ev) { ev.target.remove(); resume(); }
+        });
+        ui.endBtn.hidden = true;
+      } catch (e) {
+        if (e.status === 401) { dropSession(); ui.csat.hidden = true; addSystem('This chat has already ended.'); }
+        else addSystem(e.message, true);
+      } finally {
+        buttons.forEach(function (b) { b.disabled = false; });
+      }
+    };
+  }
+  function resume() {
+    ended = false;
+    ui.csat.hidden = true;
+    ui.composer.hidden = false;
+    ui.endBtn.hidden = false;
+    ui.input.focus();
+    ensureSession().catch(function (e) { addSystem(e.message, true); });
+  }
+
+  // ---------- open / close ----------
+  function open() {
+    if (!ui.window) return;
+    ui.window.hidden = false;
+    ui.launcher.setAttribute('aria-expanded', 'true');
+    store(CLOSED_KEY, null);
+    start();
+    setTimeout(function () { if (!ui.composer.hidden) ui.input.focus(); }, 0);
+  }
+  function close() {
+    if (!ui.window) return;
+    ui.window.hidden = true;
+    ui.launcher.setAttribute('aria-expanded', 'false');
+    store(CLOSED_KEY, true);
+  }
+  function toggle() { if (ui.window && ui.window.hidden) open(); else close(); }
+
+  async function init() {
+    try {
+      var res = await api('GET', '/widget/agents/' + encodeURIComponent(agentId) + '/config');
+      cfg = await res.json();
+    } catch (e) {
+      console.warn('[chatapp] widget disabled: ' + (e && e.message ? e.message : e));
+      return;
+    }
+    build();
+    window.Chatapp = { open: open, close: close, toggle: toggle };
+    var w = cfg.widget || {};
+    // Reopen after a reload when a chat was going on, or auto-open unless the visitor closed it.
+    if ((load(STORE_KEY) && !load(CLOSED_KEY)) || (w.auto_open && !load(CLOSED_KEY))) open();
+  }
+
+  if (document.body) init();
+  else document.addEventListener('DOMContentLoaded', init);
+})();

@@ -1,0 +1,428 @@
+//! The chat turn: a customer message in, a grounded answer (or a handoff) out.
+//!
+//! Order matters and is the contract: the agent must be active; subscription state and plan
+//! limits are checked before anything is stored or any model is called; the customer's message
+//! is persisted (committed) before retrieval and generation, so it is never lost; escalation is
+//! decided from signals (keywords, explicit request, sentiment, retrieval confidence, turn
+//! count), never from the model's reply; while a human owns the conversation the AI is silent.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::escalation::{self, EscalationConfig, Rule, TurnSignals};
+use super::hours::BusinessHours;
+use super::model::{ChatMessage, ChatRequest, DeltaSink, Passage, Role};
+use super::sentiment;
+use crate::adapters::queue::{ESCALATION, OUTBOUND};
+use crate::app::AppDeps;
+use crate::error::ApiError;
+use crate::knowledge::service::{self as knowledge, RagConfig, SearchHit, SearchMode, SearchRequest};
+use crate::knowledge::vector::Scope;
+use crate::repo::chat::{self as repo, ChatAgent, Message};
+use crate::tenant::TenantCtx;
+
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// Messages of history sent to the model (besides the summary).
+const HISTORY_WINDOW: i64 = 12;
+const HANDOFF_MESSAGE: &str =
+    "I'm connecting you with a member of our support team. Someone will reply here as soon as possible.";
+const FALLBACK_MESSAGE: &str =
+    "Sorry, I can't answer right now. Your message has been saved and our team will follow up.";
+
+#[derive(Clone, Debug)]
+pub struct TurnInput {
+    pub content: String,
+    pub client_message_id: Option<String>,
+}
+
+/// What the turn produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct TurnOutput {
+    pub message: Message,
+    /// The AI's (or the system's) answer; `None` while a human owns the conversation.
+    pub reply: Option<Message>,
+    pub escalation: Option<Value>,
+    /// The conversation waits for or is with a human.
+    pub handoff: bool,
+    /// A retried send: the stored result of the first one, nothing new written.
+    pub replayed: bool,
+}
+
+/// Parses and checks the customer's input at the edge.
+pub fn validate(content: &str, client_message_id: Option<&str>) -> Result<TurnInput, ApiError> {
+    let content = content.trim();
+    if content.is_empty() {
+        return Err(ApiError::validation("content must not be empty"));
+    }
+    if content.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::validation(format!("content must be at most {MAX_MESSAGE_CHARS} characters")));
+    }
+    let client_message_id = match client_message_id.map(str::trim) {
+        None => None,
+        Some(id) if id.is_empty() || id.len() > 100 || id.chars().any(char::is_control) => {
+            return Err(ApiError::validation("client_message_id must be 1-100 printable characters"))
+        }
+        Some(id) => Some(id.to_string()),
+    };
+    Ok(TurnInput { content: content.to_string(), client_message_id })
+}
+
+/// Runs one turn in `conversation` (which the caller's session or key has been checked to
+/// open). `on_delta` receives the answer as it is generated.
+pub async fn turn(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    conversation_id: Uuid,
+    input: &TurnInput,
+    on_delta: DeltaSink<'_>,
+) -> Result<TurnOutput, ApiError> {
+    let company = ctx.require_company()?.as_uuid();
+    let started = Instant::now();
+
+    // 1. Checks, then the customer's message, in one transaction.
+    let tx = deps.db.begin(ctx).await?;
+    let stage = async {
+        let conv = repo::lock_conversation(&tx, conversation_id).await?.ok_or(ApiError::NotFound)?;
+        if let Some(id) = &input.client_message_id {
+            if let Some(existing) = repo::message_by_client_id(&tx, conversation_id, id).await? {
+                let reply = repo::reply_to(&tx, conversation_id, existing.id).await?;
+                return Ok(Stage::Replayed(Box::new(TurnOutput {
+                    message: existing,
+                    reply,
+                    escalation: None,
+                    handoff: matches!(conv.status.as_str(), "waiting_human" | "with_human"),
+                    replayed: true,
+                })));
+            }
+        }
+        if matches!(conv.status.as_str(), "resolved" | "abandoned") {
+            return Err(ApiError::conflict("conversation_closed", "this conversation has ended; start a new one"));
+        }
+        let agent = repo::agent(&tx, company, conv.agent_id).await?.ok_or(ApiError::NotFound)?;
+        if agent.status != "active" {
+            return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
+        }
+        check_plan(&tx, company).await?;
+        let score = sentiment::score(&input.content);
+        let message = repo::insert_message(
+            &tx,
+            conversation_id,
+            "user",
+            &input.content,
+            input.client_message_id.as_deref(),
+            &json!({}),
+            Some(f64::from(score)),
+        )
+        .await
+        .map_err(|e| match e.unique_violation() {
+            // A concurrent retry with the same client id won the race.
+            Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
+            None => ApiError::from(e),
+        })?;
+        let turns = repo::customer_turns(&tx, conversation_id).await?;
+        let average = sentiment::running_average(
+            conv.average_sentiment.map(|a| a as f32),
+            u32::try_from(turns - 1).unwrap_or(0),
+            score,
+        );
+        let history = repo::history(&tx, conversation_id, HISTORY_WINDOW).await?;
+        let rules = repo::escalation_rules(&tx, company, agent.id).await?;
+        let rules: Vec<Rule> = rules
+            .iter()
+            .map(|r| {
+                let keywords: Vec<String> = r.get(2);
+                Rule::from_table_row(r.get(0), r.get::<_, String>(1).as_str(), &keywords, &r.get(3), r.get(4), r.get(5))
+            })
+            .collect();
+        let categories = crate::repo::knowledge::agent_categories(&tx, company, agent.id).await?.unwrap_or_default();
+        Ok::<_, ApiError>(Stage::Go(Box::new(Staged {
+            conversation_id,
+            conv_status: conv.status,
+            customer_id: conv.customer_id,
+            summary: conv.summary,
+            agent,
+            message,
+            sentiment: score,
+            average,
+            turns: u32::try_from(turns).unwrap_or(u32::MAX),
+            history,
+            rules,
+            categories,
+        })))
+    }
+    .await;
+    let staged = match tx.finish(stage).await? {
+        Stage::Replayed(out) => return Ok(*out),
+        Stage::Go(s) => *s,
+    };
+
+    // 2. A human owns the conversation: the AI stays silent.
+    if matches!(staged.conv_status.as_str(), "waiting_human" | "with_human") {
+        finish(deps, ctx, &staged, None, 0, 0.0).await?;
+        return Ok(TurnOutput {
+            message: staged.message,
+            reply: None,
+            escalation: None,
+            handoff: true,
+            replayed: false,
+        });
+    }
+
+    // 3. Outside business hours: the configured message, no model call.
+    let hours = BusinessHours::from_json(&staged.agent.business_hours).unwrap_or_else(|e| {
+        tracing::warn!(agent = %staged.agent.id, error = %e, "ignoring invalid business_hours");
+        None
+    });
+    if let Some(h) = hours.filter(|h| !h.is_open(Utc::now())) {
+        let text = h.outside_message().to_string();
+        on_delta(&text);
+        let meta = json!({"reply_to": staged.message.id, "kind": "outside_hours"});
+        let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), 0, 0.0).await?;
+        return Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false });
+    }
+
+    // 4. Retrieval: the agent's categories plus global knowledge, with its RAG config.
+    let rag = RagConfig::from_json(&staged.agent.rag_config);
+    let hits: Vec<SearchHit> = if staged.agent.rag_enabled {
+        let request = SearchRequest {
+            query: staged.message.content.clone(),
+            mode: SearchMode::Hybrid,
+            max_results: rag.max_results,
+            relevance_threshold: rag.relevance_threshold,
+            scope: Scope { categories: Some(staged.categories.clone()), files: None, include_global: true },
+        };
+        knowledge::search(deps, ctx, &request).await.map_err(ApiError::internal)?
+    } else {
+        Vec::new()
+    };
+    let confidence = staged.agent.rag_enabled.then(|| hits.iter().filter_map(|h| h.dense_score).fold(0.0f32, f32::max));
+
+    // 5. Escalation, decided from signals.
+    let cfg = EscalationConfig::from_agent_json(&staged.agent.escalation_rules);
+    let signals = TurnSignals {
+        message: &staged.message.content,
+        sentiment: staged.sentiment,
+        confidence,
+        customer_turns: staged.turns,
+    };
+    if let Some(e) = escalation::detect(&cfg, &staged.rules, &signals) {
+        on_delta(HANDOFF_MESSAGE);
+        let details = json!({"trigger": e.trigger.as_str(), "details": e.details, "priority": e.priority.as_str(),
+                             "reason": e.reason});
+        let meta = json!({"reply_to": staged.message.id, "kind": "handoff", "escalation": details});
+        let tx = deps.db.begin(ctx).await?;
+        let escalated = async {
+            let id = repo::escalate(
+                &tx,
+                &repo::NewEscalation {
+                    conversation_id,
+                    company_id: company,
+                    agent_id: staged.agent.id,
+                    reason: &e.reason,
+                    trigger_type: e.trigger.as_str(),
+                    details: &e.details,
+                    priority: e.priority.as_str(),
+                },
+            )
+            .await?;
+            // Jobs inside the transaction: no escalation row without its job, and vice versa.
+            let job = json!({"company_id": company, "conversation_id": conversation_id, "escalation_id": id,
+                             "priority": e.priority.as_str()});
+            deps.queue.send(ESCALATION, &job).await.map_err(ApiError::internal)?;
+            for event in ["conversation.status_changed", "escalation.created"] {
+                let payload = json!({"type": event, "company_id": company, "conversation_id": conversation_id,
+                                     "escalation_id": id, "status": "waiting_human", "at": Utc::now()});
+                deps.queue.send(OUTBOUND, &payload).await.map_err(ApiError::internal)?;
+            }
+            Ok::<_, ApiError>(id)
+        }
+        .await;
+        let id = tx.finish(escalated).await?;
+        let mut escalation = details;
+        escalation["id"] = json!(id);
+        let reply = finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), 0, 0.0).await?;
+        return Ok(TurnOutput {
+            message: staged.message,
+            reply,
+            escalation: Some(escalation),
+            handoff: true,
+            replayed: false,
+        });
+    }
+
+    // 6. Generation, grounded in the retrieved passages; a failure never loses the turn.
+    let passages: Vec<Passage> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Passage {
+            number: i + 1,
+            source: h.chunk.source_name.clone(),
+            text: h.chunk.content.clone(),
+            score: h.dense_score.unwrap_or(h.score),
+        })
+        .collect();
+    let request = ChatRequest {
+        messages: prompt(&staged.agent, staged.summary.as_deref(), &staged.history),
+        passages,
+        max_tokens: staged.agent.llm_config.get("maxTokens").and_then(Value::as_u64).unwrap_or(600) as u32,
+        temperature: staged.agent.llm_config.get("temperature").and_then(Value::as_f64).unwrap_or(0.3) as f32,
+    };
+    let generation_started = Instant::now();
+    let citations: Vec<Value> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            json!({"n": i + 1, "chunk_id": h.chunk.chunk_id, "file_id": h.chunk.file_id,
+                   "article_id": h.chunk.article_id, "source": h.chunk.source_name,
+                   "start_offset": h.chunk.start_offset, "end_offset": h.chunk.end_offset,
+                   "page": h.chunk.page_number, "section": h.chunk.section_title, "score": h.score})
+        })
+        .collect();
+    let (text, meta, tokens, cost) = match deps.chat.complete(&request, on_delta).await {
+        Ok(answer) => {
+            let tx = deps.db.begin(ctx).await?;
+            let price = repo::model_price(&tx, &answer.model).await;
+            let (input_price, output_price) = tx.finish(price).await?;
+            let cost = (f64::from(answer.usage.input_tokens) * input_price
+                + f64::from(answer.usage.output_tokens) * output_price)
+                / 1_000_000.0;
+            let meta = json!({
+                "reply_to": staged.message.id, "kind": "answer", "model": answer.model,
+                "extractive": answer.extractive, "tokens_in": answer.usage.input_tokens,
+                "tokens_out": answer.usage.output_tokens, "latency_ms": generation_started.elapsed().as_millis() as u64,
+                "turn_ms": started.elapsed().as_millis() as u64, "confidence": confidence,
+                "finish_reason": answer.finish_reason, "citations": citations, "estimated_cost": cost,
+            });
+            let tokens = (answer.usage.input_tokens + answer.usage.output_tokens) as i32;
+            (answer.text, meta, tokens, cost)
+        }
+        Err(e) => {
+            tracing::error!(error.chain = %crate::error::error_chain(&e), agent = %staged.agent.id, "chat model failed; sent the fallback response");
+            let text = staged
+                .agent
+                .fallback_responses
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or(FALLBACK_MESSAGE)
+                .to_string();
+            let meta = json!({"reply_to": staged.message.id, "kind": "fallback", "model": deps.chat.name(),
+                              "error": e.to_string(), "confidence": confidence});
+            (text, meta, 0, 0.0)
+        }
+    };
+    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), tokens, cost).await?;
+    Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
+}
+
+enum Stage {
+    Replayed(Box<TurnOutput>),
+    Go(Box<Staged>),
+}
+
+struct Staged {
+    conversation_id: Uuid,
+    conv_status: String,
+    customer_id: Option<String>,
+    summary: Option<String>,
+    agent: ChatAgent,
+    message: Message,
+    sentiment: f32,
+    average: f32,
+    turns: u32,
+    history: Vec<Message>,
+    rules: Vec<Rule>,
+    categories: Vec<Uuid>,
+}
+
+/// The subscription must be usable and the month's message allowance not used up.
+async fn check_plan(tx: &crate::db::TenantTx, company: Uuid) -> Result<(), ApiError> {
+    let (status, limits) = repo::subscription(tx, company).await?;
+    match status.as_deref() {
+        Some("trial" | "active" | "grace_period") => {}
+        Some(other) => {
+            return Err(ApiError::PaymentRequired {
+                code: "subscription_inactive",
+                message: format!("this support chat is unavailable (subscription {other})"),
+            })
+        }
+        None => {
+            return Err(ApiError::PaymentRequired {
+                code: "subscription_inactive",
+                message: "this support chat is unavailable (no subscription)".into(),
+            })
+        }
+    }
+    if let Some(max) = crate::repo::plans::limit_of(&limits, "messagesPerMonth") {
+        if repo::messages_this_month(tx, company).await? >= max {
+            return Err(ApiError::TooManyRequests {
+                message: format!("this month's {max} messages are used up"),
+                retry_after_secs: 3600,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The system prompt (with personality and response style), the running summary, then the
+/// recent history ending with the customer's message.
+fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<ChatMessage> {
+    let mut system = agent
+        .system_prompt
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| format!("You are {}, a friendly customer-support assistant.", agent.name));
+    if let Some(p) = agent.personality.as_deref().filter(|p| !p.trim().is_empty()) {
+        system.push_str(&format!("\n\nPersonality: {p}"));
+    }
+    if agent.response_style.as_object().is_some_and(|o| !o.is_empty()) {
+        system.push_str(&format!("\n\nResponse style: {}", agent.response_style));
+    }
+    if let Some(s) = summary.filter(|s| !s.trim().is_empty()) {
+        system.push_str(&format!("\n\nSummary of the conversation so far: {s}"));
+    }
+    let mut messages = vec![ChatMessage { role: Role::System, content: system }];
+    for m in history {
+        let role = match m.role.as_str() {
+            "user" => Role::User,
+            "assistant" | "human_agent" => Role::Assistant,
+            _ => continue,
+        };
+        messages.push(ChatMessage { role, content: m.content.clone() });
+    }
+    messages
+}
+
+/// Writes the reply (if any), the counters, the usage record and the customer's last-seen.
+async fn finish(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    s: &Staged,
+    reply: Option<(&str, Value)>,
+    tokens: i32,
+    cost: f64,
+) -> Result<Option<Message>, ApiError> {
+    let company = ctx.require_company()?.as_uuid();
+    let conversation = s.conversation_id;
+    let tx = deps.db.begin(ctx).await?;
+    let written = async {
+        let reply = match &reply {
+            Some((text, meta)) => {
+                Some(repo::insert_message(&tx, conversation, "assistant", text, None, meta, None).await?)
+            }
+            None => None,
+        };
+        let ai = reply.is_some();
+        repo::count_turn(&tx, conversation, s.agent.id, f64::from(s.average), ai).await?;
+        repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost).await?;
+        if let Some(c) = &s.customer_id {
+            repo::touch_customer(&tx, company, c).await?;
+        }
+        Ok::<_, ApiError>(reply)
+    }
+    .await;
+    tx.finish(written).await
+}

@@ -1,0 +1,520 @@
+//! Conversations, messages, customers, escalations and usage: what a chat turn reads and writes.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::db::{DbError, TenantTx};
+
+/// The agent as the chat turn needs it.
+#[derive(Debug, Clone)]
+pub struct ChatAgent {
+    pub id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub system_prompt: Option<String>,
+    pub personality: Option<String>,
+    pub response_style: Value,
+    pub llm_config: Value,
+    /// The company's `settings.ragConfig` overlaid with the agent's `rag_config`.
+    pub rag_config: Value,
+    pub rag_enabled: bool,
+    pub escalation_rules: Value,
+    pub business_hours: Value,
+    pub fallback_responses: Value,
+}
+
+pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ChatAgent>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT a.id, a.name, a.status::text, a.system_prompt, a.personality,
+                    COALESCE(a.response_style, '{}'::jsonb), COALESCE(a.llm_config, '{}'::jsonb),
+                    COALESCE(c.settings -> 'ragConfig', '{}'::jsonb) || COALESCE(a.rag_config, '{}'::jsonb),
+                    COALESCE(a.rag_enabled, true), COALESCE(a.escalation_rules, '{}'::jsonb),
+                    COALESCE(a.business_hours, '{}'::jsonb), COALESCE(a.fallback_responses, '{}'::jsonb)
+             FROM chatapp_agents a JOIN chatapp_companies c ON c.id = a.company_id
+             WHERE a.company_id = $1 AND a.id = $2 AND a.deleted_at IS NULL",
+            &[&company, &id],
+        )
+        .await?;
+    Ok(row.map(|r| ChatAgent {
+        id: r.get(0),
+        name: r.get(1),
+        status: r.get(2),
+        system_prompt: r.get(3),
+        personality: r.get(4),
+        response_style: r.get(5),
+        llm_config: r.get(6),
+        rag_config: r.get(7),
+        rag_enabled: r.get(8),
+        escalation_rules: r.get(9),
+        business_hours: r.get(10),
+        fallback_responses: r.get(11),
+    }))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WidgetConfig {
+    pub theme: String,
+    pub position: String,
+    pub primary_color: String,
+    pub title: Option<String>,
+    pub subtitle: Option<String>,
+    pub avatar_url: Option<String>,
+    pub welcome_message: Option<String>,
+    pub placeholder_text: Option<String>,
+    pub show_branding: bool,
+    pub auto_open: bool,
+    #[serde(skip)]
+    pub allowed_domains: Vec<String>,
+    #[serde(skip)]
+    pub identity_secret: Option<String>,
+    pub require_identity: bool,
+}
+
+impl Default for WidgetConfig {
+    fn default() -> Self {
+        Self {
+            theme: "light".into(),
+            position: "bottom-right".into(),
+            primary_color: "#007bff".into(),
+            title: None,
+            subtitle: None,
+            avatar_url: None,
+            welcome_message: None,
+            placeholder_text: None,
+            show_branding: true,
+            auto_open: false,
+            allowed_domains: Vec::new(),
+            identity_secret: None,
+            require_identity: false,
+        }
+    }
+}
+
+pub async fn widget_config(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<Option<WidgetConfig>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT COALESCE(theme, 'light'), COALESCE(position, 'bottom-right'), COALESCE(primary_color, '#007bff'),
+                    title, subtitle, avatar_url, welcome_message, placeholder_text, COALESCE(show_branding, true),
+                    COALESCE(auto_open, false), COALESCE(allowed_domains, '[]'::jsonb), identity_secret,
+                    require_identity
+             FROM chatapp_widget_configs WHERE company_id = $1 AND agent_id = $2",
+            &[&company, &agent],
+        )
+        .await?;
+    Ok(row.map(|r| WidgetConfig {
+        theme: r.get(0),
+        position: r.get(1),
+        primary_color: r.get(2),
+        title: r.get(3),
+        subtitle: r.get(4),
+        avatar_url: r.get(5),
+        welcome_message: r.get(6),
+        placeholder_text: r.get(7),
+        show_branding: r.get(8),
+        auto_open: r.get(9),
+        allowed_domains: serde_json::from_value(r.get(10)).unwrap_or_default(),
+        identity_secret: r.get(11),
+        require_identity: r.get(12),
+    }))
+}
+
+/// The company's current subscription status (None without one) and effective limits.
+pub async fn subscription(tx: &TenantTx, company: Uuid) -> Result<(Option<String>, Value), DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT s.status::text, p.limits || COALESCE(s.custom_limits, '{}'::jsonb),
+                    s.trial_ends_at, s.expires_at
+             FROM chatapp_company_subscriptions s JOIN chatapp_subscription_plans p ON p.id = s.plan_id
+             WHERE s.company_id = $1
+             ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC LIMIT 1",
+            &[&company],
+        )
+        .await?;
+    Ok(match row {
+        None => (None, Value::Object(Default::default())),
+        Some(r) => {
+            let mut status: String = r.get(0);
+            let trial_ends: Option<DateTime<Utc>> = r.get(2);
+            let expires: Option<DateTime<Utc>> = r.get(3);
+            let now = Utc::now();
+            // A lapsed date counts as expired even before a billing job updates the status.
+            if (status == "trial" && trial_ends.is_some_and(|t| t < now))
+                || (status == "active" && expires.is_some_and(|t| t < now))
+            {
+                status = "expired".into();
+            }
+            (Some(status), r.get(1))
+        }
+    })
+}
+
+/// Customer messages of the company this calendar month (UTC), from the usage records.
+pub async fn messages_this_month(tx: &TenantTx, company: Uuid) -> Result<i64, DbError> {
+    Ok(tx
+        .client()
+        .query_one(
+            "SELECT COALESCE(sum(message_count), 0)::bigint FROM chatapp_usage_records
+             WHERE company_id = $1 AND period_start = date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            &[&company],
+        )
+        .await?
+        .get(0))
+}
+
+pub struct CustomerFields<'a> {
+    pub external_id: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+}
+
+/// Finds the customer by external id (verified identity) or creates one; returns its id.
+pub async fn upsert_customer(tx: &TenantTx, company: Uuid, c: &CustomerFields<'_>) -> Result<Uuid, DbError> {
+    let row = tx
+        .client()
+        .query_one(
+            "INSERT INTO chatapp_customers (company_id, external_id, email, name, last_seen_at, total_conversations,
+                                            last_conversation_at)
+             VALUES ($1, $2, $3, $4, now(), 1, now())
+             ON CONFLICT (company_id, external_id) WHERE external_id IS NOT NULL DO UPDATE
+                SET email = COALESCE(EXCLUDED.email, chatapp_customers.email),
+                    name = COALESCE(EXCLUDED.name, chatapp_customers.name),
+                    last_seen_at = now(), last_conversation_at = now(),
+                    total_conversations = COALESCE(chatapp_customers.total_conversations, 0) + 1,
+                    updated_at = now()
+             RETURNING id",
+            &[&company, &c.external_id, &c.email, &c.name],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+pub struct NewConversation<'a> {
+    pub company_id: Uuid,
+    pub agent_id: Uuid,
+    pub token_hash: &'a str,
+    pub channel: &'a str,
+    pub customer_id: Uuid,
+    pub customer_name: Option<&'a str>,
+    pub customer_email: Option<&'a str>,
+    pub metadata: &'a Value,
+}
+
+pub async fn create_conversation(tx: &TenantTx, c: &NewConversation<'_>) -> Result<Uuid, DbError> {
+    let row = tx
+        .client()
+        .query_one(
+            "INSERT INTO chatapp_conversations (company_id, agent_id, session_token, channel, customer_id,
+                                                customer_name, customer_email, customer_metadata)
+             VALUES ($1, $2, $3, $4::text::channel_type, $5, $6, $7, $8) RETURNING id",
+            &[
+                &c.company_id,
+                &c.agent_id,
+                &c.token_hash,
+                &c.channel,
+                &c.customer_id.to_string(),
+                &c.customer_name,
+                &c.customer_email,
+                c.metadata,
+            ],
+        )
+        .await?;
+    tx.client()
+        .execute(
+            "UPDATE chatapp_agents SET total_conversations = COALESCE(total_conversations, 0) + 1 WHERE id = $1",
+            &[&c.agent_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationState {
+    pub id: Uuid,
+    pub agent_id: Uuid,
+    pub status: String,
+    pub message_count: i32,
+    pub customer_id: Option<String>,
+    pub summary: Option<String>,
+    pub average_sentiment: Option<f64>,
+}
+
+pub async fn lock_conversation(tx: &TenantTx, id: Uuid) -> Result<Option<ConversationState>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT id, agent_id, status::text, COALESCE(message_count, 0), customer_id, summary,
+                    average_sentiment::float8
+             FROM chatapp_conversations WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+            &[&id],
+        )
+        .await?;
+    Ok(row.map(|r| ConversationState {
+        id: r.get(0),
+        agent_id: r.get(1),
+        status: r.get(2),
+        message_count: r.get(3),
+        customer_id: r.get(4),
+        summary: r.get(5),
+        average_sentiment: r.get(6),
+    }))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: Uuid,
+    pub role: String,
+    pub content: String,
+    pub metadata: Value,
+    pub sentiment: Option<f64>,
+    pub client_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, role::text, content, COALESCE(metadata, '{}'::jsonb), sentiment::float8, client_message_id, created_at";
+
+fn message(r: &Row) -> Message {
+    Message {
+        id: r.get(0),
+        role: r.get(1),
+        content: r.get(2),
+        metadata: r.get(3),
+        sentiment: r.get(4),
+        client_message_id: r.get(5),
+        created_at: r.get(6),
+    }
+}
+
+pub async fn message_by_client_id(
+    tx: &TenantTx,
+    conversation: Uuid,
+    client_id: &str,
+) -> Result<Option<Message>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chatapp_messages WHERE conversation_id = $1 AND client_message_id = $2"
+            ),
+            &[&conversation, &client_id],
+        )
+        .await?;
+    Ok(row.as_ref().map(message))
+}
+
+/// The answer written for a customer message, if any.
+pub async fn reply_to(tx: &TenantTx, conversation: Uuid, message_id: Uuid) -> Result<Option<Message>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chatapp_messages
+                 WHERE conversation_id = $1 AND metadata ->> 'reply_to' = $2::text ORDER BY created_at LIMIT 1"
+            ),
+            &[&conversation, &message_id.to_string()],
+        )
+        .await?;
+    Ok(row.as_ref().map(message))
+}
+
+pub async fn insert_message(
+    tx: &TenantTx,
+    conversation: Uuid,
+    role: &str,
+    content: &str,
+    client_message_id: Option<&str>,
+    metadata: &Value,
+    sentiment: Option<f64>,
+) -> Result<Message, DbError> {
+    let row = tx
+        .client()
+        .query_one(
+            &format!(
+                "INSERT INTO chatapp_messages (conversation_id, role, content, client_message_id, metadata, sentiment)
+                 VALUES ($1, $2::text::message_role, $3, $4, $5, $6::float8::numeric(3, 2)) RETURNING {MESSAGE_COLUMNS}"
+            ),
+            &[&conversation, &role, &content, &client_message_id, metadata, &sentiment],
+        )
+        .await?;
+    Ok(message(&row))
+}
+
+/// The last `limit` messages, oldest first.
+pub async fn history(tx: &TenantTx, conversation: Uuid, limit: i64) -> Result<Vec<Message>, DbError> {
+    let rows = tx
+        .client()
+        .query(
+            &format!(
+                "SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM chatapp_messages WHERE conversation_id = $1
+                                ORDER BY created_at DESC, id DESC LIMIT $2) m ORDER BY created_at, id"
+            ),
+            &[&conversation, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(message).collect())
+}
+
+pub async fn customer_turns(tx: &TenantTx, conversation: Uuid) -> Result<i64, DbError> {
+    Ok(tx
+        .client()
+        .query_one(
+            "SELECT count(*) FROM chatapp_messages WHERE conversation_id = $1 AND role = 'user'",
+            &[&conversation],
+        )
+        .await?
+        .get(0))
+}
+
+/// Counters after a turn: one customer message (with its sentiment folded into the average)
+/// and, when the AI answered, one AI message.
+pub async fn count_turn(
+    tx: &TenantTx,
+    conversation: Uuid,
+    agent: Uuid,
+    average_sentiment: f64,
+    ai_answered: bool,
+) -> Result<(), DbError> {
+    let messages: i32 = if ai_answered { 2 } else { 1 };
+    let ai: i32 = i32::from(ai_answered);
+    tx.client()
+        .execute(
+            "UPDATE chatapp_conversations
+             SET message_count = COALESCE(message_count, 0) + $2, ai_message_count = COALESCE(ai_message_count, 0) + $3,
+                 average_sentiment = $4::float8::numeric(3, 2), last_message_at = now(), updated_at = now()
+             WHERE id = $1",
+            &[&conversation, &messages, &ai, &average_sentiment],
+        )
+        .await?;
+    tx.client()
+        .execute(
+            "UPDATE chatapp_agents SET total_messages = COALESCE(total_messages, 0) + $2 WHERE id = $1",
+            &[&agent, &messages],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn touch_customer(tx: &TenantTx, company: Uuid, customer: &str) -> Result<(), DbError> {
+    let Ok(id) = Uuid::parse_str(customer) else {
+        return Ok(());
+    };
+    tx.client()
+        .execute(
+            "UPDATE chatapp_customers SET last_seen_at = now() WHERE company_id = $1 AND id = $2",
+            &[&company, &id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Adds to this month's usage row of (company, agent).
+pub async fn record_usage(
+    tx: &TenantTx,
+    company: Uuid,
+    agent: Uuid,
+    messages: i32,
+    ai_responses: i32,
+    tokens: i32,
+    cost: f64,
+) -> Result<(), DbError> {
+    tx.client()
+        .execute(
+            "INSERT INTO chatapp_usage_records (company_id, agent_id, period_start, period_end, message_count,
+                                                ai_response_count, token_count, estimated_cost)
+             VALUES ($1, $2, date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                     (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC',
+                     $3, $4, $5, $6::float8::numeric(10, 4))
+             ON CONFLICT (company_id, COALESCE(agent_id, '00000000-0000-0000-0000-000000000000'::uuid), period_start)
+             DO UPDATE SET message_count = COALESCE(chatapp_usage_records.message_count, 0) + EXCLUDED.message_count,
+                           ai_response_count = COALESCE(chatapp_usage_records.ai_response_count, 0)
+                                               + EXCLUDED.ai_response_count,
+                           token_count = COALESCE(chatapp_usage_records.token_count, 0) + EXCLUDED.token_count,
+                           estimated_cost = COALESCE(chatapp_usage_records.estimated_cost, 0) + EXCLUDED.estimated_cost,
+                           updated_at = now()",
+            &[&company, &agent, &messages, &ai_responses, &tokens, &cost],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Price per million input / output tokens of a model (by provider model id or slug).
+pub async fn model_price(tx: &TenantTx, model: &str) -> Result<(f64, f64), DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT input_price_per_1m::float8, output_price_per_1m::float8 FROM chatapp_ai_models
+             WHERE provider_model = $1 OR slug = $1 ORDER BY is_active DESC LIMIT 1",
+            &[&model],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0.0, 0.0)))
+}
+
+/// Active escalation rules of the company for this agent (or for every agent).
+pub async fn escalation_rules(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<Vec<Row>, DbError> {
+    tx.client()
+        .query(
+            "SELECT id, name, trigger_keywords, trigger_conditions, priority, is_active
+             FROM chatapp_escalation_rules
+             WHERE company_id = $1 AND is_active AND (agent_id IS NULL OR agent_id = $2) ORDER BY priority DESC, name",
+            &[&company, &agent],
+        )
+        .await
+        .map_err(DbError::from)
+}
+
+pub struct NewEscalation<'a> {
+    pub conversation_id: Uuid,
+    pub company_id: Uuid,
+    pub agent_id: Uuid,
+    pub reason: &'a str,
+    pub trigger_type: &'a str,
+    pub details: &'a Value,
+    pub priority: &'a str,
+}
+
+pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Uuid, DbError> {
+    let row = tx
+        .client()
+        .query_one(
+            "INSERT INTO chatapp_escalations (conversation_id, company_id, agent_id, reason, trigger_type,
+                                              trigger_details, priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text::escalation_priority) RETURNING id",
+            &[&e.conversation_id, &e.company_id, &e.agent_id, &e.reason, &e.trigger_type, e.details, &e.priority],
+        )
+        .await?;
+    tx.client()
+        .execute(
+            "UPDATE chatapp_conversations SET status = 'waiting_human', updated_at = now() WHERE id = $1",
+            &[&e.conversation_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Ends the conversation with an optional CSAT rating (1-5) and comment.
+pub async fn end_conversation(
+    tx: &TenantTx,
+    conversation: Uuid,
+    rating: Option<i32>,
+    comment: Option<&str>,
+) -> Result<(), DbError> {
+    tx.client()
+        .execute(
+            "UPDATE chatapp_conversations
+             SET status = 'resolved', resolved_at = COALESCE(resolved_at, now()), updated_at = now(),
+                 context = COALESCE(context, '{}'::jsonb)
+                           || jsonb_strip_nulls(jsonb_build_object('csat_rating', $2::int, 'csat_comment', $3::text))
+             WHERE id = $1",
+            &[&conversation, &rating, &comment],
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! The chat turn through the `widget` function on the embedded stack: sessions, grounded
+//! answers with citations (offline extractive model), history, idempotent retries, plan
+//! limits, escalation triggers that silence the AI, identity verification, origins, bad input.
+
+use chatapp_functions::http_function::HttpFunction;
+use chatapp_tests::{assert_error, Req, Tenant, TestEnv};
+use http::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const REFUNDS: &str = "# Refund policy\n\nCustomers can ask for a refund within 30 days of purchase. \
+    Refunds go back to the original payment method and take five business days.\n\n\
+    # Shipping\n\nWe ship parcels with DHL. International shipping takes ten days.";
+
+struct Chat {
+    agent: Uuid,
+    file: Uuid,
+}
+
+/// An active agent with a widget and a knowledge category holding the refund policy.
+async fn setup(env: &TestEnv, t: &Tenant, escalation_rules: Value, widget: Value) -> Chat {
+    let owner = env.owner().await;
+    let agent: Uuid = owner
+        .query_one(
+            "INSERT INTO chatapp_agents (company_id, name, status, system_prompt, escalation_rules)
+             VALUES ($1, 'Ada', 'active', 'You help customers of Acme.', $2) RETURNING id",
+            &[&t.company_id, &escalation_rules],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let allowed = widget.get("allowed_domains").cloned().unwrap_or(json!([]));
+    let secret = widget.get("identity_secret").and_then(Value::as_str).map(str::to_string);
+    let require = widget.get("require_identity").and_then(Value::as_bool).unwrap_or(false);
+    owner
+        .execute(
+            "INSERT INTO chatapp_widget_configs (company_id, agent_id, title, welcome_message, allowed_domains,
+                                                 identity_secret, require_identity)
+             VALUES ($1, $2, 'Acme help', 'Hi! Ask me anything.', $3, $4, $5)",
+            &[&t.company_id, &agent, &allowed, &secret, &require],
+        )
+        .await
+        .unwrap();
+    let r = env
+        .send(
+            HttpFunction::KnowledgeCategories,
+            Req::post("/admin/knowledge/categories").token(&t.admin_token).json(json!({"name": "Policies"})),
+        )
+        .await;
+    let cat = r.body["id"].as_str().unwrap().to_string();
+    let r = env
+        .send(
+            HttpFunction::KnowledgeCategories,
+            Req::new("PUT", &format!("/admin/knowledge/agents/{agent}/categories"))
+                .token(&t.admin_token)
+                .json(json!({"category_ids": [cat]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = env
+        .send(
+            HttpFunction::KnowledgeFiles,
+            Req::post("/admin/knowledge/files")
+                .token(&t.admin_token)
+                .json(json!({"filename": "policy.md", "category_id": cat, "size": REFUNDS.len()})),
+        )
+        .await;
+    let file: Uuid = r.body["file"]["id"].as_str().unwrap().parse().unwrap();
+    env.send(
+        HttpFunction::KnowledgeFiles,
+        Req::put(&format!("/admin/knowledge/files/{file}/content"))
+            .token(&t.admin_token)
+            .bytes(REFUNDS.as_bytes(), "text/markdown"),
+    )
+    .await;
+    chatapp_functions::ingest_worker::drain(&env.deps).await.unwrap();
+    Chat { agent, file }
+}
+
+async fn session(env: &TestEnv, agent: Uuid, body: Value) -> (Uuid, String) {
+    let r = env.send(HttpFunction::Widget, Req::post(&format!("/widget/agents/{agent}/sessions")).json(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    (r.body["conversation_id"].as_str().unwrap().parse().unwrap(), r.body["session_token"].as_str().unwrap().into())
+}
+
+async fn say(env: &TestEnv, conv: Uuid, token: &str, content: &str) -> Value {
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/messages")).token(token).json(json!({"content": content})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn a_turn_answers_from_the_knowledge_base_with_citations_and_writes_everything() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let r = env.send(HttpFunction::Widget, Req::get(&format!("/widget/agents/{}/config", chat.agent))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["widget"]["title"], "Acme help");
+    assert!(r.body["widget"].get("identity_secret").is_none());
+
+    let (conv, token) = session(&env, chat.agent, json!({"name": "Sam", "email": "sam@example.org"})).await;
+    assert!(token.len() >= 40, "at least 128 bits of randomness");
+    let stored: String = env
+        .owner()
+        .await
+        .query_one("SELECT session_token FROM chatapp_conversations WHERE id = $1", &[&conv])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(stored, token, "only the hash is stored");
+
+    let out = say(&env, conv, &token, "How long do refunds take?").await;
+    let reply = &out["reply"];
+    assert_eq!(reply["role"], "assistant");
+    assert!(reply["content"].as_str().unwrap().contains("five business days"), "{reply}");
+    assert_eq!(reply["metadata"]["extractive"], true);
+    assert_eq!(out["citations"][0]["file_id"], chat.file.to_string(), "{out}");
+    assert_eq!(out["citations"][0]["source"], "policy.md");
+    assert!(out["citations"][0]["start_offset"].is_number());
+    assert!(out["handoff"] == false && out["escalation"].is_null());
+
+    let owner = env.owner().await;
+    let row = owner
+        .query_one(
+            "SELECT message_count, ai_message_count, average_sentiment IS NOT NULL FROM chatapp_conversations WHERE id = $1",
+            &[&conv],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1), row.get::<_, bool>(2)), (2, 1, true));
+    let usage = owner
+        .query_one(
+            "SELECT message_count, ai_response_count FROM chatapp_usage_records WHERE company_id = $1 AND agent_id = $2",
+            &[&t.company_id, &chat.agent],
+        )
+        .await
+        .unwrap();
+    assert_eq!((usage.get::<_, i32>(0), usage.get::<_, i32>(1)), (1, 1));
+    assert_eq!(env.count("chatapp_customers WHERE last_seen_at IS NOT NULL AND name = 'Sam'").await, 1);
+
+    say(&env, conv, &token, "And how do you ship parcels?").await;
+    let h =
+        env.send(HttpFunction::Widget, Req::get(&format!("/widget/conversations/{conv}/messages")).token(&token)).await;
+    let roles: Vec<&str> = h.body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    assert_eq!(h.body["messages"][0]["content"], "How long do refunds take?");
+
+    // Streaming: server-sent events with the pieces, then the whole result.
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/messages"))
+                .token(&token)
+                .header("accept", "text/event-stream")
+                .json(json!({"content": "Do refunds go back to my card?"})),
+        )
+        .await;
+    let body = r.body.as_str().unwrap();
+    assert!(body.starts_with("event: message\n"), "{body}");
+    assert!(body.contains("event: delta\n") && body.contains("event: done\n"), "{body}");
+
+    // CSAT.
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/end")).token(&token).json(json!({"rating": 5})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/messages")).token(&token).json(json!({"content": "hi"})),
+        )
+        .await;
+    assert_error!(r, StatusCode::CONFLICT, "conversation_closed");
+}
+
+#[tokio::test]
+async fn a_retried_send_with_the_same_client_message_id_writes_nothing_new() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    let send = || {
+        env.send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/messages"))
+                .token(&token)
+                .json(json!({"content": "How long do refunds take?", "client_message_id": "m-1"})),
+        )
+    };
+    let first = send().await;
+    let second = send().await;
+    assert_eq!(second.body["replayed"], true);
+    assert_eq!(second.body["reply"]["id"], first.body["reply"]["id"]);
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}'")).await, 2);
+}
+
+#[tokio::test]
+async fn plan_limits_refuse_before_anything_is_stored() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    let owner = env.owner().await;
+    owner
+        .execute(
+            "UPDATE chatapp_company_subscriptions SET custom_limits = '{\"messagesPerMonth\": 1}' WHERE company_id = $1",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap();
+    say(&env, conv, &token, "How long do refunds take?").await;
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/messages")).token(&token).json(json!({"content": "more"})),
+        )
+        .await;
+    assert_error!(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}'")).await, 2);
+
+    owner
+        .execute(
+            "UPDATE chatapp_company_subscriptions SET custom_limits = '{}', status = 'expired' WHERE company_id = $1",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap();
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/messages"))
+                .token(&token)
+                .json(json!({"content": "hello"})),
+        )
+        .await;
+    assert_error!(r, StatusCode::PAYMENT_REQUIRED, "subscription_inactive");
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}'")).await, 2);
+}
+
+/// Each trigger: one escalation row, the conversation waits for a human, the jobs are queued,
+/// and the next message gets no AI answer.
+#[tokio::test]
+async fn each_escalation_trigger_hands_over_once_and_silences_the_ai() {
+    let cases = [
+        (json!({"keywords": ["lawyer"]}), vec!["I will call my lawyer about this refund"], "keyword"),
+        (json!({}), vec!["I want to talk to a human please"], "explicit_request"),
+        (json!({"sentimentThreshold": -0.5}), vec!["This is the worst, totally useless service!!!"], "sentiment"),
+        (json!({"confidenceThreshold": 0.99}), vec!["What is the airspeed of a swallow?"], "low_confidence"),
+        (json!({"autoEscalateAfter": 2}), vec!["How long do refunds take?", "And shipping?"], "turn_limit"),
+    ];
+    for (rules, messages, trigger) in cases {
+        let env = TestEnv::new().await;
+        let t = env.company("acme", "starter").await;
+        let chat = setup(&env, &t, rules, json!({})).await;
+        let (conv, token) = session(&env, chat.agent, json!({})).await;
+        let mut last = Value::Null;
+        for m in &messages {
+            last = say(&env, conv, &token, m).await;
+        }
+        assert_eq!(last["handoff"], true, "{trigger}: {last}");
+        assert_eq!(last["escalation"]["trigger"], trigger, "{last}");
+        assert_eq!(env.count(&format!("chatapp_escalations WHERE conversation_id = '{conv}'")).await, 1);
+        assert_eq!(
+            env.count(&format!("chatapp_conversations WHERE id = '{conv}' AND status = 'waiting_human'")).await,
+            1
+        );
+        assert_eq!(env.count("chatapp_jobs WHERE queue = 'escalation'").await, 1);
+        assert_eq!(env.count("chatapp_jobs WHERE queue = 'outbound'").await, 2);
+        // The AI no longer answers; nothing escalates twice.
+        let after = say(&env, conv, &token, "Hello? I need a lawyer and a human").await;
+        assert!(after["reply"].is_null(), "{trigger}: {after}");
+        assert_eq!(after["handoff"], true);
+        assert_eq!(env.count(&format!("chatapp_escalations WHERE conversation_id = '{conv}'")).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_stored() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat =
+        setup(&env, &t, json!({}), json!({"allowed_domains": ["acme.test"], "identity_secret": "s3cret-widget-key"}))
+            .await;
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    let (other_conv, other_token) = session(&env, chat.agent, json!({})).await;
+    let path = format!("/widget/conversations/{conv}/messages");
+    let cases = [
+        (Req::post(&path).token(&token).json(json!({"content": "   "})), StatusCode::BAD_REQUEST, "validation_failed"),
+        (
+            Req::post(&path).token(&token).json(json!({"content": "x".repeat(4001)})),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+        ),
+        (Req::post(&path).json(json!({"content": "hi"})), StatusCode::UNAUTHORIZED, "invalid_session"),
+        (
+            Req::post(&path).token("cs_wrong-token-wrong-token-wrong-token").json(json!({"content": "hi"})),
+            StatusCode::UNAUTHORIZED,
+            "invalid_session",
+        ),
+        (
+            Req::post(&path).token(&other_token).json(json!({"content": "hi"})),
+            StatusCode::UNAUTHORIZED,
+            "invalid_session",
+        ),
+        (
+            Req::post(&path).token(&token).header("origin", "https://evil.test").json(json!({"content": "hi"})),
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+        ),
+        (
+            Req::post(&path).token(&token).json(json!({"content": "hi", "extra": 1})),
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+        ),
+    ];
+    for (req, status, code) in cases {
+        let r = env.send(HttpFunction::Widget, req).await;
+        assert_error!(r, status, code);
+    }
+    assert_eq!(env.count("chatapp_messages").await, 0);
+    let _ = other_conv;
+
+    // Sessions: a bad identity hash, a disallowed origin, an unknown agent.
+    let sessions = format!("/widget/agents/{}/sessions", chat.agent);
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::post(&sessions).json(json!({"identifier": "user-42", "identity_hash": "00".repeat(32)})),
+        )
+        .await;
+    assert_error!(r, StatusCode::UNAUTHORIZED, "identity_invalid");
+    let good = chatapp::auth::tokens::hmac_sha256_hex(b"s3cret-widget-key", "user-42");
+    let r = env
+        .send(HttpFunction::Widget, Req::post(&sessions).json(json!({"identifier": "user-42", "identity_hash": good})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["verified"], true);
+    let r = env
+        .send(HttpFunction::Widget, Req::post(&sessions).header("origin", "https://evil.test").json(json!({})))
+        .await;
+    assert_error!(r, StatusCode::FORBIDDEN, "origin_not_allowed");
+    assert!(r.headers_cors().is_none(), "no CORS grant for a refused origin");
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::get(&format!("/widget/agents/{}/config", chat.agent)).header("origin", "https://help.acme.test"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers_cors().as_deref(), Some("https://help.acme.test"));
+    let r = env
+        .send(HttpFunction::Widget, Req::post(&format!("/widget/agents/{}/sessions", Uuid::new_v4())).json(json!({})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // An agent of another company is just as unknown to this company's session.
+    let other = env.company("other", "starter").await;
+    let other_chat = setup(&env, &other, json!({}), json!({})).await;
+    let r =
+        env.send(HttpFunction::Widget, Req::get(&format!("/widget/conversations/{conv}/messages")).token(&token)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = env
+        .send(
+            HttpFunction::Widget,
+            Req::get(&format!("/widget/agents/{}/config", other_chat.agent)).header("origin", "https://help.acme.test"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "other company's widget has no origin list");
+    assert_eq!(env.count("chatapp_conversations").await, 3, "two sessions + the verified one");
+
+    // Identity required: a session without one is refused.
+    env.owner().await.execute("UPDATE chatapp_widget_configs SET require_identity = true", &[]).await.unwrap();
+    let r = env.send(HttpFunction::Widget, Req::post(&sessions).json(json!({}))).await;
+    assert_error!(r, StatusCode::UNAUTHORIZED, "identity_required");
+}
+
+#[tokio::test]
+async fn a_provider_failure_sends_the_fallback_and_keeps_the_message() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
+    let base = format!("{}/v1", server.uri());
+    let env =
+        TestEnv::with(&[("CHAT_PROVIDER", "openai"), ("CHAT_BASE_URL", &base), ("CHAT_MODEL", "gpt-4o-mini")]).await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    let out = say(&env, conv, &token, "How long do refunds take?").await;
+    assert_eq!(out["reply"]["metadata"]["kind"], "fallback", "{out}");
+    assert!(out["reply"]["content"].as_str().unwrap().contains("saved"));
+    assert_eq!(out["message"]["content"], "How long do refunds take?");
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}' AND role = 'user'")).await, 1);
+    assert!(server.received_requests().await.unwrap().len() >= 2, "retried before giving up");
+}
