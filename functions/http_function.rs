@@ -20,6 +20,7 @@ pub enum HttpFunction {
     KnowledgeArticles,
     KnowledgeSearch,
     Widget,
+    ChatApi,
 }
 
 impl HttpFunction {
@@ -34,6 +35,7 @@ impl HttpFunction {
         HttpFunction::KnowledgeArticles,
         HttpFunction::KnowledgeSearch,
         HttpFunction::Widget,
+        HttpFunction::ChatApi,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -49,6 +51,7 @@ impl HttpFunction {
             HttpFunction::KnowledgeArticles => "knowledge-articles",
             HttpFunction::KnowledgeSearch => "knowledge-search",
             HttpFunction::Widget => "widget",
+            HttpFunction::ChatApi => "chat-api",
         }
     }
 
@@ -69,6 +72,7 @@ impl HttpFunction {
             HttpFunction::KnowledgeArticles => crate::knowledge_articles::handle(deps, req).await,
             HttpFunction::KnowledgeSearch => crate::knowledge_search::handle(deps, req).await,
             HttpFunction::Widget => crate::widget::handle(deps, req).await,
+            HttpFunction::ChatApi => crate::chat_api::handle(deps, req).await,
         };
         result.unwrap_or_else(|e| e.into_response())
     }

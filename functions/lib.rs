@@ -6,6 +6,8 @@
 pub mod api_keys;
 #[path = "auth/handler.rs"]
 pub mod auth;
+#[path = "chat-api/handler.rs"]
+pub mod chat_api;
 #[path = "companies/handler.rs"]
 pub mod companies;
 #[path = "ingest-worker/handler.rs"]

@@ -401,3 +401,78 @@ async fn a_provider_failure_sends_the_fallback_and_keeps_the_message() {
     assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}' AND role = 'user'")).await, 1);
     assert!(server.received_requests().await.unwrap().len() >= 2, "retried before giving up");
 }
+
+#[tokio::test]
+async fn the_custom_channel_runs_the_same_turn_with_an_api_key() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let other = env.company("other", "starter").await;
+    let other_chat = setup(&env, &other, json!({}), json!({})).await;
+    let key = |scopes: Value| {
+        env.send(
+            HttpFunction::ApiKeys,
+            Req::post("/admin/api-keys").token(&t.admin_token).json(json!({"name": "backend", "scopes": scopes})),
+        )
+    };
+    let writer = key(json!(["write:messages", "read:messages"])).await.body["key"].as_str().unwrap().to_string();
+    let reader = key(json!(["read:analytics"])).await.body["key"].as_str().unwrap().to_string();
+
+    let start = |agent: Uuid, token: String| {
+        env.send(
+            HttpFunction::ChatApi,
+            Req::post(&format!("/api/v1/agents/{agent}/conversations"))
+                .token(&token)
+                .json(json!({"customer": {"external_id": "crm-7", "name": "Kim"}})),
+        )
+    };
+    assert_error!(start(chat.agent, reader.clone()).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error!(start(chat.agent, t.admin_token.clone()).await, StatusCode::FORBIDDEN, "api_key_required");
+    assert_eq!(start(other_chat.agent, writer.clone()).await.status, StatusCode::NOT_FOUND, "another company's agent");
+    let r = start(chat.agent, writer.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let conv = r.body["conversation_id"].as_str().unwrap().to_string();
+    assert_eq!(env.count("chatapp_conversations WHERE channel = 'custom'").await, 1);
+
+    let r = env
+        .send(
+            HttpFunction::ChatApi,
+            Req::post(&format!("/api/v1/conversations/{conv}/messages"))
+                .token(&writer)
+                .json(json!({"content": "How long do refunds take?", "client_message_id": "crm-msg-1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["citations"][0]["file_id"], chat.file.to_string());
+    let r = env
+        .send(HttpFunction::ChatApi, Req::get(&format!("/api/v1/conversations/{conv}/messages")).token(&writer))
+        .await;
+    assert_eq!(r.body["messages"].as_array().unwrap().len(), 2);
+    // The other company's key cannot read or write this conversation.
+    let other_key = env
+        .send(
+            HttpFunction::ApiKeys,
+            Req::post("/admin/api-keys")
+                .token(&other.admin_token)
+                .json(json!({"name": "theirs", "scopes": ["write:messages", "read:messages"]})),
+        )
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = env
+        .send(HttpFunction::ChatApi, Req::get(&format!("/api/v1/conversations/{conv}/messages")).token(&other_key))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = env
+        .send(
+            HttpFunction::ChatApi,
+            Req::post(&format!("/api/v1/conversations/{conv}/messages"))
+                .token(&other_key)
+                .json(json!({"content": "hello"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(env.count("chatapp_messages").await, 2);
+}

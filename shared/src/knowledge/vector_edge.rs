@@ -46,9 +46,16 @@ const CHUNK_INDEX: &str = "chunk_index";
 const EDGE_CONFIG_FILE: &str = "edge_config.json";
 const SEGMENTS_DIR: &str = "segments";
 
+/// Points written since the last optimisation after which the shard is optimised (segments
+/// merged, HNSW built for segments past qdrant's indexing threshold). Below this, exact search
+/// over the tenant's filtered points is fast (3.6 ms p50 hybrid at 6.5k chunks, see README), and
+/// building a graph would cost more than it saves.
+const OPTIMIZE_EVERY_POINTS: usize = 20_000;
+
 pub struct EdgeVectorIndex {
     shard: Arc<RwLock<EdgeShard>>,
     dims: usize,
+    written_since_optimize: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for EdgeVectorIndex {
@@ -95,7 +102,7 @@ impl EdgeVectorIndex {
         // The payload indexes are not carried over by `load` (and new segments start without
         // them): re-create them on every open. Creating an existing index is a no-op.
         guarded(|| ensure_indexes(&shard))?;
-        Ok(Self { shard: Arc::new(RwLock::new(shard)), dims })
+        Ok(Self { shard: Arc::new(RwLock::new(shard)), dims, written_since_optimize: Default::default() })
     }
 
     pub fn dimensions(&self) -> usize {
@@ -149,9 +156,20 @@ impl VectorIndex for EdgeVectorIndex {
         }
         let points =
             chunks.into_iter().map(|chunk| to_point(company, self.dims, chunk)).collect::<Result<Vec<_>, _>>()?;
+        let written = points.len();
         let operation =
             UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)));
-        self.run(true, move |shard| apply(shard, operation)).await
+        self.run(true, move |shard| apply(shard, operation)).await?;
+        // Build the HNSW index when it pays: after every OPTIMIZE_EVERY_POINTS writes. The writer
+        // that crosses the mark pays for it (searches wait on the lock meanwhile).
+        use std::sync::atomic::Ordering;
+        let total = self.written_since_optimize.fetch_add(written, Ordering::SeqCst) + written;
+        if total >= OPTIMIZE_EVERY_POINTS {
+            self.written_since_optimize.store(0, Ordering::SeqCst);
+            let changed = self.optimize().await?;
+            tracing::info!(changed, "vector index optimised");
+        }
+        Ok(())
     }
 
     async fn search(

@@ -1,0 +1,269 @@
+//! Chat-turn platform overhead: everything but generation and query embedding (the offline
+//! extractive model answers; a constant embedder stands in for the query embedding), over 1,000
+//! turns through the `widget` handler, with 10,000 conversations and 100,000 knowledge chunks in
+//! the tenant, on local PostgreSQL and qdrant-edge.
+//!
+//! cargo bench -p chatapp-tests --bench chat_turn [-- --turns N --chunks N --conversations N]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chatapp::chat::turn::{self, TurnInput};
+use chatapp::knowledge::embed::{EmbedError, Embedder};
+use chatapp::knowledge::lexical::LexicalEncoder;
+use chatapp::knowledge::vector::{chunk_point_id, ChunkPayload, IndexedChunk};
+use chatapp_functions::http_function::HttpFunction;
+use chatapp_tests::{Req, TestEnv};
+use http::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+const DIMS: usize = 384;
+const WORDS: &[&str] = &[
+    "refund",
+    "shipping",
+    "invoice",
+    "password",
+    "account",
+    "delivery",
+    "warranty",
+    "order",
+    "payment",
+    "return",
+    "parcel",
+    "support",
+    "subscription",
+    "discount",
+    "voucher",
+    "address",
+    "tracking",
+    "battery",
+    "screen",
+    "charger",
+    "store",
+    "opening",
+    "hours",
+    "exchange",
+    "damaged",
+    "missing",
+    "cancel",
+    "upgrade",
+    "plan",
+    "billing",
+];
+
+/// A fixed unit vector per text: no model time is measured.
+struct ConstantEmbedder;
+
+#[async_trait::async_trait]
+impl Embedder for ConstantEmbedder {
+    fn model(&self) -> &str {
+        "constant"
+    }
+    fn dimensions(&self) -> usize {
+        DIMS
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(texts.iter().map(|t| vector(t.len() as u64)).collect())
+    }
+}
+
+/// A deterministic pseudo-random unit vector.
+fn vector(seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut v: Vec<f32> = (0..DIMS)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2000) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|a| *a /= n);
+    v
+}
+
+fn text(i: usize) -> String {
+    let w = |k: usize| WORDS[(i * 7 + k * 13) % WORDS.len()];
+    format!(
+        "Article {i}: how {} and {} work for your {}. Our {} team handles {} requests about {} within two days.",
+        w(0),
+        w(1),
+        w(2),
+        w(3),
+        w(4),
+        w(5)
+    )
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::main]
+async fn main() {
+    let (turns, chunks, conversations) =
+        (arg("--turns", 1000), arg("--chunks", 100_000), arg("--conversations", 10_000));
+    let mut env = TestEnv::new().await;
+    env.deps.embedder = Arc::new(ConstantEmbedder);
+    let t = env.company("bench", "enterprise").await;
+    let owner = env.owner().await;
+    let agent: Uuid = owner
+        .query_one(
+            "INSERT INTO chatapp_agents (company_id, name, status) VALUES ($1, 'Bench', 'active') RETURNING id",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let category: Uuid = owner
+        .query_one(
+            "INSERT INTO chatapp_knowledge_categories (company_id, name, slug) VALUES ($1, 'Bench', 'bench') RETURNING id",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    owner
+        .execute(
+            "INSERT INTO chatapp_agent_knowledge_categories (agent_id, category_id) VALUES ($1, $2)",
+            &[&agent, &category],
+        )
+        .await
+        .unwrap();
+
+    // 100,000 chunks: 1,000 files of 100 chunks, rows and vectors.
+    let started = Instant::now();
+    let company = chatapp::auth::worker_ctx(t.company_id).company_id().unwrap();
+    let encoder = LexicalEncoder::default();
+    let per_file = 100;
+    for f in 0..chunks.div_ceil(per_file) {
+        let file: Uuid = owner
+            .query_one(
+                "INSERT INTO chatapp_knowledge_files (company_id, category_id, filename, original_filename, mime_type,
+                                                      size, storage_path, status, chunk_count, indexed_at)
+                 VALUES ($1, $2, $3, $3, 'text/plain', 1000, $1::text || '/' || $3, 'indexed', $4, now()) RETURNING id",
+                &[&t.company_id, &category, &format!("file-{f}.txt"), &(per_file as i32)],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let ids: Vec<Uuid> = (0..per_file).map(|i| chunk_point_id(file, i as i32)).collect();
+        let texts: Vec<String> = (0..per_file).map(|i| text(f * per_file + i)).collect();
+        let idx: Vec<i32> = (0..per_file as i32).collect();
+        owner
+            .execute(
+                "INSERT INTO chatapp_knowledge_chunks (id, file_id, company_id, category_id, chunk_index, content,
+                                                       start_offset, end_offset, qdrant_id)
+                 SELECT u.id, $1, $2, $3, u.idx, u.content, 0, length(u.content), u.id::text
+                 FROM unnest($4::uuid[], $5::int[], $6::text[]) AS u(id, idx, content)",
+                &[&file, &t.company_id, &category, &ids, &idx, &texts],
+            )
+            .await
+            .unwrap();
+        let points = ids
+            .iter()
+            .zip(&texts)
+            .enumerate()
+            .map(|(i, (id, text))| IndexedChunk {
+                id: *id,
+                dense: vector((f * per_file + i) as u64),
+                sparse: encoder.document(text),
+                payload: ChunkPayload {
+                    company_id: t.company_id,
+                    file_id: Some(file),
+                    article_id: None,
+                    category_id: Some(category),
+                    chunk_index: i as i32,
+                    text: text.clone(),
+                },
+            })
+            .collect();
+        env.deps.vectors.upsert(company, points).await.unwrap();
+    }
+    // 10,000 conversations with two messages each.
+    owner
+        .execute(
+            "WITH c AS (
+                INSERT INTO chatapp_conversations (company_id, agent_id, session_token, channel, message_count)
+                SELECT $1, $2, md5(random()::text || g::text), 'web', 2 FROM generate_series(1, $3) g RETURNING id)
+             INSERT INTO chatapp_messages (conversation_id, role, content)
+             SELECT id, r.role::message_role, 'earlier message' FROM c, (VALUES ('user'), ('assistant')) r(role)",
+            &[&t.company_id, &agent, &(conversations as i32)],
+        )
+        .await
+        .unwrap();
+    println!(
+        "setup: {} chunks (rows + vectors), {} conversations in {:.0} s",
+        env.deps.vectors.count(company).await.unwrap(),
+        conversations,
+        started.elapsed().as_secs_f64()
+    );
+
+    // 1,000 turns: 100 sessions of 10 turns, through the handler.
+    let mut sessions = Vec::new();
+    for _ in 0..turns.div_ceil(10) {
+        let r = env
+            .send(HttpFunction::Widget, Req::post(&format!("/widget/agents/{agent}/sessions")).json(json!({})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        sessions.push((
+            r.body["conversation_id"].as_str().unwrap().to_string(),
+            r.body["session_token"].as_str().unwrap().to_string(),
+        ));
+    }
+    let mut handler_ms = Vec::with_capacity(turns);
+    let mut first_delta_ms = Vec::with_capacity(turns);
+    let mut turn_ms = Vec::with_capacity(turns);
+    let mut cited = 0usize;
+    for i in 0..turns {
+        let (conv, token) = &sessions[i % sessions.len()];
+        let question = format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]);
+        if i % 2 == 0 {
+            let started = Instant::now();
+            let r = env
+                .send(
+                    HttpFunction::Widget,
+                    Req::post(&format!("/widget/conversations/{conv}/messages"))
+                        .token(token)
+                        .json(json!({"content": question})),
+                )
+                .await;
+            handler_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            cited += usize::from(r.body["citations"].as_array().is_some_and(|c| !c.is_empty()));
+        } else {
+            // The turn itself, timing the first streamed piece as the widget would see it.
+            let (ctx, conversation, _) = env.deps.auth.session_ctx(token).await.unwrap();
+            let input = TurnInput { content: question, client_message_id: None };
+            let started = Instant::now();
+            let mut first: Option<f64> = None;
+            let mut sink = |_: &str| {
+                first.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
+            };
+            let out = turn::turn(&env.deps, &ctx, conversation, &input, &mut sink).await.unwrap();
+            turn_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            first_delta_ms.push(first.expect("the answer streamed"));
+            cited += usize::from(
+                out.reply.is_some_and(|r| r.metadata["citations"].as_array().is_some_and(|c| !c.is_empty())),
+            );
+        }
+    }
+    let mut report: HashMap<&str, Vec<f64>> =
+        HashMap::from([("handler (JSON)", handler_ms), ("turn", turn_ms), ("first streamed piece", first_delta_ms)]);
+    println!("{turns} turns, {cited} with citations");
+    println!("| measure | n | p50 | p99 |");
+    println!("|---|---|---|---|");
+    for name in ["handler (JSON)", "turn", "first streamed piece"] {
+        let v = report.get_mut(name).unwrap();
+        v.sort_by(f64::total_cmp);
+        println!("| {name} | {} | {:.2} ms | {:.2} ms |", v.len(), percentile(v, 0.5), percentile(v, 0.99));
+    }
+}
