@@ -10,7 +10,9 @@ use bytes::Bytes;
 use chatapp::app::AppDeps;
 use chatapp::http::LocalPeer;
 use chatapp::ApiError;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body::Frame;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -32,12 +34,19 @@ pub struct Site {
     pub demo_agent: Option<uuid::Uuid>,
 }
 
-fn static_response(content_type: &'static str, body: String) -> hyper::Response<Full<Bytes>> {
+/// Response bodies of the local runner: whole, or streamed (server-sent events of a chat turn).
+type LocalBody = BoxBody<Bytes, Infallible>;
+
+fn full(bytes: Bytes) -> LocalBody {
+    Full::new(bytes).boxed()
+}
+
+fn static_response(content_type: &'static str, body: String) -> hyper::Response<LocalBody> {
     hyper::Response::builder()
         .status(200)
         .header("content-type", content_type)
         .header("cache-control", "no-cache")
-        .body(Full::new(Bytes::from(body)))
+        .body(full(Bytes::from(body)))
         .expect("static response parts are valid")
 }
 
@@ -47,7 +56,7 @@ fn static_file(
     method: &hyper::Method,
     path: &str,
     host: Option<&str>,
-) -> Option<hyper::Response<Full<Bytes>>> {
+) -> Option<hyper::Response<LocalBody>> {
     if method != hyper::Method::GET {
         return None;
     }
@@ -192,7 +201,7 @@ async fn serve_one(
     site: &Site,
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<LocalBody> {
     let host = req.headers().get("host").and_then(|h| h.to_str().ok());
     if let Some(r) = static_file(site, req.method(), req.uri().path(), host) {
         return r;
@@ -215,19 +224,36 @@ async fn serve_one(
             let mut lreq = lambda_http::Request::from_parts(parts, body);
             lreq.extensions_mut().insert(LocalPeer(peer.ip()));
             match find_route(routes, lreq.method().as_str(), lreq.uri().path()) {
+                // The widget's chat turn streams: its events go out as the turn produces them.
+                Some(route) if route.function == HttpFunction::Widget => {
+                    let (parts, body) = crate::widget::respond(deps, lreq).await.into_parts();
+                    let body = match body {
+                        crate::widget::WidgetBody::Whole(b) => lambda_body(b),
+                        crate::widget::WidgetBody::Events(rx) => {
+                            let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+                                rx.recv().await.map(|s| (Ok::<_, Infallible>(Frame::data(Bytes::from(s))), rx))
+                            });
+                            StreamBody::new(frames).boxed()
+                        }
+                    };
+                    return hyper::Response::from_parts(parts, body);
+                }
                 Some(route) => route.function.call(deps, lreq).await,
                 None => ApiError::NotFound.into_response(),
             }
         }
     };
     let (parts, body) = response.into_parts();
-    let bytes = match body {
+    hyper::Response::from_parts(parts, lambda_body(body))
+}
+
+fn lambda_body(body: lambda_http::Body) -> LocalBody {
+    full(match body {
         lambda_http::Body::Empty => Bytes::new(),
         lambda_http::Body::Text(t) => Bytes::from(t),
         lambda_http::Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
-    };
-    hyper::Response::from_parts(parts, Full::new(bytes))
+    })
 }
 
 /// Serves until the task is dropped.

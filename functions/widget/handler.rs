@@ -27,7 +27,35 @@ use uuid::Uuid;
 const AGENTS: &str = "/widget/agents";
 const CONVERSATIONS: &str = "/widget/conversations";
 
+/// The body of a widget response: complete, or server-sent events still being produced by a
+/// running turn (the local runner sends them as they come).
+pub enum WidgetBody {
+    Whole(Body),
+    Events(tokio::sync::mpsc::UnboundedReceiver<String>),
+}
+
+fn whole(r: Response<Body>) -> Response<WidgetBody> {
+    r.map(WidgetBody::Whole)
+}
+
+/// The buffered form (what API Gateway relays): a stream is collected before answering.
 pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
+    let (parts, body) = respond(deps, req).await.into_parts();
+    let body = match body {
+        WidgetBody::Whole(b) => b,
+        WidgetBody::Events(mut rx) => {
+            let mut all = String::new();
+            while let Some(frame) = rx.recv().await {
+                all.push_str(&frame);
+            }
+            Body::Text(all)
+        }
+    };
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Routes a widget request; a chat turn asked for as `text/event-stream` streams its answer.
+pub async fn respond(deps: &AppDeps, req: Request) -> Response<WidgetBody> {
     let path = req.uri().path().to_string();
     let origin = http::header(&req, "origin").map(str::to_string);
     let method = req.method().as_str().to_string();
@@ -38,7 +66,7 @@ pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
         Ok((r, allowed)) => (r, allowed),
         Err(e) => {
             let refused = matches!(&e, ApiError::Forbidden { code: "origin_not_allowed", .. });
-            (e.into_response(), if refused { None } else { origin })
+            (whole(e.into_response()), if refused { None } else { origin })
         }
     };
     if let Some(o) = allowed_origin {
@@ -51,10 +79,10 @@ pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
         h.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, OPTIONS"));
         h.insert("access-control-max-age", HeaderValue::from_static("600"));
     }
-    Ok(response)
+    response
 }
 
-type Routed = Result<(Response<Body>, Option<String>), ApiError>;
+type Routed = Result<(Response<WidgetBody>, Option<String>), ApiError>;
 
 async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: Option<&str>) -> Routed {
     if let Some(segs) = http::segments_after(path, AGENTS) {
@@ -64,9 +92,9 @@ async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: 
         let widget = widget_for(deps, &ctx, agent).await?;
         let allowed = check_origin(&widget, origin)?;
         return match (method, *action) {
-            ("OPTIONS", "config" | "sessions") => Ok((http::no_content()?, allowed)),
-            ("GET", "config") => Ok((config(&widget, agent)?, allowed)),
-            ("POST", "sessions") => Ok((start_session(deps, &ctx, req, agent, &widget).await?, allowed)),
+            ("OPTIONS", "config" | "sessions") => Ok((whole(http::no_content()?), allowed)),
+            ("GET", "config") => Ok((whole(config(&widget, agent)?), allowed)),
+            ("POST", "sessions") => Ok((whole(start_session(deps, &ctx, req, agent, &widget).await?), allowed)),
             (_, "config" | "sessions") => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound),
         };
@@ -76,7 +104,7 @@ async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: 
     let conversation = http::path_id(conversation)?;
     if method == "OPTIONS" {
         // Preflight carries no credentials; the real request is checked in full.
-        return Ok((http::no_content()?, origin.map(str::to_string)));
+        return Ok((whole(http::no_content()?), origin.map(str::to_string)));
     }
     let token = bearer(req)?;
     let (ctx, session_conversation, agent) = deps.auth.session_ctx(token).await?;
@@ -89,8 +117,8 @@ async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: 
     let allowed = check_origin(&widget, origin)?;
     match (method, *action) {
         ("POST", "messages") => Ok((send(deps, &ctx, req, conversation).await?, allowed)),
-        ("GET", "messages") => Ok((history(deps, &ctx, conversation).await?, allowed)),
-        ("POST", "end") => Ok((end(deps, &ctx, req, conversation).await?, allowed)),
+        ("GET", "messages") => Ok((whole(history(deps, &ctx, conversation).await?), allowed)),
+        ("POST", "end") => Ok((whole(end(deps, &ctx, req, conversation).await?), allowed)),
         (_, "messages" | "end") => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
     }
@@ -235,22 +263,89 @@ struct SendBody {
     client_message_id: Option<String>,
 }
 
-async fn send(deps: &AppDeps, ctx: &TenantCtx, req: &Request, conversation: Uuid) -> HandlerResult {
+/// What the running turn reports to the response.
+enum Progress {
+    Delta(String),
+    Done(Box<Result<TurnOutput, ApiError>>),
+}
+
+async fn send(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    req: &Request,
+    conversation: Uuid,
+) -> Result<Response<WidgetBody>, ApiError> {
     let body: SendBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let input = turn::validate(&body.content, body.client_message_id.as_deref())?;
-    let wants_stream = http::header(req, "accept").is_some_and(|a| a.contains("text/event-stream"));
-    let mut deltas: Vec<String> = Vec::new();
-    let mut sink = |d: &str| deltas.push(d.to_string());
-    let out = turn::turn(deps, ctx, conversation, &input, &mut sink).await?;
-    if !wants_stream {
-        return http::ok(&turn_json(&out));
+    if !http::header(req, "accept").is_some_and(|a| a.contains("text/event-stream")) {
+        let mut ignore = |_: &str| {};
+        let out = turn::turn(deps, ctx, conversation, &input, &mut ignore).await?;
+        return Ok(whole(http::ok(&turn_json(&out))?));
+    }
+    // The turn runs on its own task; the response starts with its first piece of text. Errors
+    // before that (limits, closed conversation, ...) are still ordinary JSON 4xx responses.
+    let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let (deps, ctx) = (deps.clone(), ctx.clone());
+    tokio::spawn(async move {
+        let deltas = progress.clone();
+        let mut sink = |d: &str| {
+            let _ = deltas.send(Progress::Delta(d.to_string()));
+        };
+        let result = turn::turn(&deps, &ctx, conversation, &input, &mut sink).await;
+        let _ = progress.send(Progress::Done(Box::new(result)));
+    });
+    let (frames, events) = tokio::sync::mpsc::unbounded_channel::<String>();
+    match updates.recv().await {
+        None => return Err(ApiError::internal("the chat turn ended without a result")),
+        Some(Progress::Done(result)) => {
+            let out = (*result)?;
+            let _ = frames.send(sse(&out, &[]));
+        }
+        Some(Progress::Delta(first)) => {
+            let _ = frames.send(frame("delta", &json!({"text": first})));
+            tokio::spawn(async move {
+                while let Some(update) = updates.recv().await {
+                    let text = match update {
+                        Progress::Delta(d) => frame("delta", &json!({"text": d})),
+                        Progress::Done(result) => match *result {
+                            Ok(out) => closing_frames(&out),
+                            Err(e) => {
+                                let body = json!({"error": {"code": e.code(), "message": e.to_string()}});
+                                if let ApiError::Internal(cause) = &e {
+                                    tracing::error!(error.chain = %chatapp::error::error_chain(cause.as_ref()), "chat turn failed mid-stream");
+                                }
+                                frame("error", &body)
+                            }
+                        },
+                    };
+                    if frames.send(text).is_err() {
+                        break; // the client went away; the turn still completes and is stored
+                    }
+                }
+            });
+        }
     }
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
-        .body(Body::Text(sse(&out, &deltas)))
+        .header("x-accel-buffering", "no")
+        .body(WidgetBody::Events(events))
         .expect("static response parts are valid"))
+}
+
+fn frame(name: &str, data: &Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// After the text: the escalation (if any), then the whole result.
+fn closing_frames(out: &TurnOutput) -> String {
+    let mut s = String::new();
+    if let Some(e) = &out.escalation {
+        s.push_str(&frame("escalated", e));
+    }
+    s.push_str(&frame("done", &turn_json(out)));
+    s
 }
 
 fn turn_json(out: &TurnOutput) -> Value {
@@ -264,26 +359,15 @@ fn turn_json(out: &TurnOutput) -> Value {
     })
 }
 
-/// Server-sent events: the saved message, each piece of the answer, then the whole result.
+/// Server-sent events of a finished turn: the answer's pieces (the stored reply for a replayed
+/// send), then the closing frames.
 fn sse(out: &TurnOutput, deltas: &[String]) -> String {
     let mut s = String::new();
-    let mut event = |name: &str, data: &Value| {
-        s.push_str(&format!("event: {name}\ndata: {data}\n\n"));
-    };
-    event("message", &json!({"id": out.message.id, "created_at": out.message.created_at}));
-    if out.replayed {
-        if let Some(r) = &out.reply {
-            event("delta", &json!({"text": r.content}));
-        }
-    } else {
-        for d in deltas {
-            event("delta", &json!({"text": d}));
-        }
+    match (&out.reply, out.replayed || deltas.is_empty()) {
+        (Some(r), true) => s.push_str(&frame("delta", &json!({"text": r.content}))),
+        _ => deltas.iter().for_each(|d| s.push_str(&frame("delta", &json!({"text": d})))),
     }
-    if let Some(e) = &out.escalation {
-        event("escalated", e);
-    }
-    event("done", &turn_json(out));
+    s.push_str(&closing_frames(out));
     s
 }
 

@@ -149,8 +149,14 @@ async fn main() {
             .query_one(
                 "INSERT INTO chatapp_knowledge_files (company_id, category_id, filename, original_filename, mime_type,
                                                       size, storage_path, status, chunk_count, indexed_at)
-                 VALUES ($1, $2, $3, $3, 'text/plain', 1000, $1::text || '/' || $3, 'indexed', $4, now()) RETURNING id",
-                &[&t.company_id, &category, &format!("file-{f}.txt"), &(per_file as i32)],
+                 VALUES ($1, $2, $3, $3, 'text/plain', 1000, $5, 'indexed', $4, now()) RETURNING id",
+                &[
+                    &t.company_id,
+                    &category,
+                    &format!("file-{f}.txt"),
+                    &(per_file as i32),
+                    &format!("{}/bench/file-{f}.txt", t.company_id),
+                ],
             )
             .await
             .unwrap()
