@@ -476,3 +476,34 @@ async fn the_custom_channel_runs_the_same_turn_with_an_api_key() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(env.count("chatapp_messages").await, 2);
 }
+
+#[tokio::test]
+async fn an_api_key_cannot_reach_widget_conversations() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (conv, _) = session(&env, chat.agent, json!({})).await;
+    let key = env
+        .send(
+            HttpFunction::ApiKeys,
+            Req::post("/admin/api-keys")
+                .token(&t.admin_token)
+                .json(json!({"name": "backend", "scopes": ["write:messages", "read:messages"]})),
+        )
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r =
+        env.send(HttpFunction::ChatApi, Req::get(&format!("/api/v1/conversations/{conv}/messages")).token(&key)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = env
+        .send(
+            HttpFunction::ChatApi,
+            Req::post(&format!("/api/v1/conversations/{conv}/messages")).token(&key).json(json!({"content": "hi"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(env.count("chatapp_messages").await, 0);
+}

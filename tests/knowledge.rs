@@ -687,21 +687,21 @@ async fn the_upload_trigger_drops_strays_and_queues_known_files() {
     // Strays first: a test event, another company's file id under this company, garbage keys.
     let stray =
         |k: String| json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"object": {"key": k, "size": 5}}}]});
-    let out = chatapp_functions::upload_trigger::handle(&env.deps, json!({"Event": "s3:TestEvent"})).await;
+    let out = chatapp_functions::upload_trigger::handle(&env.deps, json!({"Event": "s3:TestEvent"})).await.unwrap();
     assert_eq!(out, json!({}));
     let foreign = format!("{}/{id}/x.md", other.company_id);
     for k in [foreign, "not-a-company/x".into(), format!("{}/not-a-file/x", t.company_id)] {
-        chatapp_functions::upload_trigger::handle(&env.deps, stray(k)).await;
+        chatapp_functions::upload_trigger::handle(&env.deps, stray(k)).await.unwrap();
     }
     assert_eq!(env.count("chatapp_jobs").await, 0);
     assert_eq!(file(&env, &t, id).await["status"], "pending");
 
-    let out = chatapp_functions::upload_trigger::handle(&env.deps, event.clone()).await;
+    let out = chatapp_functions::upload_trigger::handle(&env.deps, event.clone()).await.unwrap();
     assert_eq!(out, json!({}));
     assert_eq!(file(&env, &t, id).await["status"], "queued");
     assert_eq!(env.count("chatapp_jobs WHERE queue = 'ingest'").await, 1);
     // A duplicate notification does not queue twice.
-    chatapp_functions::upload_trigger::handle(&env.deps, event).await;
+    chatapp_functions::upload_trigger::handle(&env.deps, event).await.unwrap();
     assert_eq!(env.count("chatapp_jobs WHERE queue = 'ingest'").await, 1);
     drain(&env).await;
     assert_eq!(file(&env, &t, id).await["status"], "indexed");
@@ -754,4 +754,30 @@ impl Embedder for Counting {
         self.texts.fetch_add(texts.len(), Ordering::SeqCst);
         self.inner.embed(texts).await
     }
+}
+
+#[tokio::test]
+async fn a_file_whose_job_died_can_be_retried_once_stale() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let cat = category(&env, &t, "Docs").await;
+    let id = upload(&env, &t, cat, "policy.md", REFUNDS.as_bytes()).await;
+    // The worker claimed it and then died (no job left).
+    let owner = env.owner().await;
+    owner.execute("DELETE FROM chatapp_jobs", &[]).await.unwrap();
+    owner.execute("UPDATE chatapp_knowledge_files SET status = 'processing' WHERE id = $1", &[&id]).await.unwrap();
+    let retry = || {
+        env.send(
+            HttpFunction::KnowledgeFiles,
+            Req::post(&format!("/admin/knowledge/files/{id}/retry")).token(&t.admin_token),
+        )
+    };
+    assert_error!(retry().await, StatusCode::CONFLICT, "invalid_status");
+    owner
+        .execute("UPDATE chatapp_knowledge_files SET updated_at = now() - interval '20 minutes' WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    assert_eq!(retry().await.body["status"], "queued");
+    drain(&env).await;
+    assert_eq!(file(&env, &t, id).await["status"], "indexed");
 }

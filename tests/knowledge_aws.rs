@@ -161,7 +161,7 @@ async fn s3_notification_to_sqs_to_trigger_to_worker_to_indexed() {
     let cat = r.body["id"].as_str().unwrap().to_string();
     // The notification setup's s3:TestEvent goes through the trigger harmlessly.
     let test_event = take_event(&aws.sqs, &aws.notifications_url).await;
-    let out = chatapp_functions::upload_trigger::handle(&env.deps, test_event).await;
+    let out = chatapp_functions::upload_trigger::handle(&env.deps, test_event).await.unwrap();
     assert_eq!(out["batchItemFailures"], json!([]), "{out}");
 
     let text = b"# Warranty\n\nAll espresso machines carry a three-year warranty covering the pump.";
@@ -172,7 +172,7 @@ async fn s3_notification_to_sqs_to_trigger_to_worker_to_indexed() {
     // S3 -> notification queue -> upload-trigger (SQS-wrapped S3 events; the key is URL-encoded).
     let event = take_event(&aws.sqs, &aws.notifications_url).await;
     assert_eq!(event["Records"].as_array().unwrap().len(), 2, "{event}");
-    let out = chatapp_functions::upload_trigger::handle(&env.deps, event).await;
+    let out = chatapp_functions::upload_trigger::handle(&env.deps, event).await.unwrap();
     assert_eq!(out["batchItemFailures"], json!([]), "{out}");
     assert_eq!(status(&env, &t, &good).await["status"], "queued");
 

@@ -113,8 +113,19 @@ struct SendBody {
     client_message_id: Option<String>,
 }
 
+/// API keys reach the custom channel's conversations only, never the widget's.
+async fn require_custom(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> Result<(), ApiError> {
+    let tx = deps.db.begin(ctx).await?;
+    let channel = repo::channel(&tx, conversation).await.map_err(ApiError::from);
+    match tx.finish(channel).await?.as_deref() {
+        Some("custom") => Ok(()),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
 async fn send(deps: &AppDeps, ctx: &TenantCtx, req: &Request, conversation: Uuid) -> HandlerResult {
     ctx.authorize(Resource::Messages, Access::Write)?;
+    require_custom(deps, ctx, conversation).await?;
     let body: SendBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let input = turn::validate(&body.content, body.client_message_id.as_deref())?;
     let mut ignore = |_: &str| {};
@@ -131,16 +142,10 @@ async fn send(deps: &AppDeps, ctx: &TenantCtx, req: &Request, conversation: Uuid
 
 async fn history(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> HandlerResult {
     ctx.authorize(Resource::Messages, Access::Read)?;
+    // Unknown, other-company and widget conversations all look the same: not found.
+    require_custom(deps, ctx, conversation).await?;
     let tx = deps.db.begin(ctx).await?;
     let messages = repo::history(&tx, conversation, 200).await.map_err(ApiError::from);
     let messages = tx.finish(messages).await?;
-    if messages.is_empty() {
-        // Unknown and other-company conversations look the same: RLS shows no rows.
-        let tx = deps.db.begin(ctx).await?;
-        let exists = repo::lock_conversation(&tx, conversation).await.map_err(ApiError::from);
-        if tx.finish(exists).await?.is_none() {
-            return Err(ApiError::NotFound);
-        }
-    }
     http::ok(&json!({"conversation_id": conversation, "messages": messages}))
 }

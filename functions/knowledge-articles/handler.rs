@@ -109,7 +109,6 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         if body.publish {
             article =
                 repo::knowledge::set_article_status(&tx, cid, article.id, true).await?.ok_or(ApiError::NotFound)?;
-            enqueue(deps, company, article.id).await?;
         }
         audit::record(
             &tx,
@@ -128,7 +127,12 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         Ok::<_, ApiError>(article)
     }
     .await;
-    http::created(&tx.finish(result).await?)
+    let article = tx.finish(result).await?;
+    // After the commit: a worker must see the published row.
+    if article.status == "published" {
+        enqueue(deps, company, article.id).await?;
+    }
+    http::created(&article)
 }
 
 async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
@@ -151,9 +155,6 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         let fields = ArticleFields { category_id: v.category_id, title: &v.title, content: &v.content, tags: &v.tags };
         let after =
             repo::knowledge::update_article(&tx, cid, id, &fields, ctx.user_id()).await?.ok_or(ApiError::NotFound)?;
-        if after.status == "published" {
-            enqueue(deps, company, id).await?;
-        }
         audit::record(
             &tx,
             AuditEntry {
@@ -169,7 +170,11 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    let after = tx.finish(result).await?;
+    if after.status == "published" {
+        enqueue(deps, company, id).await?;
+    }
+    http::ok(&after)
 }
 
 async fn set_published(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, published: bool) -> HandlerResult {
@@ -181,9 +186,6 @@ async fn set_published(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid,
     let result = async {
         let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
         let after = repo::knowledge::set_article_status(&tx, cid, id, published).await?.ok_or(ApiError::NotFound)?;
-        if published {
-            enqueue(deps, company, id).await?;
-        }
         audit::record(
             &tx,
             AuditEntry {
@@ -200,7 +202,9 @@ async fn set_published(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid,
     }
     .await;
     let after = tx.finish(result).await?;
-    if !published {
+    if published {
+        enqueue(deps, company, id).await?;
+    } else {
         // Out of search at once, not when a worker gets round to it.
         service::remove_article_chunks(deps, ctx, id).await.map_err(ApiError::internal)?;
     }

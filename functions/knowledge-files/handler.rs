@@ -256,8 +256,9 @@ async fn requeue(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, kind:
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
     let (from, action): (&[&str], &str) = match kind {
-        Requeue::Retry => (&["failed"], "knowledge_file.retry"),
-        Requeue::Reindex => (&["indexed", "failed"], "knowledge_file.reindex"),
+        // "stale": also a queued/processing file untouched for 15 minutes (its job died).
+        Requeue::Retry => (&["failed", "stale"], "knowledge_file.retry"),
+        Requeue::Reindex => (&["indexed", "failed", "stale"], "knowledge_file.reindex"),
     };
     let meta = RequestMeta::from_request(req);
     let tx = deps.db.begin(ctx).await?;

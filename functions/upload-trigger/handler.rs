@@ -31,18 +31,21 @@ pub enum Outcome {
     Ignored(String),
 }
 
-pub async fn handle(deps: &AppDeps, event: Value) -> Value {
+/// Direct S3 invocations fail (so Lambda retries the event) when a record could not be
+/// processed; SQS-wrapped ones report partial batch failures instead.
+pub async fn handle(deps: &AppDeps, event: Value) -> Result<Value, TriggerError> {
     let records = event.get("Records").and_then(Value::as_array).cloned().unwrap_or_default();
     let via_sqs = records.iter().any(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"));
     if !via_sqs {
         // Direct S3 invocation: an error makes Lambda retry the whole (one-record) event.
         for record in &records {
-            log(process_record(deps, record).await);
+            let outcome = process_record(deps, record).await?;
+            log(Ok(outcome));
         }
         if records.is_empty() {
             tracing::info!(event = %event, "not an S3 notification (test event?); ignored");
         }
-        return json!({});
+        return Ok(json!({}));
     }
     let mut failures = Vec::new();
     for message in &records {
@@ -72,7 +75,7 @@ pub async fn handle(deps: &AppDeps, event: Value) -> Value {
             failures.push(json!({"itemIdentifier": id}));
         }
     }
-    json!({"batchItemFailures": failures})
+    Ok(json!({"batchItemFailures": failures}))
 }
 
 fn log(result: Result<Outcome, TriggerError>) {

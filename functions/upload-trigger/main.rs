@@ -11,7 +11,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = AppDeps::from_config(Config::from_env()?).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, lambda_runtime::Error>(chatapp_functions::upload_trigger::handle(deps, event.payload).await)
+        chatapp_functions::upload_trigger::handle(deps, event.payload).await.map_err(|e| {
+            tracing::error!(error.chain = %chatapp::error::error_chain(&e), "upload event failed; Lambda retries it");
+            lambda_runtime::Error::from(e.to_string())
+        })
     }))
     .await
 }

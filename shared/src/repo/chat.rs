@@ -512,9 +512,21 @@ pub async fn end_conversation(
              SET status = 'resolved', resolved_at = COALESCE(resolved_at, now()), updated_at = now(),
                  context = COALESCE(context, '{}'::jsonb)
                            || jsonb_strip_nulls(jsonb_build_object('csat_rating', $2::int, 'csat_comment', $3::text))
-             WHERE id = $1",
+             WHERE id = $1 AND status NOT IN ('resolved', 'abandoned')",
             &[&conversation, &rating, &comment],
         )
         .await?;
     Ok(())
+}
+
+/// The channel of a conversation (None if this transaction cannot see it).
+pub async fn channel(tx: &TenantTx, conversation: Uuid) -> Result<Option<String>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT channel::text FROM chatapp_conversations WHERE id = $1 AND deleted_at IS NULL",
+            &[&conversation],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }

@@ -380,7 +380,12 @@ pub async fn queue_file(
             &format!(
                 "UPDATE chatapp_knowledge_files
                  SET status = 'queued', processing_error = NULL, size = COALESCE($4, size), updated_at = now()
-                 WHERE company_id = $1 AND id = $2 AND status::text = ANY($3)
+                 WHERE company_id = $1 AND id = $2
+                   AND (status::text = ANY($3)
+                        -- A file whose job died with its worker (crash, timeout) may be re-queued
+                        -- once it has not moved for longer than any delivery can take.
+                        OR ('stale' = ANY($3) AND status IN ('queued', 'processing')
+                            AND updated_at < now() - interval '15 minutes'))
                  RETURNING {FILE_COLUMNS}"
             ),
             &[&company, &id, &from, &size],
