@@ -4,3 +4,4 @@
 pub mod aws;
 pub mod blob;
 pub mod queue;
+pub mod retry;

@@ -9,6 +9,7 @@
 //! retry 429/5xx/connect failures/timeouts with exponential backoff and jitter (honouring
 //! `Retry-After`) as long as no text has been streamed to the caller, and never retry after that.
 
+use crate::adapters::retry::{backoff_delay, is_retryable_status, jitter_unit, parse_retry_after, truncate_chars};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -252,10 +253,6 @@ impl SseParser {
 // Streaming HTTP with retries, shared by the remote models
 // ---------------------------------------------------------------------------------------------
 
-/// Upper bound for any wait between attempts, whether from backoff or from `Retry-After`.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
-/// Backoff delays get up to this fraction added at random.
-const JITTER_FRACTION: f64 = 0.2;
 /// Connect timeout, when the overall request timeout is longer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Error bodies kept in [`ChatError::Status`].
@@ -520,41 +517,6 @@ fn secret_header(value: &str) -> Result<HeaderValue, ChatError> {
         .map_err(|_| ChatError::Http("the API key contains characters not allowed in a header".to_string()))?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-fn is_retryable_status(status: u16) -> bool {
-    status == 429 || (500..=599).contains(&status)
-}
-
-/// A `Retry-After` value in (possibly fractional) seconds, capped at [`MAX_RETRY_DELAY`]. The
-/// HTTP-date form and anything unparsable give `None` (the caller falls back to backoff).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
-    }
-    Some(Duration::from_secs_f64(secs.min(MAX_RETRY_DELAY.as_secs_f64())))
-}
-
-/// `initial * 2^attempt` plus up to [`JITTER_FRACTION`] of that (scaled by `jitter_unit` in
-/// `[0, 1]`), capped at [`MAX_RETRY_DELAY`]. `attempt` counts from 0 for the first retry.
-fn backoff_delay(initial: Duration, attempt: u32, jitter_unit: f64) -> Duration {
-    let base = initial.saturating_mul(1u32 << attempt.min(20)).min(MAX_RETRY_DELAY);
-    let unit = if jitter_unit.is_finite() { jitter_unit.clamp(0.0, 1.0) } else { 0.0 };
-    (base + base.mul_f64(JITTER_FRACTION * unit)).min(MAX_RETRY_DELAY)
-}
-
-fn jitter_unit() -> f64 {
-    use rand::Rng;
-    rand::thread_rng().gen::<f64>()
-}
-
-/// The first `max` characters of `s` (on a char boundary).
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => s[..end].to_string(),
-        None => s.to_string(),
-    }
 }
 
 /// An error with its `source()` chain, which is where reqwest keeps the useful part.
@@ -1292,6 +1254,7 @@ fn stream_pieces(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::retry::MAX_RETRY_DELAY;
 
     fn passage(number: usize, source: &str, text: &str, score: f32) -> Passage {
         Passage { number, source: source.to_string(), text: text.to_string(), score }

@@ -4,6 +4,7 @@
 //! Both return one L2-normalised vector per input, in input order, so cosine similarity is a dot
 //! product whichever embedder produced the vectors.
 
+use crate::adapters::retry::{backoff_delay, is_retryable_status, jitter_unit, parse_retry_after, truncate_chars};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,11 +56,6 @@ fn l2_normalize(v: &mut [f32]) -> bool {
 // OpenAI-compatible HTTP embedder
 // ---------------------------------------------------------------------------------------------
 
-/// Upper bound for any wait between attempts, whether from backoff or from `Retry-After`.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
-/// Backoff delays get up to this fraction added at random, so clients that failed together do
-/// not retry together.
-const JITTER_FRACTION: f64 = 0.2;
 /// Connect timeout, when the overall request timeout is longer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Error bodies kept in [`EmbedError::Status`].
@@ -264,43 +260,8 @@ fn embeddings_endpoint(base_url: &str) -> Result<String, EmbedError> {
     Ok(format!("{base}/embeddings"))
 }
 
-fn is_retryable_status(status: u16) -> bool {
-    status == 429 || (500..=599).contains(&status)
-}
-
 fn is_retryable_error(e: &reqwest::Error) -> bool {
     e.is_timeout() || e.is_connect()
-}
-
-/// A `Retry-After` value in (possibly fractional) seconds, capped at [`MAX_RETRY_DELAY`]. The
-/// HTTP-date form and anything unparsable give `None` (the caller falls back to backoff).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
-    }
-    Some(Duration::from_secs_f64(secs.min(MAX_RETRY_DELAY.as_secs_f64())))
-}
-
-/// `initial * 2^attempt` plus up to [`JITTER_FRACTION`] of that (scaled by `jitter_unit` in
-/// `[0, 1]`), capped at [`MAX_RETRY_DELAY`]. `attempt` counts from 0 for the first retry.
-fn backoff_delay(initial: Duration, attempt: u32, jitter_unit: f64) -> Duration {
-    let base = initial.saturating_mul(1u32 << attempt.min(20)).min(MAX_RETRY_DELAY);
-    let unit = if jitter_unit.is_finite() { jitter_unit.clamp(0.0, 1.0) } else { 0.0 };
-    (base + base.mul_f64(JITTER_FRACTION * unit)).min(MAX_RETRY_DELAY)
-}
-
-fn jitter_unit() -> f64 {
-    use rand::Rng;
-    rand::thread_rng().gen::<f64>()
-}
-
-/// The first `max` characters of `s` (on a char boundary).
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => s[..end].to_string(),
-        None => s.to_string(),
-    }
 }
 
 /// An error with its `source()` chain, which is where reqwest keeps the useful part.
@@ -649,6 +610,7 @@ fn holds_model(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::retry::MAX_RETRY_DELAY;
 
     fn item(index: usize, embedding: &[f32]) -> EmbeddingItem {
         EmbeddingItem { index: Some(index), embedding: embedding.to_vec() }
