@@ -203,6 +203,40 @@ async fn a_retried_send_with_the_same_client_message_id_writes_nothing_new() {
     assert_eq!(second.body["replayed"], true);
     assert_eq!(second.body["reply"]["id"], first.body["reply"]["id"]);
     assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}'")).await, 2);
+
+    // A first attempt that stored the message and then died: a retry right away is refused
+    // (it may still be running); once it cannot be, the retry answers the stored message.
+    let owner = env.owner().await;
+    owner
+        .execute(
+            "INSERT INTO chatapp_messages (conversation_id, role, content, client_message_id)
+             VALUES ($1, 'user', 'How long do refunds take?', 'm-2')",
+            &[&conv],
+        )
+        .await
+        .unwrap();
+    let retry = || {
+        env.send(
+            HttpFunction::Widget,
+            Req::post(&format!("/widget/conversations/{conv}/messages"))
+                .token(&token)
+                .json(json!({"content": "How long do refunds take?", "client_message_id": "m-2"})),
+        )
+    };
+    assert_error!(retry().await, StatusCode::CONFLICT, "duplicate_message");
+    owner
+        .execute(
+            "UPDATE chatapp_messages SET created_at = now() - interval '5 minutes' WHERE client_message_id = 'm-2'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let resumed = retry().await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    assert_eq!(resumed.body["replayed"], false);
+    assert!(resumed.body["reply"]["content"].as_str().unwrap().contains("five business days"));
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}' AND role = 'user'")).await, 2);
+    assert_eq!(retry().await.body["replayed"], true, "answered now: a further retry replays");
 }
 
 #[tokio::test]

@@ -26,6 +26,9 @@ use crate::repo::chat::{self as repo, ChatAgent, Message};
 use crate::tenant::TenantCtx;
 
 pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// A stored customer message without an answer is resumed by a retry after this long (longer
+/// than any turn takes, model timeouts included), so a retry never races a running turn.
+const RESUME_AFTER_SECS: i64 = 120;
 /// Messages of history sent to the model (besides the summary).
 const HISTORY_WINDOW: i64 = 12;
 const HANDOFF_MESSAGE: &str =
@@ -87,16 +90,27 @@ pub async fn turn(
     let tx = deps.db.begin(ctx).await?;
     let stage = async {
         let conv = repo::lock_conversation(&tx, conversation_id).await?.ok_or(ApiError::NotFound)?;
+        let human = matches!(conv.status.as_str(), "waiting_human" | "with_human");
+        let mut resume = None;
         if let Some(id) = &input.client_message_id {
             if let Some(existing) = repo::message_by_client_id(&tx, conversation_id, id).await? {
                 let reply = repo::reply_to(&tx, conversation_id, existing.id).await?;
-                return Ok(Stage::Replayed(Box::new(TurnOutput {
-                    message: existing,
-                    reply,
-                    escalation: None,
-                    handoff: matches!(conv.status.as_str(), "waiting_human" | "with_human"),
-                    replayed: true,
-                })));
+                let unanswered = reply.is_none() && conv.status == "active";
+                if !unanswered {
+                    return Ok(Stage::Replayed(Box::new(TurnOutput {
+                        message: existing,
+                        reply,
+                        escalation: None,
+                        handoff: human,
+                        replayed: true,
+                    })));
+                }
+                // Stored but never answered: either the first attempt is still running, or it
+                // failed after storing the message. Only the latter is resumed.
+                if Utc::now() - existing.created_at < chrono::Duration::seconds(RESUME_AFTER_SECS) {
+                    return Err(ApiError::conflict("duplicate_message", "this message is already being answered"));
+                }
+                resume = Some(existing);
             }
         }
         if matches!(conv.status.as_str(), "resolved" | "abandoned") {
@@ -108,21 +122,24 @@ pub async fn turn(
         }
         check_plan(&tx, company).await?;
         let score = sentiment::score(&input.content);
-        let message = repo::insert_message(
-            &tx,
-            conversation_id,
-            "user",
-            &input.content,
-            input.client_message_id.as_deref(),
-            &json!({}),
-            Some(f64::from(score)),
-        )
-        .await
-        .map_err(|e| match e.unique_violation() {
-            // A concurrent retry with the same client id won the race.
-            Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
-            None => ApiError::from(e),
-        })?;
+        let message = match resume {
+            Some(m) => m,
+            None => repo::insert_message(
+                &tx,
+                conversation_id,
+                "user",
+                &input.content,
+                input.client_message_id.as_deref(),
+                &json!({}),
+                Some(f64::from(score)),
+            )
+            .await
+            .map_err(|e| match e.unique_violation() {
+                // A concurrent retry with the same client id won the race.
+                Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
+                None => ApiError::from(e),
+            })?,
+        };
         let turns = repo::customer_turns(&tx, conversation_id).await?;
         let average = sentiment::running_average(
             conv.average_sentiment.map(|a| a as f32),
