@@ -100,12 +100,17 @@ impl ApiError {
 }
 
 /// `outer: inner: root` for logs.
+/// A cause already spelled out by its wrapper (reqwest and the AWS SDK often repeat it) is not
+/// repeated.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         cur = s.source();
     }
     out

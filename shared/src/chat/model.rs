@@ -10,6 +10,7 @@
 //! `Retry-After`) as long as no text has been streamed to the caller, and never retry after that.
 
 use crate::adapters::retry::{backoff_delay, is_retryable_status, jitter_unit, parse_retry_after, truncate_chars};
+use crate::error::error_chain;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -517,21 +518,6 @@ fn secret_header(value: &str) -> Result<HeaderValue, ChatError> {
         .map_err(|_| ChatError::Http("the API key contains characters not allowed in a header".to_string()))?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-/// An error with its `source()` chain, which is where reqwest keeps the useful part.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 fn to_u32(n: u64) -> u32 {

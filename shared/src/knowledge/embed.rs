@@ -5,6 +5,7 @@
 //! product whichever embedder produced the vectors.
 
 use crate::adapters::retry::{backoff_delay, is_retryable_status, jitter_unit, parse_retry_after, truncate_chars};
+use crate::error::error_chain;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -262,21 +263,6 @@ fn embeddings_endpoint(base_url: &str) -> Result<String, EmbedError> {
 
 fn is_retryable_error(e: &reqwest::Error) -> bool {
     e.is_timeout() || e.is_connect()
-}
-
-/// An error with its `source()` chain, which is where reqwest keeps the useful part.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 /// Puts the provider's embeddings in input order and checks them: one per input, each index
