@@ -3,7 +3,10 @@ use std::{env, fs, path::Path};
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    println!("cargo:rerun-if-changed={}", dir.display());
+    // Relative to this package, not absolute: target directories are shared between checkouts
+    // (a clean CI clone reuses the cache), and an absolute path would keep watching the
+    // checkout that ran this script first.
+    println!("cargo:rerun-if-changed=../migrations");
     let mut files: Vec<String> = fs::read_dir(&dir)
         .expect("migrations/ exists")
         .filter_map(|e| e.ok())
