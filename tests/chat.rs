@@ -541,3 +541,54 @@ async fn an_api_key_cannot_reach_widget_conversations() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(env.count("chatapp_messages").await, 0);
 }
+
+#[tokio::test]
+async fn a_long_conversation_keeps_a_running_summary_in_the_prompt() {
+    let server = MockServer::start().await;
+    let stream = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Noted, thanks.\"}}]}\n\n\
+                  data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+                  data: [DONE]\n\n";
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(stream),
+        )
+        .mount(&server)
+        .await;
+    let base = format!("{}/v1", server.uri());
+    let env =
+        TestEnv::with(&[("CHAT_PROVIDER", "openai"), ("CHAT_BASE_URL", &base), ("CHAT_MODEL", "gpt-4o-mini")]).await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    say(&env, conv, &token, "My parcel 4711 never arrived at my flat in Leeds. Can you check?").await;
+    for i in 0..9 {
+        say(&env, conv, &token, &format!("Follow-up question number {i} about the delivery.")).await;
+    }
+    // 20 messages, a window of 12: the 8 oldest are summarised, in two steps of 4.
+    let row = env
+        .owner()
+        .await
+        .query_one("SELECT summary, summarized_messages FROM chatapp_conversations WHERE id = $1", &[&conv])
+        .await
+        .unwrap();
+    let (summary, covered): (String, i32) = (row.get(0), row.get(1));
+    assert_eq!(covered, 8);
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), 8, "{summary}");
+    assert_eq!(lines[0], "Customer: My parcel 4711 never arrived at my flat in Leeds.");
+    assert_eq!(lines[1], "Assistant: Noted, thanks.");
+    assert_eq!(lines[7], "Assistant: Noted, thanks.");
+    assert_eq!(lines[6], "Customer: Follow-up question number 2 about the delivery.");
+
+    // The next turn's prompt carries the summary; the opening message itself has left the window.
+    say(&env, conv, &token, "Any news?").await;
+    let requests = server.received_requests().await.unwrap();
+    let last: Value = serde_json::from_slice(&requests.last().unwrap().body).unwrap();
+    let messages = last["messages"].as_array().unwrap();
+    let system = messages[0]["content"].as_str().unwrap();
+    assert!(system.contains("Summary of the conversation so far"), "{system}");
+    assert!(system.contains("parcel 4711"), "{system}");
+    assert!(messages[1..].iter().all(|m| !m["content"].as_str().unwrap().contains("4711")), "{last}");
+    assert_eq!(messages.last().unwrap()["content"], "Any news?");
+    assert_eq!(messages.len(), 1 + 12, "system prompt plus the window");
+}

@@ -341,7 +341,7 @@ async fn company_b_never_sees_company_a_knowledge() {
     // ...and RLS hides A's chunk rows from B's transaction even when asked by id.
     let a_chunks = chunk_ids(&env, a_file).await;
     let tx = env.deps.db.begin(&b_ctx).await.unwrap();
-    let seen = chatapp::repo::knowledge::chunk_refs(&tx, &a_chunks).await.unwrap();
+    let seen = chatapp::repo::knowledge::chunk_refs(&tx, a.company_id, &a_chunks).await.unwrap();
     tx.rollback().await.unwrap();
     assert!(seen.is_empty());
     let app = env.app_client().await;

@@ -115,8 +115,9 @@ struct SendBody {
 
 /// API keys reach the custom channel's conversations only, never the widget's.
 async fn require_custom(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> Result<(), ApiError> {
+    let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(ctx).await?;
-    let channel = repo::channel(&tx, conversation).await.map_err(ApiError::from);
+    let channel = repo::channel(&tx, company, conversation).await.map_err(ApiError::from);
     match tx.finish(channel).await?.as_deref() {
         Some("custom") => Ok(()),
         _ => Err(ApiError::NotFound),
@@ -144,8 +145,9 @@ async fn history(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> Handler
     ctx.authorize(Resource::Messages, Access::Read)?;
     // Unknown, other-company and widget conversations all look the same: not found.
     require_custom(deps, ctx, conversation).await?;
+    let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(ctx).await?;
-    let messages = repo::history(&tx, conversation, 200).await.map_err(ApiError::from);
+    let messages = repo::history(&tx, company, conversation, 200).await.map_err(ApiError::from);
     let messages = tx.finish(messages).await?;
     http::ok(&json!({"conversation_id": conversation, "messages": messages}))
 }

@@ -34,6 +34,31 @@ pub enum WidgetBody {
     Events(tokio::sync::mpsc::UnboundedReceiver<String>),
 }
 
+/// A response body that can be sent while it is produced (hyper locally, Lambda response
+/// streaming deployed).
+pub type StreamingBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>;
+
+impl WidgetBody {
+    pub fn into_streaming_body(self) -> StreamingBody {
+        use http_body_util::BodyExt;
+        match self {
+            WidgetBody::Whole(b) => http_body_util::Full::new(bytes::Bytes::from(match b {
+                Body::Text(t) => t.into_bytes(),
+                Body::Binary(b) => b,
+                _ => Vec::new(),
+            }))
+            .boxed(),
+            WidgetBody::Events(rx) => {
+                let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+                    let frame = rx.recv().await?;
+                    Some((Ok(http_body::Frame::data(bytes::Bytes::from(frame))), rx))
+                });
+                http_body_util::StreamBody::new(frames).boxed()
+            }
+        }
+    }
+}
+
 fn whole(r: Response<Body>) -> Response<WidgetBody> {
     r.map(WidgetBody::Whole)
 }
@@ -93,7 +118,7 @@ async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: 
         let allowed = check_origin(&widget, origin)?;
         return match (method, *action) {
             ("OPTIONS", "config" | "sessions") => Ok((whole(http::no_content()?), allowed)),
-            ("GET", "config") => Ok((whole(config(&widget, agent)?), allowed)),
+            ("GET", "config") => Ok((whole(config(deps, &widget, agent)?), allowed)),
             ("POST", "sessions") => Ok((whole(start_session(deps, &ctx, req, agent, &widget).await?), allowed)),
             (_, "config" | "sessions") => Err(ApiError::MethodNotAllowed),
             _ => Err(ApiError::NotFound),
@@ -160,8 +185,8 @@ fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     })
 }
 
-fn config(widget: &WidgetConfig, agent: Uuid) -> HandlerResult {
-    http::ok(&json!({"agent_id": agent, "widget": widget}))
+fn config(deps: &AppDeps, widget: &WidgetConfig, agent: Uuid) -> HandlerResult {
+    http::ok(&json!({"agent_id": agent, "widget": widget, "stream_url": deps.cfg.widget_stream_url}))
 }
 
 #[derive(Deserialize)]
@@ -372,8 +397,9 @@ fn sse(out: &TurnOutput, deltas: &[String]) -> String {
 }
 
 async fn history(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> HandlerResult {
+    let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(ctx).await?;
-    let messages = repo::history(&tx, conversation, 200).await.map_err(ApiError::from);
+    let messages = repo::history(&tx, company, conversation, 200).await.map_err(ApiError::from);
     let messages = tx.finish(messages).await?;
     // Internal notes and tool traffic stay internal.
     let visible: Vec<Value> = messages
@@ -404,9 +430,11 @@ async fn end(deps: &AppDeps, ctx: &TenantCtx, req: &Request, conversation: Uuid)
         return Err(ApiError::validation("rating must be 1-5"));
     }
     let comment = domain::optional_text("comment", body.comment.as_deref(), 2000)?;
+    let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(ctx).await?;
-    let ended =
-        repo::end_conversation(&tx, conversation, body.rating, comment.as_deref()).await.map_err(ApiError::from);
+    let ended = repo::end_conversation(&tx, company, conversation, body.rating, comment.as_deref())
+        .await
+        .map_err(ApiError::from);
     tx.finish(ended).await?;
     http::ok(&json!({"conversation_id": conversation, "status": "resolved", "rating": body.rating}))
 }

@@ -61,6 +61,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest file the direct upload route accepts (plans may allow less; Lambda caps at 6 MB).
     pub max_upload_bytes: usize,
+    /// Base URL of the streaming `widget-stream` function (its Lambda function URL): the widget
+    /// sends chat turns there so the answer arrives as it is generated. Unset: the widget
+    /// sends them to its API base (the local runner streams there; API Gateway buffers).
+    pub widget_stream_url: Option<String>,
     pub blob_backend: BlobBackend,
     pub queue_backend: QueueBackend,
     pub data_dir: PathBuf,
@@ -204,6 +208,7 @@ impl Config {
             login_window: Duration::from_secs(num(&get, "LOGIN_WINDOW_SECS", 900)?),
             max_body_bytes: num(&get, "MAX_BODY_BYTES", 64 * 1024)?,
             max_upload_bytes: num(&get, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024)?,
+            widget_stream_url: get("WIDGET_STREAM_URL").map(|u| u.trim_end_matches('/').to_string()),
             blob_backend,
             queue_backend,
             data_dir: get("DATA_DIR").map(PathBuf::from).unwrap_or_else(|| ".data".into()),

@@ -12,7 +12,8 @@ use std::time::Instant;
 use chatapp::chat::turn::{self, TurnInput};
 use chatapp::knowledge::embed::{EmbedError, Embedder};
 use chatapp::knowledge::lexical::LexicalEncoder;
-use chatapp::knowledge::vector::{chunk_point_id, ChunkPayload, IndexedChunk};
+use chatapp::knowledge::service::{self as knowledge, RagConfig, SearchMode, SearchRequest};
+use chatapp::knowledge::vector::{chunk_point_id, ChunkPayload, IndexedChunk, Scope};
 use chatapp_functions::http_function::HttpFunction;
 use chatapp_tests::{Req, TestEnv};
 use http::StatusCode;
@@ -262,12 +263,46 @@ async fn main() {
             );
         }
     }
-    let mut report: HashMap<&str, Vec<f64>> =
-        HashMap::from([("handler (JSON)", handler_ms), ("turn", turn_ms), ("first streamed piece", first_delta_ms)]);
+    // Where the time goes: the retrieval alone (the same questions, the agent's scope), and the
+    // database work alone (a turn with retrieval switched off).
+    let mut search_ms = Vec::with_capacity(turns);
+    let (ctx, _, _) = env.deps.auth.session_ctx(&sessions[0].1).await.unwrap();
+    for i in 0..turns {
+        let request = SearchRequest {
+            query: format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]),
+            mode: SearchMode::Hybrid,
+            max_results: RagConfig::default().max_results,
+            relevance_threshold: 0.0,
+            scope: Scope { categories: Some(vec![category]), files: None, include_global: true },
+        };
+        let started = Instant::now();
+        let hits = knowledge::search(&env.deps, &ctx, &request).await.unwrap();
+        search_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(!hits.is_empty());
+    }
+    owner.execute("UPDATE chatapp_agents SET rag_enabled = false WHERE id = $1", &[&agent]).await.unwrap();
+    let mut db_only_ms = Vec::with_capacity(turns);
+    for i in 0..turns {
+        let (ctx, conversation, _) = env.deps.auth.session_ctx(&sessions[i % sessions.len()].1).await.unwrap();
+        let input = TurnInput {
+            content: format!("Thanks, one more question about {}.", WORDS[i % WORDS.len()]),
+            client_message_id: Some(format!("db-only-{i}")),
+        };
+        let started = Instant::now();
+        turn::turn(&env.deps, &ctx, conversation, &input, &mut |_: &str| {}).await.unwrap();
+        db_only_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut report: HashMap<&str, Vec<f64>> = HashMap::from([
+        ("handler (JSON)", handler_ms),
+        ("turn", turn_ms),
+        ("first streamed piece", first_delta_ms),
+        ("retrieval alone", search_ms),
+        ("turn without retrieval", db_only_ms),
+    ]);
     println!("{turns} turns, {cited} with citations");
     println!("| measure | n | p50 | p99 |");
     println!("|---|---|---|---|");
-    for name in ["handler (JSON)", "turn", "first streamed piece"] {
+    for name in ["handler (JSON)", "turn", "first streamed piece", "retrieval alone", "turn without retrieval"] {
         let v = report.get_mut(name).unwrap();
         v.sort_by(f64::total_cmp);
         println!("| {name} | {} | {:.2} ms | {:.2} ms |", v.len(), percentile(v, 0.5), percentile(v, 0.99));

@@ -2,4 +2,5 @@ pub mod escalation;
 pub mod hours;
 pub mod model;
 pub mod sentiment;
+pub mod summary;
 pub mod turn;

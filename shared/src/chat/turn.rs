@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use super::escalation::{self, EscalationConfig, Rule, TurnSignals};
 use super::hours::BusinessHours;
-use super::model::{ChatMessage, ChatRequest, DeltaSink, Passage, Role};
+use super::model::{ChatMessage, ChatRequest, DeltaSink, Passage, Role, Usage};
 use super::sentiment;
+use super::summary::{self, Dropped};
 use crate::adapters::queue::{ESCALATION, OUTBOUND};
 use crate::app::AppDeps;
 use crate::error::ApiError;
@@ -31,6 +32,9 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 const RESUME_AFTER_SECS: i64 = 120;
 /// Messages of history sent to the model (besides the summary).
 const HISTORY_WINDOW: i64 = 12;
+/// The running summary is brought up to date once this many messages have left the window
+/// since it last was, so a long conversation pays for it every other turn, not every turn.
+const SUMMARY_STEP: i64 = 4;
 const HANDOFF_MESSAGE: &str =
     "I'm connecting you with a member of our support team. Someone will reply here as soon as possible.";
 const FALLBACK_MESSAGE: &str =
@@ -86,68 +90,86 @@ pub async fn turn(
     let company = ctx.require_company()?.as_uuid();
     let started = Instant::now();
 
-    // 1. Checks, then the customer's message, in one transaction.
+    // 1. Checks, then the customer's message, in one transaction. After the conversation is
+    // locked, everything the checks and the prompt need is read in one pipelined round trip.
     let tx = deps.db.begin(ctx).await?;
     let stage = async {
-        let conv = repo::lock_conversation(&tx, conversation_id).await?.ok_or(ApiError::NotFound)?;
+        let conv = repo::lock_conversation(&tx, company, conversation_id).await?.ok_or(ApiError::NotFound)?;
         let human = matches!(conv.status.as_str(), "waiting_human" | "with_human");
-        let mut resume = None;
-        if let Some(id) = &input.client_message_id {
-            if let Some(existing) = repo::message_by_client_id(&tx, conversation_id, id).await? {
-                let reply = repo::reply_to(&tx, conversation_id, existing.id).await?;
-                let unanswered = reply.is_none() && conv.status == "active";
-                if !unanswered {
-                    return Ok(Stage::Replayed(Box::new(TurnOutput {
-                        message: existing,
-                        reply,
-                        escalation: None,
-                        handoff: human,
-                        replayed: true,
-                    })));
-                }
-                // Stored but never answered: either the first attempt is still running, or it
-                // failed after storing the message. Only the latter is resumed.
-                if Utc::now() - existing.created_at < chrono::Duration::seconds(RESUME_AFTER_SECS) {
-                    return Err(ApiError::conflict("duplicate_message", "this message is already being answered"));
-                }
-                resume = Some(existing);
+        let by_client_id = async {
+            match &input.client_message_id {
+                Some(id) => repo::message_by_client_id(&tx, conversation_id, id).await,
+                None => Ok(None),
             }
+        };
+        let (existing, agent, (status, limits), used, turns_before, mut history, rules) = tokio::try_join!(
+            by_client_id,
+            repo::agent(&tx, company, conv.agent_id),
+            repo::subscription(&tx, company),
+            repo::messages_this_month(&tx, company),
+            repo::customer_turns(&tx, conversation_id),
+            repo::history(&tx, company, conversation_id, HISTORY_WINDOW),
+            repo::escalation_rules(&tx, company, conv.agent_id),
+        )?;
+        let mut resume = None;
+        if let Some(existing) = existing {
+            let reply = repo::reply_to(&tx, conversation_id, existing.id).await?;
+            let unanswered = reply.is_none() && conv.status == "active";
+            if !unanswered {
+                return Ok(Stage::Replayed(Box::new(TurnOutput {
+                    message: existing,
+                    reply,
+                    escalation: None,
+                    handoff: human,
+                    replayed: true,
+                })));
+            }
+            // Stored but never answered: either the first attempt is still running, or it
+            // failed after storing the message. Only the latter is resumed.
+            if Utc::now() - existing.created_at < chrono::Duration::seconds(RESUME_AFTER_SECS) {
+                return Err(ApiError::conflict("duplicate_message", "this message is already being answered"));
+            }
+            resume = Some(existing);
         }
         if matches!(conv.status.as_str(), "resolved" | "abandoned") {
             return Err(ApiError::conflict("conversation_closed", "this conversation has ended; start a new one"));
         }
-        let agent = repo::agent(&tx, company, conv.agent_id).await?.ok_or(ApiError::NotFound)?;
+        let agent = agent.ok_or(ApiError::NotFound)?;
         if agent.status != "active" {
             return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
         }
-        check_plan(&tx, company).await?;
+        check_plan(status.as_deref(), &limits, used)?;
         let score = sentiment::score(&input.content);
-        let message = match resume {
-            Some(m) => m,
-            None => repo::insert_message(
-                &tx,
-                conversation_id,
-                "user",
-                &input.content,
-                input.client_message_id.as_deref(),
-                &json!({}),
-                Some(f64::from(score)),
-            )
-            .await
-            .map_err(|e| match e.unique_violation() {
-                // A concurrent retry with the same client id won the race.
-                Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
-                None => ApiError::from(e),
-            })?,
+        let (message, turns) = match resume {
+            // Already counted and in the history window.
+            Some(m) => (m, turns_before),
+            None => {
+                let m = repo::insert_message(
+                    &tx,
+                    conversation_id,
+                    "user",
+                    &input.content,
+                    input.client_message_id.as_deref(),
+                    &json!({}),
+                    Some(f64::from(score)),
+                )
+                .await
+                .map_err(|e| match e.unique_violation() {
+                    // A concurrent retry with the same client id won the race.
+                    Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
+                    None => ApiError::from(e),
+                })?;
+                history.push(m.clone());
+                let excess = history.len().saturating_sub(HISTORY_WINDOW as usize);
+                history.drain(..excess);
+                (m, turns_before + 1)
+            }
         };
-        let turns = repo::customer_turns(&tx, conversation_id).await?;
         let average = sentiment::running_average(
             conv.average_sentiment.map(|a| a as f32),
             u32::try_from(turns - 1).unwrap_or(0),
             score,
         );
-        let history = repo::history(&tx, conversation_id, HISTORY_WINDOW).await?;
-        let rules = repo::escalation_rules(&tx, company, agent.id).await?;
         let rules: Vec<Rule> = rules
             .iter()
             .map(|r| {
@@ -155,12 +177,14 @@ pub async fn turn(
                 Rule::from_table_row(r.get(0), r.get::<_, String>(1).as_str(), &keywords, &r.get(3), r.get(4), r.get(5))
             })
             .collect();
-        let categories = crate::repo::knowledge::agent_categories(&tx, company, agent.id).await?.unwrap_or_default();
+        let categories = agent.categories.clone();
         Ok::<_, ApiError>(Stage::Go(Box::new(Staged {
             conversation_id,
             conv_status: conv.status,
             customer_id: conv.customer_id,
             summary: conv.summary,
+            summarized_messages: conv.summarized_messages,
+            message_count: conv.message_count,
             agent,
             message,
             sentiment: score,
@@ -179,7 +203,7 @@ pub async fn turn(
 
     // 2. A human owns the conversation: the AI stays silent.
     if matches!(staged.conv_status.as_str(), "waiting_human" | "with_human") {
-        finish(deps, ctx, &staged, None, 0, 0.0).await?;
+        finish(deps, ctx, &staged, None, None).await?;
         return Ok(TurnOutput {
             message: staged.message,
             reply: None,
@@ -198,7 +222,7 @@ pub async fn turn(
         let text = h.outside_message().to_string();
         on_delta(&text);
         let meta = json!({"reply_to": staged.message.id, "kind": "outside_hours"});
-        let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), 0, 0.0).await?;
+        let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), None).await?;
         return Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false });
     }
 
@@ -266,7 +290,7 @@ pub async fn turn(
         let id = tx.finish(escalated).await?;
         let mut escalation = details;
         escalation["id"] = json!(id);
-        let reply = finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), 0, 0.0).await?;
+        let reply = finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), None).await?;
         return Ok(TurnOutput {
             message: staged.message,
             reply,
@@ -304,23 +328,18 @@ pub async fn turn(
                    "page": h.chunk.page_number, "section": h.chunk.section_title, "score": h.score})
         })
         .collect();
-    let (text, meta, tokens, cost) = match deps.chat.complete(&request, on_delta).await {
+    let (text, meta, priced) = match deps.chat.complete(&request, on_delta).await {
         Ok(answer) => {
-            let tx = deps.db.begin(ctx).await?;
-            let price = repo::model_price(&tx, &answer.model).await;
-            let (input_price, output_price) = tx.finish(price).await?;
-            let cost = (f64::from(answer.usage.input_tokens) * input_price
-                + f64::from(answer.usage.output_tokens) * output_price)
-                / 1_000_000.0;
             let meta = json!({
                 "reply_to": staged.message.id, "kind": "answer", "model": answer.model,
                 "extractive": answer.extractive, "tokens_in": answer.usage.input_tokens,
                 "tokens_out": answer.usage.output_tokens, "latency_ms": generation_started.elapsed().as_millis() as u64,
                 "turn_ms": started.elapsed().as_millis() as u64, "confidence": confidence,
-                "finish_reason": answer.finish_reason, "citations": citations, "estimated_cost": cost,
+                "finish_reason": answer.finish_reason, "citations": citations, "estimated_cost": 0.0,
             });
-            let tokens = (answer.usage.input_tokens + answer.usage.output_tokens) as i32;
-            (answer.text, meta, tokens, cost)
+            // The offline model has no price; a remote one is priced from the model table.
+            let priced = (!answer.extractive).then(|| (answer.model.clone(), answer.usage));
+            (answer.text, meta, priced)
         }
         Err(e) => {
             tracing::error!(error.chain = %crate::error::error_chain(&e), agent = %staged.agent.id, "chat model failed; sent the fallback response");
@@ -333,10 +352,10 @@ pub async fn turn(
                 .to_string();
             let meta = json!({"reply_to": staged.message.id, "kind": "fallback", "model": deps.chat.name(),
                               "error": e.to_string(), "confidence": confidence});
-            (text, meta, 0, 0.0)
+            (text, meta, None)
         }
     };
-    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), tokens, cost).await?;
+    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), priced).await?;
     Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
 }
 
@@ -350,6 +369,9 @@ struct Staged {
     conv_status: String,
     customer_id: Option<String>,
     summary: Option<String>,
+    summarized_messages: i32,
+    /// Messages counted before this turn.
+    message_count: i32,
     agent: ChatAgent,
     message: Message,
     sentiment: f32,
@@ -360,10 +382,10 @@ struct Staged {
     categories: Vec<Uuid>,
 }
 
-/// The subscription must be usable and the month's message allowance not used up.
-async fn check_plan(tx: &crate::db::TenantTx, company: Uuid) -> Result<(), ApiError> {
-    let (status, limits) = repo::subscription(tx, company).await?;
-    match status.as_deref() {
+/// The subscription must be usable and the month's message allowance (`used` so far) not
+/// used up.
+fn check_plan(status: Option<&str>, limits: &Value, used: i64) -> Result<(), ApiError> {
+    match status {
         Some("trial" | "active" | "grace_period") => {}
         Some(other) => {
             return Err(ApiError::PaymentRequired {
@@ -378,8 +400,8 @@ async fn check_plan(tx: &crate::db::TenantTx, company: Uuid) -> Result<(), ApiEr
             })
         }
     }
-    if let Some(max) = crate::repo::plans::limit_of(&limits, "messagesPerMonth") {
-        if repo::messages_this_month(tx, company).await? >= max {
+    if let Some(max) = crate::repo::plans::limit_of(limits, "messagesPerMonth") {
+        if used >= max {
             return Err(ApiError::TooManyRequests {
                 message: format!("this month's {max} messages are used up"),
                 retry_after_secs: 3600,
@@ -418,31 +440,69 @@ fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<
     messages
 }
 
-/// Writes the reply (if any), the counters, the usage record and the customer's last-seen.
+/// Folds the messages that have left the history window into the running summary, once
+/// enough of them have.
+async fn update_summary(tx: &crate::db::TenantTx, company: Uuid, s: &Staged, total: i64) -> Result<(), ApiError> {
+    let covered = i64::from(s.summarized_messages);
+    let outside = total - HISTORY_WINDOW;
+    if outside - covered < SUMMARY_STEP {
+        return Ok(());
+    }
+    let dropped = repo::message_range(tx, s.conversation_id, covered, outside - covered).await?;
+    let dropped: Vec<Dropped<'_>> = dropped.iter().map(|(role, content)| Dropped { role, content }).collect();
+    let text = summary::extend(s.summary.as_deref(), &dropped);
+    repo::store_summary(tx, company, s.conversation_id, &text, i32::try_from(outside).unwrap_or(i32::MAX)).await?;
+    Ok(())
+}
+
+/// Writes the reply (if any), the counters, the usage record (tokens and, for a `priced` model
+/// answer, its estimated cost) and the customer's last-seen: one transaction, the writes
+/// pipelined in one round trip.
 async fn finish(
     deps: &AppDeps,
     ctx: &TenantCtx,
     s: &Staged,
     reply: Option<(&str, Value)>,
-    tokens: i32,
-    cost: f64,
+    priced: Option<(String, Usage)>,
 ) -> Result<Option<Message>, ApiError> {
     let company = ctx.require_company()?.as_uuid();
     let conversation = s.conversation_id;
     let tx = deps.db.begin(ctx).await?;
     let written = async {
-        let reply = match &reply {
-            Some((text, meta)) => {
-                Some(repo::insert_message(&tx, conversation, "assistant", text, None, meta, None).await?)
+        let (mut tokens, mut cost) = (0i32, 0.0f64);
+        let mut reply = reply;
+        if let Some((model, usage)) = &priced {
+            let (input_price, output_price) = repo::model_price(&tx, model).await?;
+            cost = (f64::from(usage.input_tokens) * input_price + f64::from(usage.output_tokens) * output_price)
+                / 1_000_000.0;
+            tokens = i32::try_from(usage.input_tokens + usage.output_tokens).unwrap_or(i32::MAX);
+            if let Some((_, meta)) = reply.as_mut() {
+                meta["estimated_cost"] = json!(cost);
             }
-            None => None,
-        };
-        let ai = reply.is_some();
-        repo::count_turn(&tx, conversation, s.agent.id, f64::from(s.average), ai).await?;
-        repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost).await?;
-        if let Some(c) = &s.customer_id {
-            repo::touch_customer(&tx, company, c).await?;
         }
+        let ai = reply.is_some();
+        let insert = async {
+            match &reply {
+                Some((text, meta)) => {
+                    repo::insert_message(&tx, conversation, "assistant", text, None, meta, None).await.map(Some)
+                }
+                None => Ok(None),
+            }
+        };
+        let touch = async {
+            match &s.customer_id {
+                Some(c) => repo::touch_customer(&tx, company, c).await,
+                None => Ok(()),
+            }
+        };
+        let (reply, (), (), ()) = tokio::try_join!(
+            insert,
+            repo::count_turn(&tx, company, conversation, s.agent.id, f64::from(s.average), ai),
+            repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost),
+            touch,
+        )?;
+        let total = i64::from(s.message_count) + 1 + i64::from(ai);
+        update_summary(&tx, company, s, total).await?;
         Ok::<_, ApiError>(reply)
     }
     .await;

@@ -24,6 +24,8 @@ pub struct ChatAgent {
     pub escalation_rules: Value,
     pub business_hours: Value,
     pub fallback_responses: Value,
+    /// The knowledge categories assigned to the agent.
+    pub categories: Vec<Uuid>,
 }
 
 pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ChatAgent>, DbError> {
@@ -34,7 +36,9 @@ pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Chat
                     COALESCE(a.response_style, '{}'::jsonb), COALESCE(a.llm_config, '{}'::jsonb),
                     COALESCE(c.settings -> 'ragConfig', '{}'::jsonb) || COALESCE(a.rag_config, '{}'::jsonb),
                     COALESCE(a.rag_enabled, true), COALESCE(a.escalation_rules, '{}'::jsonb),
-                    COALESCE(a.business_hours, '{}'::jsonb), COALESCE(a.fallback_responses, '{}'::jsonb)
+                    COALESCE(a.business_hours, '{}'::jsonb), COALESCE(a.fallback_responses, '{}'::jsonb),
+                    ARRAY(SELECT k.category_id FROM chatapp_agent_knowledge_categories k
+                          WHERE k.agent_id = a.id ORDER BY k.created_at, k.category_id)
              FROM chatapp_agents a JOIN chatapp_companies c ON c.id = a.company_id
              WHERE a.company_id = $1 AND a.id = $2 AND a.deleted_at IS NULL",
             &[&company, &id],
@@ -53,6 +57,7 @@ pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Chat
         escalation_rules: r.get(9),
         business_hours: r.get(10),
         fallback_responses: r.get(11),
+        categories: r.get(12),
     }))
 }
 
@@ -243,16 +248,20 @@ pub struct ConversationState {
     pub customer_id: Option<String>,
     pub summary: Option<String>,
     pub average_sentiment: Option<f64>,
+    /// Messages (oldest first) the running summary covers.
+    pub summarized_messages: i32,
 }
 
-pub async fn lock_conversation(tx: &TenantTx, id: Uuid) -> Result<Option<ConversationState>, DbError> {
+/// Locks the company's conversation for the turn. Message queries that follow in the same
+/// transaction are keyed by this conversation, so they stay inside the company as well.
+pub async fn lock_conversation(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ConversationState>, DbError> {
     let row = tx
         .client()
         .query_opt(
             "SELECT id, agent_id, status::text, COALESCE(message_count, 0), customer_id, summary,
-                    average_sentiment::float8
-             FROM chatapp_conversations WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
-            &[&id],
+                    average_sentiment::float8, summarized_messages
+             FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL FOR UPDATE",
+            &[&id, &company],
         )
         .await?;
     Ok(row.map(|r| ConversationState {
@@ -263,6 +272,7 @@ pub async fn lock_conversation(tx: &TenantTx, id: Uuid) -> Result<Option<Convers
         customer_id: r.get(4),
         summary: r.get(5),
         average_sentiment: r.get(6),
+        summarized_messages: r.get(7),
     }))
 }
 
@@ -346,16 +356,18 @@ pub async fn insert_message(
     Ok(message(&row))
 }
 
-/// The last `limit` messages, oldest first.
-pub async fn history(tx: &TenantTx, conversation: Uuid, limit: i64) -> Result<Vec<Message>, DbError> {
+/// The last `limit` messages of the company's conversation, oldest first.
+pub async fn history(tx: &TenantTx, company: Uuid, conversation: Uuid, limit: i64) -> Result<Vec<Message>, DbError> {
     let rows = tx
         .client()
         .query(
             &format!(
-                "SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM chatapp_messages WHERE conversation_id = $1
+                "SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM chatapp_messages
+                                WHERE conversation_id = $1
+                                  AND EXISTS (SELECT 1 FROM chatapp_conversations c WHERE c.id = $1 AND c.company_id = $3)
                                 ORDER BY created_at DESC, id DESC LIMIT $2) m ORDER BY created_at, id"
             ),
-            &[&conversation, &limit],
+            &[&conversation, &limit, &company],
         )
         .await?;
     Ok(rows.iter().map(message).collect())
@@ -372,10 +384,45 @@ pub async fn customer_turns(tx: &TenantTx, conversation: Uuid) -> Result<i64, Db
         .get(0))
 }
 
+/// Role and content of the conversation's messages `offset..offset + limit`, oldest first.
+pub async fn message_range(
+    tx: &TenantTx,
+    conversation: Uuid,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, DbError> {
+    let rows = tx
+        .client()
+        .query(
+            "SELECT role::text, content FROM chatapp_messages WHERE conversation_id = $1
+             ORDER BY created_at, id OFFSET $2 LIMIT $3",
+            &[&conversation, &offset, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+pub async fn store_summary(
+    tx: &TenantTx,
+    company: Uuid,
+    conversation: Uuid,
+    summary: &str,
+    summarized_messages: i32,
+) -> Result<(), DbError> {
+    tx.client()
+        .execute(
+            "UPDATE chatapp_conversations SET summary = $3, summarized_messages = $4 WHERE id = $1 AND company_id = $2",
+            &[&conversation, &company, &summary, &summarized_messages],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Counters after a turn: one customer message (with its sentiment folded into the average)
 /// and, when the AI answered, one AI message.
 pub async fn count_turn(
     tx: &TenantTx,
+    company: Uuid,
     conversation: Uuid,
     agent: Uuid,
     average_sentiment: f64,
@@ -383,21 +430,23 @@ pub async fn count_turn(
 ) -> Result<(), DbError> {
     let messages: i32 = if ai_answered { 2 } else { 1 };
     let ai: i32 = i32::from(ai_answered);
-    tx.client()
-        .execute(
+    let client = tx.client();
+    let conversation_params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&conversation, &messages, &ai, &average_sentiment, &company];
+    let agent_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&agent, &messages, &company];
+    tokio::try_join!(
+        client.execute(
             "UPDATE chatapp_conversations
              SET message_count = COALESCE(message_count, 0) + $2, ai_message_count = COALESCE(ai_message_count, 0) + $3,
                  average_sentiment = $4::float8::numeric(3, 2), last_message_at = now(), updated_at = now()
-             WHERE id = $1",
-            &[&conversation, &messages, &ai, &average_sentiment],
-        )
-        .await?;
-    tx.client()
-        .execute(
-            "UPDATE chatapp_agents SET total_messages = COALESCE(total_messages, 0) + $2 WHERE id = $1",
-            &[&agent, &messages],
-        )
-        .await?;
+             WHERE id = $1 AND company_id = $5",
+            &conversation_params,
+        ),
+        client.execute(
+            "UPDATE chatapp_agents SET total_messages = COALESCE(total_messages, 0) + $2 WHERE id = $1 AND company_id = $3",
+            &agent_params,
+        ),
+    )?;
     Ok(())
 }
 
@@ -492,8 +541,9 @@ pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Uuid, DbEr
         .await?;
     tx.client()
         .execute(
-            "UPDATE chatapp_conversations SET status = 'waiting_human', updated_at = now() WHERE id = $1",
-            &[&e.conversation_id],
+            "UPDATE chatapp_conversations SET status = 'waiting_human', updated_at = now()
+             WHERE id = $1 AND company_id = $2",
+            &[&e.conversation_id, &e.company_id],
         )
         .await?;
     Ok(row.get(0))
@@ -502,6 +552,7 @@ pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Uuid, DbEr
 /// Ends the conversation with an optional CSAT rating (1-5) and comment.
 pub async fn end_conversation(
     tx: &TenantTx,
+    company: Uuid,
     conversation: Uuid,
     rating: Option<i32>,
     comment: Option<&str>,
@@ -512,20 +563,20 @@ pub async fn end_conversation(
              SET status = 'resolved', resolved_at = COALESCE(resolved_at, now()), updated_at = now(),
                  context = COALESCE(context, '{}'::jsonb)
                            || jsonb_strip_nulls(jsonb_build_object('csat_rating', $2::int, 'csat_comment', $3::text))
-             WHERE id = $1 AND status NOT IN ('resolved', 'abandoned')",
-            &[&conversation, &rating, &comment],
+             WHERE id = $1 AND company_id = $4 AND status NOT IN ('resolved', 'abandoned')",
+            &[&conversation, &rating, &comment, &company],
         )
         .await?;
     Ok(())
 }
 
 /// The channel of a conversation (None if this transaction cannot see it).
-pub async fn channel(tx: &TenantTx, conversation: Uuid) -> Result<Option<String>, DbError> {
+pub async fn channel(tx: &TenantTx, company: Uuid, conversation: Uuid) -> Result<Option<String>, DbError> {
     let row = tx
         .client()
         .query_opt(
-            "SELECT channel::text FROM chatapp_conversations WHERE id = $1 AND deleted_at IS NULL",
-            &[&conversation],
+            "SELECT channel::text FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL",
+            &[&conversation, &company],
         )
         .await?;
     Ok(row.map(|r| r.get(0)))

@@ -736,7 +736,7 @@ pub struct ChunkRef {
 }
 
 /// The chunk rows among `ids` visible to this transaction (its company's and global ones).
-pub async fn chunk_refs(tx: &TenantTx, ids: &[Uuid]) -> Result<Vec<ChunkRef>, DbError> {
+pub async fn chunk_refs(tx: &TenantTx, company: Uuid, ids: &[Uuid]) -> Result<Vec<ChunkRef>, DbError> {
     let rows = tx
         .client()
         .query(
@@ -745,8 +745,8 @@ pub async fn chunk_refs(tx: &TenantTx, ids: &[Uuid]) -> Result<Vec<ChunkRef>, Db
              FROM chatapp_knowledge_chunks k
              LEFT JOIN chatapp_knowledge_files f ON f.id = k.file_id
              LEFT JOIN chatapp_knowledge_articles a ON a.id = k.article_id
-             WHERE k.id = ANY($1)",
-            &[&ids],
+             WHERE k.id = ANY($1) AND k.company_id = $2",
+            &[&ids, &company],
         )
         .await?;
     Ok(rows
