@@ -88,3 +88,21 @@ pub async fn run_on_lambda(function: HttpFunction) -> Result<(), lambda_http::Er
     }))
     .await
 }
+
+/// The `widget-stream` function: the widget's routes with Lambda response streaming, so a chat
+/// turn's server-sent events reach the browser as they are produced (deployed behind a
+/// function URL in `RESPONSE_STREAM` mode; API Gateway would buffer them).
+pub async fn run_widget_streaming_on_lambda() -> Result<(), lambda_http::Error> {
+    chatapp::app::init_tracing();
+    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    serve_widget_streaming(&deps).await
+}
+
+/// Polls the Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`) and answers each event with a
+/// streamed response. Split from the entry point so tests can run it against their own deps.
+pub async fn serve_widget_streaming(deps: &AppDeps) -> Result<(), lambda_http::Error> {
+    lambda_http::run_with_streaming_response(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(crate::widget::respond(deps, req).await.map(crate::widget::WidgetBody::into_streaming_body))
+    }))
+    .await
+}

@@ -10,9 +10,8 @@ use bytes::Bytes;
 use chatapp::app::AppDeps;
 use chatapp::http::LocalPeer;
 use chatapp::ApiError;
-use http_body::Frame;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -226,17 +225,9 @@ async fn serve_one(
             match find_route(routes, lreq.method().as_str(), lreq.uri().path()) {
                 // The widget's chat turn streams: its events go out as the turn produces them.
                 Some(route) if route.function == HttpFunction::Widget => {
-                    let (parts, body) = crate::widget::respond(deps, lreq).await.into_parts();
-                    let body = match body {
-                        crate::widget::WidgetBody::Whole(b) => lambda_body(b),
-                        crate::widget::WidgetBody::Events(rx) => {
-                            let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-                                rx.recv().await.map(|s| (Ok::<_, Infallible>(Frame::data(Bytes::from(s))), rx))
-                            });
-                            StreamBody::new(frames).boxed()
-                        }
-                    };
-                    return hyper::Response::from_parts(parts, body);
+                    return crate::widget::respond(deps, lreq)
+                        .await
+                        .map(crate::widget::WidgetBody::into_streaming_body);
                 }
                 Some(route) => route.function.call(deps, lreq).await,
                 None => ApiError::NotFound.into_response(),

@@ -90,13 +90,14 @@
     }
     return new ApiErr(res.status, (e && e.code) || 'http_' + res.status, msg);
   }
-  async function api(method, path, body, token, accept) {
+  // `base` overrides apiBase: chat turns go to the streaming function's URL when the config names one.
+  async function api(method, path, body, token, accept, base) {
     var headers = { Accept: accept || 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers.Authorization = 'Bearer ' + token;
     var res;
     try {
-      res = await fetch(apiBase + path, {
+      res = await fetch((base || apiBase) + path, {
         method: method, headers: headers, mode: 'cors', credentials: 'omit',
         body: body === undefined ? undefined : JSON.stringify(body)
       });
@@ -389,7 +390,8 @@
     try {
       await ensureSession();
       var res = await api('POST', '/widget/conversations/' + encodeURIComponent(session.conversation_id) + '/messages',
-        { content: p.text, client_message_id: p.id }, session.session_token, 'text/event-stream');
+        { content: p.text, client_message_id: p.id }, session.session_token, 'text/event-stream',
+        cfg && cfg.stream_url);
       var ctype = res.headers.get('content-type') || '';
       var onEvent = function (name, data) {
         if (name === 'message') {
