@@ -564,7 +564,8 @@ async fn a_long_conversation_keeps_a_running_summary_in_the_prompt() {
     for i in 0..9 {
         say(&env, conv, &token, &format!("Follow-up question number {i} about the delivery.")).await;
     }
-    // 20 messages, a window of 12: the 8 oldest are summarised, in two steps of 4.
+    // 20 messages; the next turn's window holds the last 11 and its own, so the 9 before are
+    // summarised: 5 after the 8th turn, 4 more after the 10th.
     let row = env
         .owner()
         .await
@@ -572,13 +573,13 @@ async fn a_long_conversation_keeps_a_running_summary_in_the_prompt() {
         .await
         .unwrap();
     let (summary, covered): (String, i32) = (row.get(0), row.get(1));
-    assert_eq!(covered, 8);
+    assert_eq!(covered, 9);
     let lines: Vec<&str> = summary.lines().collect();
-    assert_eq!(lines.len(), 8, "{summary}");
+    assert_eq!(lines.len(), 9, "{summary}");
     assert_eq!(lines[0], "Customer: My parcel 4711 never arrived at my flat in Leeds.");
     assert_eq!(lines[1], "Assistant: Noted, thanks.");
     assert_eq!(lines[7], "Assistant: Noted, thanks.");
-    assert_eq!(lines[6], "Customer: Follow-up question number 2 about the delivery.");
+    assert_eq!(lines[8], "Customer: Follow-up question number 3 about the delivery.");
 
     // The next turn's prompt carries the summary; the opening message itself has left the window.
     say(&env, conv, &token, "Any news?").await;
@@ -589,6 +590,67 @@ async fn a_long_conversation_keeps_a_running_summary_in_the_prompt() {
     assert!(system.contains("Summary of the conversation so far"), "{system}");
     assert!(system.contains("parcel 4711"), "{system}");
     assert!(messages[1..].iter().all(|m| !m["content"].as_str().unwrap().contains("4711")), "{last}");
+    // Nothing falls between the summary and the window.
+    assert!(system.contains("Follow-up question number 3"), "{system}");
+    assert!(messages[1..].iter().any(|m| m["content"] == "Follow-up question number 4 about the delivery."), "{last}");
     assert_eq!(messages.last().unwrap()["content"], "Any news?");
     assert_eq!(messages.len(), 1 + 12, "system prompt plus the window");
+}
+
+#[tokio::test]
+async fn a_turn_cites_global_knowledge_beside_the_company_knowledge() {
+    use chatapp::knowledge::lexical::LexicalEncoder;
+    use chatapp::knowledge::vector::{chunk_point_id, ChunkPayload, IndexedChunk};
+    use chatapp::tenant::CompanyId;
+
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    // A platform-wide article (no company): its row and its vector, as global ingestion writes them.
+    const STATUS: &str = "Service status: outages and maintenance windows are announced on status.example.com.";
+    let owner = env.owner().await;
+    let article: Uuid = owner
+        .query_one(
+            "INSERT INTO chatapp_knowledge_articles (company_id, title, content, status, published_at)
+             VALUES (NULL, 'Platform status', $1, 'published', now()) RETURNING id",
+            &[&STATUS],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let chunk = chunk_point_id(article, 0);
+    owner
+        .execute(
+            "INSERT INTO chatapp_knowledge_chunks (id, article_id, company_id, chunk_index, content, start_offset,
+                                                   end_offset, qdrant_id)
+             VALUES ($1, $2, NULL, 0, $3, 0, length($3), $4)",
+            &[&chunk, &article, &STATUS, &chunk.to_string()],
+        )
+        .await
+        .unwrap();
+    let dense = env.deps.embedder.embed(&[STATUS.to_string()]).await.unwrap().remove(0);
+    let point = IndexedChunk {
+        id: chunk,
+        dense,
+        sparse: LexicalEncoder::default().document(STATUS),
+        payload: ChunkPayload {
+            company_id: Uuid::nil(),
+            file_id: None,
+            article_id: Some(article),
+            category_id: None,
+            chunk_index: 0,
+            text: STATUS.into(),
+        },
+    };
+    env.deps.vectors.upsert(CompanyId::GLOBAL, vec![point]).await.unwrap();
+
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    let out = say(&env, conv, &token, "Where are outages and maintenance windows announced?").await;
+    let citations = out["citations"].as_array().unwrap();
+    assert_eq!(citations[0]["article_id"], json!(article), "{out}");
+    assert_eq!(citations[0]["source"], "Platform status");
+    assert!(out["reply"]["content"].as_str().unwrap().contains("status.example.com"), "{out}");
+    // The company's own knowledge still answers its own questions.
+    let out = say(&env, conv, &token, "How long do refunds take?").await;
+    assert_eq!(out["citations"][0]["file_id"], json!(chat.file), "{out}");
 }

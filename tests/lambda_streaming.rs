@@ -60,17 +60,18 @@ enum Seen {
     Error(String),
 }
 
-/// The Runtime API: one invocation of `event`, then `next` blocks (as it does between
-/// invocations of a real function).
-async fn runtime_api(event: String) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Seen>) {
+/// The Runtime API: one invocation per event, in order, then `next` blocks (as it does
+/// between invocations of a real function).
+async fn runtime_api(events: Vec<String>) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Seen>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (seen, rx) = mpsc::unbounded_channel();
-    let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let events = Arc::new(events);
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     tokio::spawn(async move {
         loop {
             let (socket, _) = listener.accept().await.unwrap();
-            let (event, seen, served) = (event.clone(), seen.clone(), served.clone());
+            let (event, seen, served) = (events.clone(), seen.clone(), served.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                     let (event, seen, served) = (event.clone(), seen.clone(), served.clone());
@@ -87,22 +88,24 @@ async fn runtime_api(event: String) -> (std::net::SocketAddr, mpsc::UnboundedRec
 
 async fn runtime_route(
     req: hyper::Request<Incoming>,
-    event: &str,
+    events: &[String],
     seen: &mpsc::UnboundedSender<Seen>,
-    served: &std::sync::atomic::AtomicBool,
+    served: &std::sync::atomic::AtomicUsize,
 ) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     let ok = |status: u16, body: &str| {
         hyper::Response::builder().status(status).body(Full::new(Bytes::from(body.to_string()))).unwrap()
     };
     if path == "/2018-06-01/runtime/invocation/next" {
-        if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let n = served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Some(event) = events.get(n) else {
             std::future::pending::<()>().await;
-        }
+            unreachable!()
+        };
         let deadline = chrono::Utc::now().timestamp_millis() + 60_000;
         return hyper::Response::builder()
             .status(200)
-            .header("lambda-runtime-aws-request-id", "4f1e2d3c-5b6a-4978-8c9d-0e1f2a3b4c5d")
+            .header("lambda-runtime-aws-request-id", format!("4f1e2d3c-5b6a-4978-8c9d-{n:012}"))
             .header("lambda-runtime-deadline-ms", deadline.to_string())
             .header(
                 "lambda-runtime-invoked-function-arn",
@@ -110,7 +113,7 @@ async fn runtime_route(
             )
             .header("lambda-runtime-trace-id", "Root=1-6744a1b2-3c4d5e6f7a8b9c0d1e2f3a4b;Sampled=0")
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(event.to_string())))
+            .body(Full::new(Bytes::from(event.clone())))
             .unwrap();
     }
     if path.ends_with("/response") {
@@ -158,6 +161,21 @@ async fn read_until(rx: &mut mpsc::UnboundedReceiver<Seen>, body: &mut Vec<u8>, 
     }
 }
 
+/// One whole response: its prelude and its body.
+async fn whole_response(rx: &mut mpsc::UnboundedReceiver<Seen>) -> (Value, String) {
+    let mut bytes = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(Seen::ResponseStarted { mode, .. })) => assert_eq!(mode.as_deref(), Some("streaming")),
+            Ok(Some(Seen::Chunk(c))) => bytes.extend_from_slice(&c),
+            Ok(Some(Seen::ResponseEnded)) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let split = bytes.windows(8).position(|w| w == [0u8; 8]).expect("prelude delimiter");
+    (serde_json::from_slice(&bytes[..split]).unwrap(), String::from_utf8(bytes[split + 8..].to_vec()).unwrap())
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -189,7 +207,15 @@ async fn a_chat_turn_streams_through_lambda_response_streaming() {
         .unwrap()
         .replace("__CONVERSATION_ID__", &conversation)
         .replace("__SESSION_TOKEN__", &token);
-    let (addr, mut seen) = runtime_api(event).await;
+    // Before the recorded turn: the browser's preflight, and a send the handler refuses.
+    let mut preflight: Value = serde_json::from_str(&event).unwrap();
+    preflight["requestContext"]["http"]["method"] = json!("OPTIONS");
+    preflight["headers"]["access-control-request-method"] = json!("POST");
+    preflight["headers"].as_object_mut().unwrap().remove("authorization");
+    preflight["body"] = Value::Null;
+    let mut empty: Value = serde_json::from_str(&event).unwrap();
+    empty["body"] = json!(r#"{"content":"   "}"#);
+    let (addr, mut seen) = runtime_api(vec![preflight.to_string(), empty.to_string(), event]).await;
     // Read by the runtime client when it starts (this test binary runs nothing else).
     std::env::set_var("AWS_LAMBDA_RUNTIME_API", addr.to_string());
     std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "widget-stream");
@@ -200,6 +226,16 @@ async fn a_chat_turn_streams_through_lambda_response_streaming() {
     let serving = serve_widget_streaming(&env.deps);
     tokio::pin!(serving);
     let checks = async {
+        let (prelude, _) = whole_response(&mut seen).await;
+        assert_eq!(prelude["statusCode"], 204, "{prelude}");
+        assert_eq!(prelude["headers"]["access-control-allow-origin"], "https://shop.example.com", "{prelude}");
+        assert!(prelude["headers"]["access-control-allow-headers"].as_str().unwrap().contains("authorization"));
+        let (prelude, body) = whole_response(&mut seen).await;
+        assert_eq!(prelude["statusCode"], 400, "{prelude}");
+        assert_eq!(prelude["headers"]["content-type"], "application/json", "{prelude}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["code"], "validation_failed", "{body}");
+
         match tokio::time::timeout(Duration::from_secs(30), seen.recv()).await {
             Ok(Some(Seen::ResponseStarted { mode, content_type })) => {
                 assert_eq!(mode.as_deref(), Some("streaming"));

@@ -12,7 +12,11 @@ use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_page_answers_a_question_with_a_citation_in_chromium() {
-    let env = TestEnv::with(&[("DEMO_ADMIN_PASSWORD", "demo-password-123")]).await;
+    // A second server plays the `widget-stream` function URL: the widget config names it as
+    // `stream_url`, so the page (served by the first) must send its chat turn there, cross-origin.
+    let stream_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stream_url = format!("http://{}", stream_listener.local_addr().unwrap());
+    let env = TestEnv::with(&[("DEMO_ADMIN_PASSWORD", "demo-password-123"), ("WIDGET_STREAM_URL", &stream_url)]).await;
     let demo = chatapp::seed::demo_tenant(&env.cfg).await.unwrap();
     for article in &demo.unindexed_articles {
         let job = chatapp::knowledge::service::IngestJob {
@@ -34,10 +38,17 @@ async fn the_demo_page_answers_a_question_with_a_citation_in_chromium() {
         routes_from_template(TEMPLATE).unwrap(),
         Site { demo_agent: Some(demo.agent_id) },
     ));
+    let stream_server = tokio::spawn(serve_site(
+        stream_listener,
+        env.deps.clone(),
+        routes_from_template(TEMPLATE).unwrap(),
+        Site::default(),
+    ));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/widget.mjs");
     let url = format!("http://{addr}/demo");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
+            .env("EXPECT_TURN_ORIGIN", &stream_url)
             .args([script, &url, "How long do refunds take?", "five business days", "Refunds"])
             .output()
             .expect("node must be installed (scripts/test.sh installs it with chromium and playwright-core)")
@@ -45,6 +56,7 @@ async fn the_demo_page_answers_a_question_with_a_citation_in_chromium() {
     .await
     .unwrap();
     server.abort();
+    stream_server.abort();
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "widget e2e failed:\n{log}");
     assert_eq!(env.count("chatapp_messages WHERE role = 'assistant'").await, 1, "{log}");

@@ -178,6 +178,11 @@ async function run() {
   if (!turn) return fail('no POST …/messages request was made');
   const ctype = turn.headers()['content-type'] || '';
   if (turn.status() !== 200) return fail(`the chat turn returned HTTP ${turn.status()}`);
+  // Deployed, turns go to the streaming function's URL (the config's stream_url), another origin.
+  const expectedTurnOrigin = process.env.EXPECT_TURN_ORIGIN;
+  if (expectedTurnOrigin && new URL(turn.url()).origin !== expectedTurnOrigin) {
+    return fail(`the chat turn went to ${turn.url()}, expected the stream URL ${expectedTurnOrigin}`);
+  }
   if (!ctype.includes('text/event-stream')) return fail(`the chat turn answered ${ctype || 'no content-type'}, expected text/event-stream`);
 
   const answer = page.locator('.chatapp-msg-assistant:not(.chatapp-welcome)', { hasText: expectedText }).last();

@@ -102,13 +102,15 @@ pub async fn turn(
                 None => Ok(None),
             }
         };
-        let (existing, agent, (status, limits), used, turns_before, mut history, rules) = tokio::try_join!(
+        // The history read covers the window plus what the summary does not cover yet (it is
+        // brought up to date every SUMMARY_STEP messages); trimmed below.
+        let (existing, agent, (status, limits), used, (turns_before, stored_before), mut history, rules) = tokio::try_join!(
             by_client_id,
             repo::agent(&tx, company, conv.agent_id),
             repo::subscription(&tx, company),
             repo::messages_this_month(&tx, company),
-            repo::customer_turns(&tx, conversation_id),
-            repo::history(&tx, company, conversation_id, HISTORY_WINDOW),
+            repo::message_counts(&tx, conversation_id),
+            repo::history(&tx, company, conversation_id, HISTORY_WINDOW + SUMMARY_STEP),
             repo::escalation_rules(&tx, company, conv.agent_id),
         )?;
         let mut resume = None;
@@ -140,9 +142,9 @@ pub async fn turn(
         }
         check_plan(status.as_deref(), &limits, used)?;
         let score = sentiment::score(&input.content);
-        let (message, turns) = match resume {
-            // Already counted and in the history window.
-            Some(m) => (m, turns_before),
+        let (message, turns, stored) = match resume {
+            // Already stored, so already counted and in the history read.
+            Some(m) => (m, turns_before, stored_before),
             None => {
                 let m = repo::insert_message(
                     &tx,
@@ -160,11 +162,15 @@ pub async fn turn(
                     None => ApiError::from(e),
                 })?;
                 history.push(m.clone());
-                let excess = history.len().saturating_sub(HISTORY_WINDOW as usize);
-                history.drain(..excess);
-                (m, turns_before + 1)
+                (m, turns_before + 1, stored_before + 1)
             }
         };
+        // The last HISTORY_WINDOW messages, and more while the summary lags behind them, so
+        // every message reaches the model in one or the other.
+        let unsummarized = stored - i64::from(conv.summarized_messages);
+        let keep = unsummarized.clamp(HISTORY_WINDOW, HISTORY_WINDOW + SUMMARY_STEP) as usize;
+        let excess = history.len().saturating_sub(keep);
+        history.drain(..excess);
         let average = sentiment::running_average(
             conv.average_sentiment.map(|a| a as f32),
             u32::try_from(turns - 1).unwrap_or(0),
@@ -184,7 +190,7 @@ pub async fn turn(
             customer_id: conv.customer_id,
             summary: conv.summary,
             summarized_messages: conv.summarized_messages,
-            message_count: conv.message_count,
+            stored,
             agent,
             message,
             sentiment: score,
@@ -337,9 +343,8 @@ pub async fn turn(
                 "turn_ms": started.elapsed().as_millis() as u64, "confidence": confidence,
                 "finish_reason": answer.finish_reason, "citations": citations, "estimated_cost": 0.0,
             });
-            // The offline model has no price; a remote one is priced from the model table.
-            let priced = (!answer.extractive).then(|| (answer.model.clone(), answer.usage));
-            (answer.text, meta, priced)
+            let priced = Priced { model: answer.model.clone(), usage: answer.usage, extractive: answer.extractive };
+            (answer.text, meta, Some(priced))
         }
         Err(e) => {
             tracing::error!(error.chain = %crate::error::error_chain(&e), agent = %staged.agent.id, "chat model failed; sent the fallback response");
@@ -370,8 +375,8 @@ struct Staged {
     customer_id: Option<String>,
     summary: Option<String>,
     summarized_messages: i32,
-    /// Messages counted before this turn.
-    message_count: i32,
+    /// Messages stored in the conversation, the customer's new one included.
+    stored: i64,
     agent: ChatAgent,
     message: Message,
     sentiment: f32,
@@ -440,47 +445,72 @@ fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<
     messages
 }
 
-/// Folds the messages that have left the history window into the running summary, once
-/// enough of them have.
-async fn update_summary(tx: &crate::db::TenantTx, company: Uuid, s: &Staged, total: i64) -> Result<(), ApiError> {
+/// Folds the messages that will be outside the next turn's history window into the running
+/// summary, once SUMMARY_STEP of them have piled up. Best effort, after the turn committed: a
+/// failure costs the summary one step, never the answer.
+async fn update_summary(deps: &AppDeps, ctx: &TenantCtx, company: Uuid, s: &Staged, total: i64) {
     let covered = i64::from(s.summarized_messages);
-    let outside = total - HISTORY_WINDOW;
+    // The next turn's window: the last HISTORY_WINDOW - 1 stored messages plus its own.
+    let outside = total - (HISTORY_WINDOW - 1);
     if outside - covered < SUMMARY_STEP {
-        return Ok(());
+        return;
     }
-    let dropped = repo::message_range(tx, s.conversation_id, covered, outside - covered).await?;
-    let dropped: Vec<Dropped<'_>> = dropped.iter().map(|(role, content)| Dropped { role, content }).collect();
-    let text = summary::extend(s.summary.as_deref(), &dropped);
-    repo::store_summary(tx, company, s.conversation_id, &text, i32::try_from(outside).unwrap_or(i32::MAX)).await?;
-    Ok(())
+    let result = async {
+        let tx = deps.db.begin(ctx).await?;
+        let stored = async {
+            let dropped = repo::message_range(&tx, s.conversation_id, covered, outside - covered).await?;
+            let dropped: Vec<Dropped<'_>> = dropped.iter().map(|(role, content)| Dropped { role, content }).collect();
+            let text = summary::extend(s.summary.as_deref(), &dropped);
+            let covered_now = i32::try_from(outside).unwrap_or(i32::MAX);
+            repo::store_summary(&tx, company, s.conversation_id, &text, s.summarized_messages, covered_now).await
+        }
+        .await;
+        tx.finish(stored).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error.chain = %crate::error::error_chain(&e), conversation = %s.conversation_id, "running summary not updated");
+    }
 }
 
-/// Writes the reply (if any), the counters, the usage record (tokens and, for a `priced` model
-/// answer, its estimated cost) and the customer's last-seen: one transaction, the writes
-/// pipelined in one round trip.
+/// A model's answer to account for: its tokens, and its price unless it ran offline.
+struct Priced {
+    model: String,
+    usage: Usage,
+    extractive: bool,
+}
+
+/// Writes the reply (if any), the counters, the usage record (tokens and, for a priced model,
+/// the estimated cost) and the customer's last-seen in one transaction; then the summary.
+/// The conversation's own rows are written in one pipelined round trip; the rows other turns
+/// share (agent, usage, customer) follow one by one in a fixed order, so concurrent turns
+/// always lock them in the same order and cannot deadlock.
 async fn finish(
     deps: &AppDeps,
     ctx: &TenantCtx,
     s: &Staged,
     reply: Option<(&str, Value)>,
-    priced: Option<(String, Usage)>,
+    priced: Option<Priced>,
 ) -> Result<Option<Message>, ApiError> {
     let company = ctx.require_company()?.as_uuid();
     let conversation = s.conversation_id;
+    let ai = reply.is_some();
     let tx = deps.db.begin(ctx).await?;
     let written = async {
         let (mut tokens, mut cost) = (0i32, 0.0f64);
         let mut reply = reply;
-        if let Some((model, usage)) = &priced {
-            let (input_price, output_price) = repo::model_price(&tx, model).await?;
-            cost = (f64::from(usage.input_tokens) * input_price + f64::from(usage.output_tokens) * output_price)
-                / 1_000_000.0;
-            tokens = i32::try_from(usage.input_tokens + usage.output_tokens).unwrap_or(i32::MAX);
-            if let Some((_, meta)) = reply.as_mut() {
-                meta["estimated_cost"] = json!(cost);
+        if let Some(p) = &priced {
+            tokens = i32::try_from(p.usage.input_tokens + p.usage.output_tokens).unwrap_or(i32::MAX);
+            if !p.extractive {
+                let (input_price, output_price) = repo::model_price(&tx, &p.model).await?;
+                cost = (f64::from(p.usage.input_tokens) * input_price
+                    + f64::from(p.usage.output_tokens) * output_price)
+                    / 1_000_000.0;
+                if let Some((_, meta)) = reply.as_mut() {
+                    meta["estimated_cost"] = json!(cost);
+                }
             }
         }
-        let ai = reply.is_some();
         let insert = async {
             match &reply {
                 Some((text, meta)) => {
@@ -489,22 +519,17 @@ async fn finish(
                 None => Ok(None),
             }
         };
-        let touch = async {
-            match &s.customer_id {
-                Some(c) => repo::touch_customer(&tx, company, c).await,
-                None => Ok(()),
-            }
-        };
-        let (reply, (), (), ()) = tokio::try_join!(
-            insert,
-            repo::count_turn(&tx, company, conversation, s.agent.id, f64::from(s.average), ai),
-            repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost),
-            touch,
-        )?;
-        let total = i64::from(s.message_count) + 1 + i64::from(ai);
-        update_summary(&tx, company, s, total).await?;
+        let (reply, ()) =
+            tokio::try_join!(insert, repo::count_conversation(&tx, company, conversation, f64::from(s.average), ai),)?;
+        repo::count_agent_messages(&tx, company, s.agent.id, 1 + i32::from(ai)).await?;
+        repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost).await?;
+        if let Some(c) = &s.customer_id {
+            repo::touch_customer(&tx, company, c).await?;
+        }
         Ok::<_, ApiError>(reply)
     }
     .await;
-    tx.finish(written).await
+    let reply = tx.finish(written).await?;
+    update_summary(deps, ctx, company, s, s.stored + i64::from(ai)).await;
+    Ok(reply)
 }

@@ -133,12 +133,12 @@ pub(crate) struct Cached<'a>(&'a Object);
 impl Cached<'_> {
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
         let statement = self.0.prepare_cached(sql).await?;
-        self.0.query(&statement, params).await
+        self.checked(self.0.query(&statement, params).await)
     }
 
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, tokio_postgres::Error> {
         let statement = self.0.prepare_cached(sql).await?;
-        self.0.query_one(&statement, params).await
+        self.checked(self.0.query_one(&statement, params).await)
     }
 
     pub async fn query_opt(
@@ -147,12 +147,27 @@ impl Cached<'_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
         let statement = self.0.prepare_cached(sql).await?;
-        self.0.query_opt(&statement, params).await
+        self.checked(self.0.query_opt(&statement, params).await)
     }
 
     pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
         let statement = self.0.prepare_cached(sql).await?;
-        self.0.execute(&statement, params).await
+        self.checked(self.0.execute(&statement, params).await)
+    }
+
+    /// A schema change under a running process invalidates its cached statements ("cached plan
+    /// must not change result type", or a statement the server no longer knows): forget them
+    /// all so the next transaction prepares afresh instead of failing for good.
+    fn checked<T>(&self, result: Result<T, tokio_postgres::Error>) -> Result<T, tokio_postgres::Error> {
+        use tokio_postgres::error::SqlState;
+        if let Err(e) = &result {
+            if e.code()
+                .is_some_and(|c| *c == SqlState::FEATURE_NOT_SUPPORTED || *c == SqlState::INVALID_SQL_STATEMENT_NAME)
+            {
+                self.0.statement_cache.clear();
+            }
+        }
+        result
     }
 }
 

@@ -373,15 +373,16 @@ pub async fn history(tx: &TenantTx, company: Uuid, conversation: Uuid, limit: i6
     Ok(rows.iter().map(message).collect())
 }
 
-pub async fn customer_turns(tx: &TenantTx, conversation: Uuid) -> Result<i64, DbError> {
-    Ok(tx
+/// Messages stored in the conversation: (the customer's, all).
+pub async fn message_counts(tx: &TenantTx, conversation: Uuid) -> Result<(i64, i64), DbError> {
+    let row = tx
         .client()
         .query_one(
-            "SELECT count(*) FROM chatapp_messages WHERE conversation_id = $1 AND role = 'user'",
+            "SELECT count(*) FILTER (WHERE role = 'user'), count(*) FROM chatapp_messages WHERE conversation_id = $1",
             &[&conversation],
         )
-        .await?
-        .get(0))
+        .await?;
+    Ok((row.get(0), row.get(1)))
 }
 
 /// Role and content of the conversation's messages `offset..offset + limit`, oldest first.
@@ -402,51 +403,58 @@ pub async fn message_range(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// Stores the summary unless another turn has moved it on since `covered_before` was read
+/// (then its newer summary stands). Returns whether this one was stored.
 pub async fn store_summary(
     tx: &TenantTx,
     company: Uuid,
     conversation: Uuid,
     summary: &str,
-    summarized_messages: i32,
-) -> Result<(), DbError> {
-    tx.client()
+    covered_before: i32,
+    covered: i32,
+) -> Result<bool, DbError> {
+    let n = tx
+        .client()
         .execute(
-            "UPDATE chatapp_conversations SET summary = $3, summarized_messages = $4 WHERE id = $1 AND company_id = $2",
-            &[&conversation, &company, &summary, &summarized_messages],
+            "UPDATE chatapp_conversations SET summary = $3, summarized_messages = $5
+             WHERE id = $1 AND company_id = $2 AND summarized_messages = $4",
+            &[&conversation, &company, &summary, &covered_before, &covered],
         )
         .await?;
-    Ok(())
+    Ok(n == 1)
 }
 
-/// Counters after a turn: one customer message (with its sentiment folded into the average)
-/// and, when the AI answered, one AI message.
-pub async fn count_turn(
+/// The conversation's counters after a turn: one customer message (with its sentiment folded
+/// into the average) and, when the AI answered, one AI message.
+pub async fn count_conversation(
     tx: &TenantTx,
     company: Uuid,
     conversation: Uuid,
-    agent: Uuid,
     average_sentiment: f64,
     ai_answered: bool,
 ) -> Result<(), DbError> {
     let messages: i32 = if ai_answered { 2 } else { 1 };
     let ai: i32 = i32::from(ai_answered);
-    let client = tx.client();
-    let conversation_params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-        [&conversation, &messages, &ai, &average_sentiment, &company];
-    let agent_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&agent, &messages, &company];
-    tokio::try_join!(
-        client.execute(
+    tx.client()
+        .execute(
             "UPDATE chatapp_conversations
              SET message_count = COALESCE(message_count, 0) + $2, ai_message_count = COALESCE(ai_message_count, 0) + $3,
                  average_sentiment = $4::float8::numeric(3, 2), last_message_at = now(), updated_at = now()
              WHERE id = $1 AND company_id = $5",
-            &conversation_params,
-        ),
-        client.execute(
+            &[&conversation, &messages, &ai, &average_sentiment, &company],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The agent's message counter (a row every conversation of the agent writes).
+pub async fn count_agent_messages(tx: &TenantTx, company: Uuid, agent: Uuid, messages: i32) -> Result<(), DbError> {
+    tx.client()
+        .execute(
             "UPDATE chatapp_agents SET total_messages = COALESCE(total_messages, 0) + $2 WHERE id = $1 AND company_id = $3",
-            &agent_params,
-        ),
-    )?;
+            &[&agent, &messages, &company],
+        )
+        .await?;
     Ok(())
 }
 

@@ -745,7 +745,7 @@ pub async fn chunk_refs(tx: &TenantTx, company: Uuid, ids: &[Uuid]) -> Result<Ve
              FROM chatapp_knowledge_chunks k
              LEFT JOIN chatapp_knowledge_files f ON f.id = k.file_id
              LEFT JOIN chatapp_knowledge_articles a ON a.id = k.article_id
-             WHERE k.id = ANY($1) AND k.company_id = $2",
+             WHERE k.id = ANY($1) AND (k.company_id = $2 OR k.company_id IS NULL)",
             &[&ids, &company],
         )
         .await?;
