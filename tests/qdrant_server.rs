@@ -53,7 +53,7 @@ async fn contract(index: &dyn VectorIndex) {
     let dense = [0.9, 0.1, 0.0, 0.0];
     let hits = index.search(a, &Scope::default(), QueryVector::Dense(&dense), 10).await.unwrap();
     assert_eq!(hits[0].id, chunk_point_id(fa, 0));
-    assert!(hits.iter().all(|h| h.payload.company_id == a.as_uuid()));
+    assert!(hits.iter().all(|h| (0..3).any(|i| h.id == chunk_point_id(fa, i))), "only A's points: {hits:?}");
     let q = LexicalEncoder::default().query("refund");
     let hits = index.search(a, &Scope::default(), QueryVector::Sparse(&q), 10).await.unwrap();
     assert_eq!(hits[0].id, chunk_point_id(fa, 0));

@@ -13,7 +13,7 @@ use chatapp::chat::turn::{self, TurnInput};
 use chatapp::knowledge::embed::{EmbedError, Embedder};
 use chatapp::knowledge::lexical::LexicalEncoder;
 use chatapp::knowledge::service::{self as knowledge, RagConfig, SearchMode, SearchRequest};
-use chatapp::knowledge::vector::{chunk_point_id, ChunkPayload, IndexedChunk, Scope};
+use chatapp::knowledge::vector::{chunk_point_id, ChunkPayload, IndexedChunk, QueryVector, Scope};
 use chatapp_functions::http_function::HttpFunction;
 use chatapp_tests::{Req, TestEnv};
 use http::StatusCode;
@@ -207,6 +207,9 @@ async fn main() {
         )
         .await
         .unwrap();
+    // Planner statistics, as autovacuum keeps them on a live database; without them a freshly
+    // bulk-loaded table gets plans for an empty one.
+    owner.batch_execute("ANALYZE").await.unwrap();
     println!(
         "setup: {} chunks (rows + vectors), {} conversations in {:.0} s",
         env.deps.vectors.count(company).await.unwrap(),
@@ -266,14 +269,27 @@ async fn main() {
     // Where the time goes: the retrieval alone (the same questions, the agent's scope), and the
     // database work alone (a turn with retrieval switched off).
     let mut search_ms = Vec::with_capacity(turns);
+    let mut dense_ms = Vec::with_capacity(turns);
+    let mut sparse_ms = Vec::with_capacity(turns);
     let (ctx, _, _) = env.deps.auth.session_ctx(&sessions[0].1).await.unwrap();
+    let scope = Scope { categories: Some(vec![category]), files: None, include_global: true };
+    let candidates = (RagConfig::default().max_results * 2).max(40);
     for i in 0..turns {
+        let query = format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]);
+        let dense = vector(query.len() as u64);
+        let started = Instant::now();
+        env.deps.vectors.search(company, &scope, QueryVector::Dense(&dense), candidates).await.unwrap();
+        dense_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        let sparse = encoder.query(&query);
+        let started = Instant::now();
+        env.deps.vectors.search(company, &scope, QueryVector::Sparse(&sparse), candidates).await.unwrap();
+        sparse_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         let request = SearchRequest {
-            query: format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]),
+            query,
             mode: SearchMode::Hybrid,
             max_results: RagConfig::default().max_results,
             relevance_threshold: 0.0,
-            scope: Scope { categories: Some(vec![category]), files: None, include_global: true },
+            scope: scope.clone(),
         };
         let started = Instant::now();
         let hits = knowledge::search(&env.deps, &ctx, &request).await.unwrap();
@@ -297,12 +313,22 @@ async fn main() {
         ("turn", turn_ms),
         ("first streamed piece", first_delta_ms),
         ("retrieval alone", search_ms),
+        ("  of which dense vector search", dense_ms),
+        ("  of which sparse vector search", sparse_ms),
         ("turn without retrieval", db_only_ms),
     ]);
     println!("{turns} turns, {cited} with citations");
     println!("| measure | n | p50 | p99 |");
     println!("|---|---|---|---|");
-    for name in ["handler (JSON)", "turn", "first streamed piece", "retrieval alone", "turn without retrieval"] {
+    for name in [
+        "handler (JSON)",
+        "turn",
+        "first streamed piece",
+        "retrieval alone",
+        "  of which dense vector search",
+        "  of which sparse vector search",
+        "turn without retrieval",
+    ] {
         let v = report.get_mut(name).unwrap();
         v.sort_by(f64::total_cmp);
         println!("| {name} | {} | {:.2} ms | {:.2} ms |", v.len(), percentile(v, 0.5), percentile(v, 0.99));

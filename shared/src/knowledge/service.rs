@@ -724,18 +724,7 @@ mod tests {
     use super::*;
 
     fn hit(id: u128, score: f32) -> ScoredChunk {
-        ScoredChunk {
-            id: Uuid::from_u128(id),
-            score,
-            payload: ChunkPayload {
-                company_id: Uuid::nil(),
-                file_id: None,
-                article_id: None,
-                category_id: None,
-                chunk_index: 0,
-                text: String::new(),
-            },
-        }
+        ScoredChunk { id: Uuid::from_u128(id), score }
     }
 
     #[test]

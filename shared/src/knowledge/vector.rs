@@ -51,12 +51,13 @@ pub enum QueryVector<'a> {
     Sparse(&'a SparseVector),
 }
 
+/// A hit: the point id and its score. No payload comes back (reading it costs more than the
+/// search at this size); the chunk rows are read from PostgreSQL, filtered by company again.
 #[derive(Clone, Debug)]
 pub struct ScoredChunk {
     pub id: Uuid,
     /// Cosine similarity for dense queries, BM25 score for sparse ones.
     pub score: f32,
-    pub payload: ChunkPayload,
 }
 
 /// What to delete, always inside one company.

@@ -27,7 +27,7 @@ use qdrant_edge::{
 use uuid::Uuid;
 
 use crate::knowledge::vector::{
-    ChunkPayload, DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, SparseVector, VectorError, VectorIndex,
+    DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, SparseVector, VectorError, VectorIndex,
 };
 use crate::tenant::CompanyId;
 
@@ -211,7 +211,7 @@ impl VectorIndex for EdgeVectorIndex {
             offset: 0,
             params: None,
             with_vector: WithVector::Bool(false),
-            with_payload: WithPayloadInterface::Bool(true),
+            with_payload: WithPayloadInterface::Bool(false),
         };
         self.run(false, move |shard| {
             let points = shard.query(request).map_err(backend)?;
@@ -321,10 +321,7 @@ fn scored_chunk(point: ScoredPoint) -> Result<ScoredChunk, VectorError> {
         PointId::Uuid(id) => id,
         PointId::NumId(other) => return Err(VectorError::Backend(format!("unexpected numeric point id {other}"))),
     };
-    let payload = point.payload.ok_or_else(|| VectorError::Backend(format!("point {id} returned without payload")))?;
-    let payload: ChunkPayload = serde_json::from_value(serde_json::Value::Object(payload.0))
-        .map_err(|e| VectorError::Backend(format!("point {id} has a malformed payload: {e}")))?;
-    Ok(ScoredChunk { id, score: point.score, payload })
+    Ok(ScoredChunk { id, score: point.score })
 }
 
 /// The company condition plus the scope's narrowing; `None` when the scope can match nothing
@@ -419,6 +416,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::knowledge::vector::ChunkPayload;
 
     const DIMS: usize = 4;
 
@@ -490,7 +488,6 @@ mod tests {
         let hits = index.search(a, &Scope::default(), QueryVector::Dense(&[1.0, 0.1, 0.0, 0.0]), 10).await.unwrap();
         assert_eq!(ids(&hits), vec![x.id, xy.id, y.id]);
         assert!(hits[0].score > 0.99 && hits[0].score <= 1.0001, "cosine score {}", hits[0].score);
-        assert_eq!(hits[0].payload, x.payload);
 
         let top = index.search(a, &Scope::default(), QueryVector::Dense(&[0.0, 1.0, 0.0, 0.0]), 1).await.unwrap();
         assert_eq!(ids(&top), vec![y.id]);
@@ -702,18 +699,17 @@ mod tests {
         assert_eq!(index.count(a).await.unwrap(), 1);
         let hits = index.search(a, &Scope::default(), QueryVector::Dense(&[1.0, 0.0, 0.0, 0.0]), 5).await.unwrap();
         assert_eq!(ids(&hits), vec![first.id]);
-        assert_eq!(hits[0].payload, first.payload);
         let query = SparseVector { indices: vec![7], values: vec![1.0] };
         let hits = index.search(a, &Scope::default(), QueryVector::Sparse(&query), 5).await.unwrap();
         assert_eq!(ids(&hits), vec![first.id]);
 
         // Writes after a reopen still win over the stored versions (WAL numbering continues).
         let mut replaced = first.clone();
-        replaced.payload.text = "replaced".to_string();
+        replaced.dense = vec![0.0, 1.0, 0.0, 0.0];
         index.upsert(a, vec![replaced.clone()]).await.unwrap();
-        let hits = index.search(a, &Scope::default(), QueryVector::Dense(&[1.0, 0.0, 0.0, 0.0]), 5).await.unwrap();
+        let hits = index.search(a, &Scope::default(), QueryVector::Dense(&[0.0, 1.0, 0.0, 0.0]), 5).await.unwrap();
         assert_eq!(hits.len(), 1);
-        assert_eq!(hits[0].payload.text, "replaced");
+        assert!(hits[0].score > 0.99, "the replacing vector is the one stored: {hits:?}");
 
         // Payload indexes survive (re-created) and filters still work after the reopen.
         assert!(dense_hits(&index, company(), &Scope::default()).await.is_empty());
@@ -721,7 +717,7 @@ mod tests {
 
         let index = EdgeVectorIndex::open(&dir.0, DIMS).unwrap();
         let hits = index.search(a, &Scope::default(), QueryVector::Dense(&[1.0, 0.0, 0.0, 0.0]), 5).await.unwrap();
-        assert_eq!(hits.first().map(|hit| hit.payload.text.as_str()), Some("replaced"));
+        assert!(hits.first().is_some_and(|hit| hit.score.abs() < 0.01), "still the replacing vector: {hits:?}");
         assert!(index.optimize().await.is_ok());
         assert_eq!(index.count(a).await.unwrap(), 1);
         drop(index);

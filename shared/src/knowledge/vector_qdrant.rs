@@ -17,7 +17,7 @@ use qdrant_client::{Payload, Qdrant};
 use uuid::Uuid;
 
 use crate::knowledge::vector::{
-    ChunkPayload, DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, SparseVector, VectorError, VectorIndex,
+    DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, SparseVector, VectorError, VectorIndex,
 };
 use crate::tenant::CompanyId;
 
@@ -192,7 +192,7 @@ impl VectorIndex for QdrantServerIndex {
             .using(using)
             .filter(filter)
             .limit(u64::try_from(limit).unwrap_or(u64::MAX))
-            .with_payload(true);
+            .with_payload(false);
         let response = self.client.query(request).await.map_err(backend)?;
         response.result.into_iter().map(scored_chunk).collect()
     }
@@ -257,10 +257,7 @@ fn scored_chunk(point: ScoredPoint) -> Result<ScoredChunk, VectorError> {
         }
         other => return Err(VectorError::Backend(format!("unexpected point id {other:?}"))),
     };
-    let json = serde_json::Value::from(Payload::from(point.payload));
-    let payload: ChunkPayload = serde_json::from_value(json)
-        .map_err(|e| VectorError::Backend(format!("point {id} has a malformed payload: {e}")))?;
-    Ok(ScoredChunk { id, score: point.score, payload })
+    Ok(ScoredChunk { id, score: point.score })
 }
 
 /// The company condition plus the scope's narrowing; `None` when the scope can match nothing
