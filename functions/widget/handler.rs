@@ -115,7 +115,7 @@ async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: 
         let agent = http::path_id(agent)?;
         let ctx = deps.auth.widget_ctx(agent).await?;
         let widget = widget_for(deps, &ctx, agent).await?;
-        let allowed = check_origin(&widget, origin)?;
+        let allowed = check_origin(&widget.allowed_domains, origin)?;
         return match (method, *action) {
             ("OPTIONS", "config" | "sessions") => Ok((whole(http::no_content()?), allowed)),
             ("GET", "config") => Ok((whole(config(deps, &widget, agent)?), allowed)),
@@ -132,14 +132,14 @@ async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: 
         return Ok((whole(http::no_content()?), origin.map(str::to_string)));
     }
     let token = bearer(req)?;
-    let (ctx, session_conversation, agent) = deps.auth.session_ctx(token).await?;
+    let session = deps.auth.session_ctx(token).await?;
+    let (ctx, session_conversation) = (session.ctx, session.conversation_id);
     // A token opens its own conversation only; another one is indistinguishable from unknown.
     if session_conversation != conversation {
         return Err(ApiError::unauthorized("invalid_session", "the session token is missing, wrong or expired"));
     }
     ctx.authorize(Resource::Messages, Access::Write)?;
-    let widget = widget_for(deps, &ctx, agent).await?;
-    let allowed = check_origin(&widget, origin)?;
+    let allowed = check_origin(&session.allowed_domains, origin)?;
     match (method, *action) {
         ("POST", "messages") => Ok((send(deps, &ctx, req, conversation).await?, allowed)),
         ("GET", "messages") => Ok((whole(history(deps, &ctx, conversation).await?), allowed)),
@@ -167,9 +167,9 @@ async fn widget_for(deps: &AppDeps, ctx: &TenantCtx, agent: Uuid) -> Result<Widg
 /// The Origin must be one of the widget's `allowed_domains` (`example.com` also admits its
 /// subdomains; `*` admits any) when the list is set. Requests without an Origin come from
 /// servers, not browsers, and are let through.
-fn check_origin(widget: &WidgetConfig, origin: Option<&str>) -> Result<Option<String>, ApiError> {
+fn check_origin(allowed_domains: &[String], origin: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(origin) = origin else { return Ok(None) };
-    if widget.allowed_domains.is_empty() || origin_allowed(&widget.allowed_domains, origin) {
+    if allowed_domains.is_empty() || origin_allowed(allowed_domains, origin) {
         return Ok(Some(origin.to_string()));
     }
     Err(ApiError::forbidden("origin_not_allowed", "this site may not embed this chat"))

@@ -251,7 +251,8 @@ async fn main() {
             cited += usize::from(r.body["citations"].as_array().is_some_and(|c| !c.is_empty()));
         } else {
             // The turn itself, timing the first streamed piece as the widget would see it.
-            let (ctx, conversation, _) = env.deps.auth.session_ctx(token).await.unwrap();
+            let session = env.deps.auth.session_ctx(token).await.unwrap();
+            let (ctx, conversation) = (session.ctx, session.conversation_id);
             let input = TurnInput { content: question, client_message_id: None };
             let started = Instant::now();
             let mut first: Option<f64> = None;
@@ -271,7 +272,7 @@ async fn main() {
     let mut search_ms = Vec::with_capacity(turns);
     let mut dense_ms = Vec::with_capacity(turns);
     let mut sparse_ms = Vec::with_capacity(turns);
-    let (ctx, _, _) = env.deps.auth.session_ctx(&sessions[0].1).await.unwrap();
+    let ctx = env.deps.auth.session_ctx(&sessions[0].1).await.unwrap().ctx;
     let scope = Scope { categories: Some(vec![category]), files: None, include_global: true };
     let candidates = (RagConfig::default().max_results * 2).max(40);
     for i in 0..turns {
@@ -299,7 +300,8 @@ async fn main() {
     owner.execute("UPDATE chatapp_agents SET rag_enabled = false WHERE id = $1", &[&agent]).await.unwrap();
     let mut db_only_ms = Vec::with_capacity(turns);
     for i in 0..turns {
-        let (ctx, conversation, _) = env.deps.auth.session_ctx(&sessions[i % sessions.len()].1).await.unwrap();
+        let session = env.deps.auth.session_ctx(&sessions[i % sessions.len()].1).await.unwrap();
+        let (ctx, conversation) = (session.ctx, session.conversation_id);
         let input = TurnInput {
             content: format!("Thanks, one more question about {}.", WORDS[i % WORDS.len()]),
             client_message_id: Some(format!("db-only-{i}")),

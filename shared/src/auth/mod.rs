@@ -538,9 +538,9 @@ impl Auth {
         Ok(TenantCtx::new(Some(CompanyId::new(company)), Principal::Customer { conversation_id: None }, Value::Null))
     }
 
-    /// The conversation a session token opens: (context, conversation id, agent id). Tokens
-    /// are stored as SHA-256; a wrong or unknown one is 401.
-    pub async fn session_ctx(&self, token: &str) -> Result<(TenantCtx, Uuid, Uuid), ApiError> {
+    /// The conversation a session token opens. Tokens are stored as SHA-256; a wrong or
+    /// unknown one is 401.
+    pub async fn session_ctx(&self, token: &str) -> Result<WidgetSession, ApiError> {
         let invalid = || ApiError::unauthorized("invalid_session", "the session token is missing, wrong or expired");
         if token.len() < 20 || token.len() > 200 {
             return Err(invalid());
@@ -548,8 +548,8 @@ impl Auth {
         let conn = self.db.system().await?;
         let row = conn
             .query_opt(
-                "SELECT conversation_id, company_id, agent_id, chatapp_auth_company_status(company_id)
-                 FROM chatapp_resolve_conversation_session($1)",
+                "SELECT conversation_id, company_id, agent_id, company_status, allowed_domains
+                 FROM chatapp_resolve_widget_session($1)",
                 &[&tokens::sha256_hex(token)],
             )
             .await
@@ -562,8 +562,19 @@ impl Auth {
             Principal::Customer { conversation_id: Some(conversation) },
             Value::Null,
         );
-        Ok((ctx, conversation, agent))
+        let allowed_domains = serde_json::from_value(row.get(4)).unwrap_or_default();
+        Ok(WidgetSession { ctx, conversation_id: conversation, agent_id: agent, allowed_domains })
     }
+}
+
+/// What a widget session token opens.
+#[derive(Debug)]
+pub struct WidgetSession {
+    pub ctx: TenantCtx,
+    pub conversation_id: Uuid,
+    pub agent_id: Uuid,
+    /// The agent's widget `allowed_domains` (empty: any site).
+    pub allowed_domains: Vec<String>,
 }
 
 /// Context for a queue worker handling a job this platform enqueued for `company`. Only call
