@@ -14,3 +14,6 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION chatapp_resolve_widget_session(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION chatapp_resolve_widget_session(text) TO chatapp_app;
+
+-- Superseded by the function above; a definer function nobody calls is attack surface.
+DROP FUNCTION chatapp_resolve_conversation_session(text);

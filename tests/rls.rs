@@ -215,3 +215,34 @@ async fn a_pooled_connection_carries_nothing_between_tenants() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// The SECURITY DEFINER lookups run with the owner's rights and bypass RLS: each must pin its
+/// search_path (so no schema the caller controls can shadow a table or function) and be
+/// executable by the application role only, never by PUBLIC.
+#[tokio::test]
+async fn definer_functions_pin_search_path_and_are_not_public() {
+    let env = TestEnv::new().await;
+    let rows = env
+        .owner()
+        .await
+        .query(
+            "SELECT p.proname,
+                    COALESCE(array_to_string(p.proconfig, ','), '') LIKE '%search_path=%',
+                    p.proacl IS NOT NULL AND NOT EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0),
+                    has_function_privilege('chatapp_app', p.oid, 'EXECUTE')
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'public' AND p.prosecdef ORDER BY p.proname",
+            &[],
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(names.contains(&"chatapp_resolve_widget_session".to_string()), "{names:?}");
+    assert!(!names.contains(&"chatapp_resolve_conversation_session".to_string()), "superseded: {names:?}");
+    for r in &rows {
+        let name: String = r.get(0);
+        assert!(r.get::<_, bool>(1), "{name} does not pin search_path");
+        assert!(r.get::<_, bool>(2), "{name} is executable by PUBLIC");
+        assert!(r.get::<_, bool>(3), "{name} is not executable by chatapp_app");
+    }
+}
