@@ -18,15 +18,7 @@ async fn the_demo_page_answers_a_question_with_a_citation_in_chromium() {
     let stream_url = format!("http://{}", stream_listener.local_addr().unwrap());
     let env = TestEnv::with(&[("DEMO_ADMIN_PASSWORD", "demo-password-123"), ("WIDGET_STREAM_URL", &stream_url)]).await;
     let demo = chatapp::seed::demo_tenant(&env.cfg).await.unwrap();
-    for article in &demo.unindexed_articles {
-        let job = chatapp::knowledge::service::IngestJob {
-            company_id: demo.company_id,
-            file_id: None,
-            article_id: Some(*article),
-            purge: false,
-        };
-        env.deps.queue.send(chatapp::adapters::queue::INGEST, &job.to_json()).await.unwrap();
-    }
+    demo.queue_ingestion(env.deps.queue.as_ref()).await.unwrap();
     let drained = chatapp_functions::ingest_worker::drain(&env.deps).await.unwrap();
     assert_eq!((drained.received, drained.failed), (3, 0));
 

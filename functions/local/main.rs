@@ -42,15 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         None => println!("  password: as set in DEMO_ADMIN_PASSWORD or when first seeded"),
     }
     // The demo help centre's articles: indexed by the worker below on first start.
-    for article in &demo.unindexed_articles {
-        let job = chatapp::knowledge::service::IngestJob {
-            company_id: demo.company_id,
-            file_id: None,
-            article_id: Some(*article),
-            purge: false,
-        };
-        deps.queue.send(chatapp::adapters::queue::INGEST, &job.to_json()).await?;
-    }
+    demo.queue_ingestion(deps.queue.as_ref()).await?;
     println!("Demo chat (offline, extractive answers with citations): http://{addr}/demo");
     // The queue consumers run in-process here (on AWS, SQS event source mappings drive them).
     let worker = deps.clone();

@@ -95,6 +95,25 @@ pub struct DemoTenant {
     pub unindexed_articles: Vec<Uuid>,
 }
 
+impl DemoTenant {
+    /// Queues the ingestion of the articles not indexed yet.
+    pub async fn queue_ingestion(
+        &self,
+        queue: &dyn crate::adapters::queue::JobQueue,
+    ) -> Result<(), crate::adapters::queue::QueueError> {
+        for article in &self.unindexed_articles {
+            let job = crate::knowledge::service::IngestJob {
+                company_id: self.company_id,
+                file_id: None,
+                article_id: Some(*article),
+                purge: false,
+            };
+            queue.send(crate::adapters::queue::INGEST, &job.to_json()).await?;
+        }
+        Ok(())
+    }
+}
+
 pub const DEMO_SLUG: &str = "demo";
 pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.chatapp.local";
 

@@ -183,7 +183,6 @@ pub async fn turn(
                 Rule::from_table_row(r.get(0), r.get::<_, String>(1).as_str(), &keywords, &r.get(3), r.get(4), r.get(5))
             })
             .collect();
-        let categories = agent.categories.clone();
         Ok::<_, ApiError>(Stage::Go(Box::new(Staged {
             conversation_id,
             conv_status: conv.status,
@@ -198,7 +197,6 @@ pub async fn turn(
             turns: u32::try_from(turns).unwrap_or(u32::MAX),
             history,
             rules,
-            categories,
         })))
     }
     .await;
@@ -240,7 +238,7 @@ pub async fn turn(
             mode: SearchMode::Hybrid,
             max_results: rag.max_results,
             relevance_threshold: rag.relevance_threshold,
-            scope: Scope { categories: Some(staged.categories.clone()), files: None, include_global: true },
+            scope: Scope { categories: Some(staged.agent.categories.clone()), files: None, include_global: true },
         };
         // The customer's message is already stored: a search outage degrades the answer (no
         // passages, low confidence) instead of failing the turn.
@@ -384,7 +382,6 @@ struct Staged {
     turns: u32,
     history: Vec<Message>,
     rules: Vec<Rule>,
-    categories: Vec<Uuid>,
 }
 
 /// The subscription must be usable and the month's message allowance (`used` so far) not

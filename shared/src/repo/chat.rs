@@ -244,7 +244,6 @@ pub struct ConversationState {
     pub id: Uuid,
     pub agent_id: Uuid,
     pub status: String,
-    pub message_count: i32,
     pub customer_id: Option<String>,
     pub summary: Option<String>,
     pub average_sentiment: Option<f64>,
@@ -258,8 +257,7 @@ pub async fn lock_conversation(tx: &TenantTx, company: Uuid, id: Uuid) -> Result
     let row = tx
         .client()
         .query_opt(
-            "SELECT id, agent_id, status::text, COALESCE(message_count, 0), customer_id, summary,
-                    average_sentiment::float8, summarized_messages
+            "SELECT id, agent_id, status::text, customer_id, summary, average_sentiment::float8, summarized_messages
              FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL FOR UPDATE",
             &[&id, &company],
         )
@@ -268,11 +266,10 @@ pub async fn lock_conversation(tx: &TenantTx, company: Uuid, id: Uuid) -> Result
         id: r.get(0),
         agent_id: r.get(1),
         status: r.get(2),
-        message_count: r.get(3),
-        customer_id: r.get(4),
-        summary: r.get(5),
-        average_sentiment: r.get(6),
-        summarized_messages: r.get(7),
+        customer_id: r.get(3),
+        summary: r.get(4),
+        average_sentiment: r.get(5),
+        summarized_messages: r.get(6),
     }))
 }
 
