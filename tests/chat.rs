@@ -319,6 +319,42 @@ async fn each_escalation_trigger_hands_over_once_and_silences_the_ai() {
     }
 }
 
+/// Sends that arrive at once in one conversation run one after another (each turn locks the
+/// conversation and reads behind the lock): the turn limit hands over exactly once, the turn
+/// after it stays silent, and the counters match the rows.
+#[tokio::test]
+async fn concurrent_sends_in_one_conversation_hand_over_once_and_keep_counters_exact() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({"autoEscalateAfter": 3}), json!({})).await;
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    say(&env, conv, &token, "How long do refunds take?").await;
+    let (a, b, c) = tokio::join!(
+        say(&env, conv, &token, "And shipping?"),
+        say(&env, conv, &token, "Where do refunds go?"),
+        say(&env, conv, &token, "Do you ship with DHL?"),
+    );
+    let turns = [&a, &b, &c];
+    assert_eq!(turns.iter().filter(|r| !r["escalation"].is_null()).count(), 1, "{a}\n{b}\n{c}");
+    assert_eq!(
+        turns.iter().filter(|r| r["reply"].is_null()).count(),
+        1,
+        "one turn came after the handoff: {a}\n{b}\n{c}"
+    );
+    assert_eq!(env.count(&format!("chatapp_escalations WHERE conversation_id = '{conv}'")).await, 1);
+    assert_eq!(env.count("chatapp_jobs WHERE queue = 'escalation'").await, 1);
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}' AND role = 'user'")).await, 4);
+    let stored = env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}'")).await;
+    assert_eq!(stored, 7, "four customer messages, two answers, one handoff message");
+    assert_eq!(
+        env.count(&format!(
+            "chatapp_conversations WHERE id = '{conv}' AND message_count = {stored} AND ai_message_count = 3"
+        ))
+        .await,
+        1
+    );
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_stored() {
     let env = TestEnv::new().await;

@@ -2,7 +2,8 @@
 //!
 //! Order matters and is the contract: the agent must be active; subscription state and plan
 //! limits are checked before anything is stored or any model is called; the customer's message
-//! is persisted (committed) before retrieval and generation, so it is never lost; escalation is
+//! is persisted (committed) before generation, so it is never lost (retrieval, which only
+//! reads, runs while it commits); escalation is
 //! decided from signals (keywords, explicit request, sentiment, retrieval confidence, turn
 //! count), never from the model's reply; while a human owns the conversation the AI is silent.
 
@@ -90,12 +91,12 @@ pub async fn turn(
     let company = ctx.require_company()?.as_uuid();
     let started = Instant::now();
 
-    // 1. Checks, then the customer's message, in one transaction. After the conversation is
-    // locked, everything the checks and the prompt need is read in one pipelined round trip.
+    // 1. Checks, then the customer's message, in one transaction. The BEGIN, the conversation's
+    // lock and everything the checks and the prompt need go out in one round trip; the reads
+    // run after the lock, so they see the previous turn of this conversation committed.
     let tx = deps.db.begin(ctx).await?;
-    let stage = async {
-        let conv = repo::lock_conversation(&tx, company, conversation_id).await?.ok_or(ApiError::NotFound)?;
-        let human = matches!(conv.status.as_str(), "waiting_human" | "with_human");
+    let checked = async {
+        repo::prepare_turn_start(&tx).await?;
         let by_client_id = async {
             match &input.client_message_id {
                 Some(id) => repo::message_by_client_id(&tx, conversation_id, id).await,
@@ -104,21 +105,25 @@ pub async fn turn(
         };
         // The history read covers the window plus what the summary does not cover yet (it is
         // brought up to date every SUMMARY_STEP messages); trimmed below.
-        let (existing, agent, (status, limits), used, (turns_before, stored_before), mut history, rules) = tokio::try_join!(
+        let (conv, existing, agent, (status, limits), used, (turns_before, stored_before), history, rules) = tokio::try_join!(
+            biased;
+            repo::lock_conversation(&tx, company, conversation_id),
             by_client_id,
-            repo::agent(&tx, company, conv.agent_id),
+            repo::agent_of_conversation(&tx, company, conversation_id),
             repo::subscription(&tx, company),
             repo::messages_this_month(&tx, company),
             repo::message_counts(&tx, conversation_id),
             repo::history(&tx, company, conversation_id, HISTORY_WINDOW + SUMMARY_STEP),
-            repo::escalation_rules(&tx, company, conv.agent_id),
+            repo::escalation_rules(&tx, company, conversation_id),
         )?;
+        let conv = conv.ok_or(ApiError::NotFound)?;
+        let human = matches!(conv.status.as_str(), "waiting_human" | "with_human");
         let mut resume = None;
         if let Some(existing) = existing {
             let reply = repo::reply_to(&tx, conversation_id, existing.id).await?;
             let unanswered = reply.is_none() && conv.status == "active";
             if !unanswered {
-                return Ok(Stage::Replayed(Box::new(TurnOutput {
+                return Ok(Checked::Replayed(Box::new(TurnOutput {
                     message: existing,
                     reply,
                     escalation: None,
@@ -141,41 +146,6 @@ pub async fn turn(
             return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
         }
         check_plan(status.as_deref(), &limits, used)?;
-        let score = sentiment::score(&input.content);
-        let (message, turns, stored) = match resume {
-            // Already stored, so already counted and in the history read.
-            Some(m) => (m, turns_before, stored_before),
-            None => {
-                let m = repo::insert_message(
-                    &tx,
-                    conversation_id,
-                    "user",
-                    &input.content,
-                    input.client_message_id.as_deref(),
-                    &json!({}),
-                    Some(f64::from(score)),
-                )
-                .await
-                .map_err(|e| match e.unique_violation() {
-                    // A concurrent retry with the same client id won the race.
-                    Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
-                    None => ApiError::from(e),
-                })?;
-                history.push(m.clone());
-                (m, turns_before + 1, stored_before + 1)
-            }
-        };
-        // The last HISTORY_WINDOW messages, and more while the summary lags behind them, so
-        // every message reaches the model in one or the other.
-        let unsummarized = stored - i64::from(conv.summarized_messages);
-        let keep = unsummarized.clamp(HISTORY_WINDOW, HISTORY_WINDOW + SUMMARY_STEP) as usize;
-        let excess = history.len().saturating_sub(keep);
-        history.drain(..excess);
-        let average = sentiment::running_average(
-            conv.average_sentiment.map(|a| a as f32),
-            u32::try_from(turns - 1).unwrap_or(0),
-            score,
-        );
         let rules: Vec<Rule> = rules
             .iter()
             .map(|r| {
@@ -183,30 +153,116 @@ pub async fn turn(
                 Rule::from_table_row(r.get(0), r.get::<_, String>(1).as_str(), &keywords, &r.get(3), r.get(4), r.get(5))
             })
             .collect();
-        Ok::<_, ApiError>(Stage::Go(Box::new(Staged {
-            conversation_id,
-            conv_status: conv.status,
-            customer_id: conv.customer_id,
-            summary: conv.summary,
-            summarized_messages: conv.summarized_messages,
-            stored,
+        Ok::<_, ApiError>(Checked::Go(Box::new(Go {
+            conv,
             agent,
-            message,
-            sentiment: score,
-            average,
-            turns: u32::try_from(turns).unwrap_or(u32::MAX),
+            resume,
             history,
+            turns_before,
+            stored_before,
             rules,
         })))
     }
     .await;
-    let staged = match tx.finish(stage).await? {
-        Stage::Replayed(out) => return Ok(*out),
-        Stage::Go(s) => *s,
+    let go = match checked {
+        Ok(Checked::Go(go)) => *go,
+        Ok(Checked::Replayed(out)) => {
+            tx.commit().await?;
+            return Ok(*out);
+        }
+        Err(e) => return tx.finish(Err(e)).await,
+    };
+    let Go { conv, agent, resume, mut history, turns_before, stored_before, rules } = go;
+    let human = matches!(conv.status.as_str(), "waiting_human" | "with_human");
+    let hours = BusinessHours::from_json(&agent.business_hours).unwrap_or_else(|e| {
+        tracing::warn!(agent = %agent.id, error = %e, "ignoring invalid business_hours");
+        None
+    });
+    let closed = hours.filter(|h| !h.is_open(Utc::now()));
+
+    // The customer's message is stored and committed while retrieval runs beside it (the
+    // search only reads); generation starts once both are done.
+    let score = sentiment::score(&input.content);
+    let store = async {
+        let stored = match resume {
+            // Already stored, so already counted and in the history read.
+            Some(m) => Ok((m, false)),
+            None => repo::insert_message(
+                &tx,
+                conversation_id,
+                "user",
+                &input.content,
+                input.client_message_id.as_deref(),
+                &json!({}),
+                Some(f64::from(score)),
+            )
+            .await
+            .map(|m| (m, true))
+            .map_err(|e| match e.unique_violation() {
+                // A concurrent retry with the same client id won the race.
+                Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
+                None => ApiError::from(e),
+            }),
+        };
+        tx.finish(stored).await
+    };
+    // 4. Retrieval: the agent's categories plus global knowledge, with its RAG config (not
+    // needed while a human owns the conversation or outside business hours).
+    let retrieve = async {
+        if human || closed.is_some() || !agent.rag_enabled {
+            return Vec::new();
+        }
+        let rag = RagConfig::from_json(&agent.rag_config);
+        let request = SearchRequest {
+            query: input.content.clone(),
+            mode: SearchMode::Hybrid,
+            max_results: rag.max_results,
+            relevance_threshold: rag.relevance_threshold,
+            scope: Scope { categories: Some(agent.categories.clone()), files: None, include_global: true },
+        };
+        // A search outage degrades the answer (no passages, low confidence) instead of failing
+        // the turn.
+        knowledge::search(deps, ctx, &request).await.unwrap_or_else(|e| {
+            tracing::error!(error.chain = %crate::error::error_chain(&e), "knowledge search failed; answering without it");
+            Vec::new()
+        })
+    };
+    let (stored, hits): (Result<(Message, bool), ApiError>, Vec<SearchHit>) = tokio::join!(store, retrieve);
+    let (message, inserted) = stored?;
+    let (turns, stored) = if inserted {
+        history.push(message.clone());
+        (turns_before + 1, stored_before + 1)
+    } else {
+        (turns_before, stored_before)
+    };
+    // The last HISTORY_WINDOW messages, and more while the summary lags behind them, so every
+    // message reaches the model in one or the other.
+    let unsummarized = stored - i64::from(conv.summarized_messages);
+    let keep = unsummarized.clamp(HISTORY_WINDOW, HISTORY_WINDOW + SUMMARY_STEP) as usize;
+    let excess = history.len().saturating_sub(keep);
+    history.drain(..excess);
+    let average = sentiment::running_average(
+        conv.average_sentiment.map(|a| a as f32),
+        u32::try_from(turns - 1).unwrap_or(0),
+        score,
+    );
+    let staged = Staged {
+        conversation_id,
+        customer_id: conv.customer_id,
+        summary: conv.summary,
+        summarized_messages: conv.summarized_messages,
+        stored,
+        agent,
+        message,
+        sentiment: score,
+        average,
+        turns: u32::try_from(turns).unwrap_or(u32::MAX),
+        history,
+        rules,
     };
 
     // 2. A human owns the conversation: the AI stays silent.
-    if matches!(staged.conv_status.as_str(), "waiting_human" | "with_human") {
+    if human {
         finish(deps, ctx, &staged, None, None).await?;
         return Ok(TurnOutput {
             message: staged.message,
@@ -218,37 +274,13 @@ pub async fn turn(
     }
 
     // 3. Outside business hours: the configured message, no model call.
-    let hours = BusinessHours::from_json(&staged.agent.business_hours).unwrap_or_else(|e| {
-        tracing::warn!(agent = %staged.agent.id, error = %e, "ignoring invalid business_hours");
-        None
-    });
-    if let Some(h) = hours.filter(|h| !h.is_open(Utc::now())) {
+    if let Some(h) = closed {
         let text = h.outside_message().to_string();
         on_delta(&text);
         let meta = json!({"reply_to": staged.message.id, "kind": "outside_hours"});
         let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), None).await?;
         return Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false });
     }
-
-    // 4. Retrieval: the agent's categories plus global knowledge, with its RAG config.
-    let rag = RagConfig::from_json(&staged.agent.rag_config);
-    let hits: Vec<SearchHit> = if staged.agent.rag_enabled {
-        let request = SearchRequest {
-            query: staged.message.content.clone(),
-            mode: SearchMode::Hybrid,
-            max_results: rag.max_results,
-            relevance_threshold: rag.relevance_threshold,
-            scope: Scope { categories: Some(staged.agent.categories.clone()), files: None, include_global: true },
-        };
-        // The customer's message is already stored: a search outage degrades the answer (no
-        // passages, low confidence) instead of failing the turn.
-        knowledge::search(deps, ctx, &request).await.unwrap_or_else(|e| {
-            tracing::error!(error.chain = %crate::error::error_chain(&e), "knowledge search failed; answering without it");
-            Vec::new()
-        })
-    } else {
-        Vec::new()
-    };
     let confidence = staged.agent.rag_enabled.then(|| hits.iter().filter_map(|h| h.dense_score).fold(0.0f32, f32::max));
 
     // 5. Escalation, decided from signals.
@@ -260,13 +292,12 @@ pub async fn turn(
         customer_turns: staged.turns,
     };
     if let Some(e) = escalation::detect(&cfg, &staged.rules, &signals) {
-        on_delta(HANDOFF_MESSAGE);
         let details = json!({"trigger": e.trigger.as_str(), "details": e.details, "priority": e.priority.as_str(),
                              "reason": e.reason});
         let meta = json!({"reply_to": staged.message.id, "kind": "handoff", "escalation": details});
         let tx = deps.db.begin(ctx).await?;
         let escalated = async {
-            let id = repo::escalate(
+            let Some(id) = repo::escalate(
                 &tx,
                 &repo::NewEscalation {
                     conversation_id,
@@ -278,7 +309,10 @@ pub async fn turn(
                     priority: e.priority.as_str(),
                 },
             )
-            .await?;
+            .await?
+            else {
+                return Ok(None);
+            };
             // Jobs inside the transaction: no escalation row without its job, and vice versa.
             let job = json!({"company_id": company, "conversation_id": conversation_id, "escalation_id": id,
                              "priority": e.priority.as_str()});
@@ -288,10 +322,21 @@ pub async fn turn(
                                      "escalation_id": id, "status": "waiting_human", "at": Utc::now()});
                 deps.queue.send(OUTBOUND, &payload).await.map_err(ApiError::internal)?;
             }
-            Ok::<_, ApiError>(id)
+            Ok::<_, ApiError>(Some(id))
         }
         .await;
-        let id = tx.finish(escalated).await?;
+        let Some(id) = tx.finish(escalated).await? else {
+            // A concurrent turn handed the conversation over first: the AI is already silent.
+            finish(deps, ctx, &staged, None, None).await?;
+            return Ok(TurnOutput {
+                message: staged.message,
+                reply: None,
+                escalation: None,
+                handoff: true,
+                replayed: false,
+            });
+        };
+        on_delta(HANDOFF_MESSAGE);
         let mut escalation = details;
         escalation["id"] = json!(id);
         let reply = finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), None).await?;
@@ -362,14 +407,27 @@ pub async fn turn(
     Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
 }
 
-enum Stage {
+/// The turn's checks passed (or it is a retry answered from what is stored).
+enum Checked {
     Replayed(Box<TurnOutput>),
-    Go(Box<Staged>),
+    Go(Box<Go>),
 }
 
+/// What the checks read, for the rest of the turn.
+struct Go {
+    conv: repo::ConversationState,
+    agent: ChatAgent,
+    /// The customer's message, already stored by an earlier attempt that failed.
+    resume: Option<Message>,
+    history: Vec<Message>,
+    turns_before: i64,
+    stored_before: i64,
+    rules: Vec<Rule>,
+}
+
+/// The turn after the customer's message is stored.
 struct Staged {
     conversation_id: Uuid,
-    conv_status: String,
     customer_id: Option<String>,
     summary: Option<String>,
     summarized_messages: i32,
@@ -479,9 +537,9 @@ struct Priced {
 
 /// Writes the reply (if any), the counters, the usage record (tokens and, for a priced model,
 /// the estimated cost) and the customer's last-seen in one transaction; then the summary.
-/// The conversation's own rows are written in one pipelined round trip; the rows other turns
-/// share (agent, usage, customer) follow one by one in a fixed order, so concurrent turns
-/// always lock them in the same order and cannot deadlock.
+/// The writes go out in one pipelined round trip and run in a fixed order (the conversation's
+/// rows, then the rows other turns share: agent, usage, customer), so concurrent turns always
+/// lock them in the same order and cannot deadlock.
 async fn finish(
     deps: &AppDeps,
     ctx: &TenantCtx,
@@ -508,6 +566,7 @@ async fn finish(
                 }
             }
         }
+        repo::prepare_turn_finish(&tx).await?;
         let insert = async {
             match &reply {
                 Some((text, meta)) => {
@@ -516,13 +575,21 @@ async fn finish(
                 None => Ok(None),
             }
         };
-        let (reply, ()) =
-            tokio::try_join!(insert, repo::count_conversation(&tx, company, conversation, f64::from(s.average), ai),)?;
-        repo::count_agent_messages(&tx, company, s.agent.id, 1 + i32::from(ai)).await?;
-        repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost).await?;
-        if let Some(c) = &s.customer_id {
-            repo::touch_customer(&tx, company, c).await?;
-        }
+        let touch = async {
+            match &s.customer_id {
+                Some(c) => repo::touch_customer(&tx, company, c).await,
+                None => Ok(()),
+            }
+        };
+        // One round trip; the statements run in the order written.
+        let (reply, (), (), (), ()) = tokio::try_join!(
+            biased;
+            insert,
+            repo::count_conversation(&tx, company, conversation, f64::from(s.average), ai),
+            repo::count_agent_messages(&tx, company, s.agent.id, 1 + i32::from(ai)),
+            repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost),
+            touch,
+        )?;
         Ok::<_, ApiError>(reply)
     }
     .await;

@@ -6,6 +6,7 @@
 pub mod migrate;
 
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
@@ -54,21 +55,22 @@ impl Db {
         Ok(Self { pool })
     }
 
-    /// Opens a transaction that acts as `ctx`.
+    /// Opens a transaction that acts as `ctx`. Nothing is sent yet: the BEGIN (with the
+    /// tenant settings) goes out together with the transaction's first statement, so opening a
+    /// transaction costs no round trip of its own.
     pub async fn begin(&self, ctx: &TenantCtx) -> Result<TenantTx, DbError> {
         let conn = self.pool.get().await?;
         // Uuids and role names are formatted from typed values (hex digits, fixed words), so a
-        // single simple-query round trip is safe here.
+        // simple query built from them is safe.
         let company = ctx.company_id().map(|c| c.to_string()).unwrap_or_default();
         let user = ctx.user_id().map(|u| u.to_string()).unwrap_or_default();
-        conn.batch_execute(&format!(
+        let begin = format!(
             "BEGIN; SELECT set_config('app.current_company_id', '{company}', true), \
              set_config('app.current_user_id', '{user}', true), \
              set_config('app.user_role', '{}', true)",
             ctx.db_role()
-        ))
-        .await?;
-        Ok(TenantTx { conn: Some(conn), ctx: ctx.clone() })
+        );
+        Ok(TenantTx { conn: Some(conn), ctx: ctx.clone(), pending_begin: Mutex::new(Some(begin)) })
     }
 
     /// A connection with no tenant identity: RLS shows it no tenant rows. Used by the auth
@@ -84,6 +86,8 @@ impl Db {
 pub struct TenantTx {
     conn: Option<Object>,
     ctx: TenantCtx,
+    /// The BEGIN not sent yet (see [`Db::begin`]).
+    pending_begin: Mutex<Option<String>>,
 }
 
 impl TenantTx {
@@ -94,19 +98,47 @@ impl TenantTx {
     /// The transaction's connection, preparing each statement once per connection: a cached
     /// statement costs one round trip per query instead of two (parse, then execute).
     pub(crate) fn client(&self) -> Cached<'_> {
-        Cached(self.conn.as_ref().expect("transaction is open"))
+        Cached { conn: self.conn.as_ref().expect("transaction is open"), begin: Some(&self.pending_begin) }
+    }
+
+    /// Prepares `statements` (pipelined; free when all are cached). Once a statement is
+    /// prepared, its query goes out the moment it is first polled, so queries joined after this
+    /// (`tokio::try_join!` polls in the order written) reach the server, and run, in that order:
+    /// one round trip for a sequence that must stay ordered, such as a lock and the reads after it.
+    pub(crate) async fn prepare(&self, statements: &[&str]) -> Result<(), DbError> {
+        let conn = self.conn.as_ref().expect("transaction is open");
+        futures_util::future::try_join_all(statements.iter().map(|sql| conn.prepare_cached(sql))).await?;
+        Ok(())
+    }
+
+    /// Hands the connection back to the pool after the transaction ended.
+    fn release(&mut self) {
+        drop(self.conn.take());
     }
 
     pub async fn commit(mut self) -> Result<(), DbError> {
+        if self.take_begin().is_some() {
+            // No statement ran: nothing was sent, nothing to commit.
+            self.release();
+            return Ok(());
+        }
         let conn = self.conn.take().expect("transaction is open");
         conn.batch_execute("COMMIT").await?;
         Ok(())
     }
 
     pub async fn rollback(mut self) -> Result<(), DbError> {
+        if self.take_begin().is_some() {
+            self.release();
+            return Ok(());
+        }
         let conn = self.conn.take().expect("transaction is open");
         conn.batch_execute("ROLLBACK").await?;
         Ok(())
+    }
+
+    fn take_begin(&self) -> Option<String> {
+        self.pending_begin.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     /// Commits on `Ok`, rolls back on `Err`, and passes the result on.
@@ -128,17 +160,21 @@ impl TenantTx {
 
 /// A connection whose queries go through the per-connection statement cache. SQL text must
 /// not embed values (they are parameters), so the cache stays as small as the set of queries.
-pub(crate) struct Cached<'a>(&'a Object);
+pub(crate) struct Cached<'a> {
+    conn: &'a Object,
+    /// The transaction's BEGIN while it is still unsent (`None` outside a transaction).
+    begin: Option<&'a Mutex<Option<String>>>,
+}
 
 impl Cached<'_> {
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.checked(self.0.query(&statement, params).await)
+        let statement = self.conn.prepare_cached(sql).await?;
+        self.checked(self.send(self.conn.query(&statement, params)).await)
     }
 
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, tokio_postgres::Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.checked(self.0.query_one(&statement, params).await)
+        let statement = self.conn.prepare_cached(sql).await?;
+        self.checked(self.send(self.conn.query_one(&statement, params)).await)
     }
 
     pub async fn query_opt(
@@ -146,13 +182,30 @@ impl Cached<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.checked(self.0.query_opt(&statement, params).await)
+        let statement = self.conn.prepare_cached(sql).await?;
+        self.checked(self.send(self.conn.query_opt(&statement, params)).await)
     }
 
     pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.checked(self.0.execute(&statement, params).await)
+        let statement = self.conn.prepare_cached(sql).await?;
+        self.checked(self.send(self.conn.execute(&statement, params)).await)
+    }
+
+    /// Runs `query` (not yet polled, so not yet sent), sending the transaction's BEGIN right
+    /// before it when this is the transaction's first statement: both in one round trip.
+    async fn send<T>(
+        &self,
+        query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        let begin = self.begin.and_then(|b| b.lock().unwrap_or_else(PoisonError::into_inner).take());
+        match begin {
+            None => query.await,
+            Some(begin) => {
+                let (began, result) = tokio::join!(biased; self.conn.batch_execute(&begin), query);
+                began?;
+                result
+            }
+        }
     }
 
     /// A schema change under a running process invalidates its cached statements ("cached plan
@@ -164,7 +217,7 @@ impl Cached<'_> {
             if e.code()
                 .is_some_and(|c| *c == SqlState::FEATURE_NOT_SUPPORTED || *c == SqlState::INVALID_SQL_STATEMENT_NAME)
             {
-                self.0.statement_cache.clear();
+                self.conn.statement_cache.clear();
             }
         }
         result
@@ -176,11 +229,11 @@ pub(crate) struct SystemConn(Object);
 
 impl SystemConn {
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        Cached(&self.0).query(sql, params).await
+        Cached { conn: &self.0, begin: None }.query(sql, params).await
     }
 
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, tokio_postgres::Error> {
-        Cached(&self.0).query_one(sql, params).await
+        Cached { conn: &self.0, begin: None }.query_one(sql, params).await
     }
 
     pub async fn query_opt(
@@ -188,17 +241,18 @@ impl SystemConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
-        Cached(&self.0).query_opt(sql, params).await
+        Cached { conn: &self.0, begin: None }.query_opt(sql, params).await
     }
 
     pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
-        Cached(&self.0).execute(sql, params).await
+        Cached { conn: &self.0, begin: None }.execute(sql, params).await
     }
 }
 
 impl Drop for TenantTx {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        let unsent = self.pending_begin.get_mut().unwrap_or_else(PoisonError::into_inner).is_some();
+        if let Some(conn) = self.conn.take().filter(|_| !unsent) {
             // Detach from the pool and close: the server aborts the open transaction.
             drop(Object::take(conn));
         }

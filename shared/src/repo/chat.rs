@@ -28,11 +28,10 @@ pub struct ChatAgent {
     pub categories: Vec<Uuid>,
 }
 
-pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ChatAgent>, DbError> {
-    let row = tx
-        .client()
-        .query_opt(
-            "SELECT a.id, a.name, a.status::text, a.system_prompt, a.personality,
+/// The agent's columns (`chat_agent` reads them), as a literal for `concat!`.
+macro_rules! agent_select {
+    () => {
+        "SELECT a.id, a.name, a.status::text, a.system_prompt, a.personality,
                     COALESCE(a.response_style, '{}'::jsonb), COALESCE(a.llm_config, '{}'::jsonb),
                     COALESCE(c.settings -> 'ragConfig', '{}'::jsonb) || COALESCE(a.rag_config, '{}'::jsonb),
                     COALESCE(a.rag_enabled, true), COALESCE(a.escalation_rules, '{}'::jsonb),
@@ -40,11 +39,33 @@ pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Chat
                     ARRAY(SELECT k.category_id FROM chatapp_agent_knowledge_categories k
                           WHERE k.agent_id = a.id ORDER BY k.created_at, k.category_id)
              FROM chatapp_agents a JOIN chatapp_companies c ON c.id = a.company_id
-             WHERE a.company_id = $1 AND a.id = $2 AND a.deleted_at IS NULL",
-            &[&company, &id],
-        )
-        .await?;
-    Ok(row.map(|r| ChatAgent {
+             "
+    };
+}
+
+const AGENT: &str = concat!(agent_select!(), "WHERE a.company_id = $1 AND a.id = $2 AND a.deleted_at IS NULL");
+const AGENT_OF_CONVERSATION: &str = concat!(
+    agent_select!(),
+    "WHERE a.company_id = $1 AND a.deleted_at IS NULL
+       AND a.id = (SELECT v.agent_id FROM chatapp_conversations v WHERE v.id = $2 AND v.company_id = $1)"
+);
+
+pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ChatAgent>, DbError> {
+    Ok(tx.client().query_opt(AGENT, &[&company, &id]).await?.as_ref().map(chat_agent))
+}
+
+/// The agent of the company's conversation (read in the same round trip as the conversation's
+/// lock, before its agent id is known).
+pub async fn agent_of_conversation(
+    tx: &TenantTx,
+    company: Uuid,
+    conversation: Uuid,
+) -> Result<Option<ChatAgent>, DbError> {
+    Ok(tx.client().query_opt(AGENT_OF_CONVERSATION, &[&company, &conversation]).await?.as_ref().map(chat_agent))
+}
+
+fn chat_agent(r: &Row) -> ChatAgent {
+    ChatAgent {
         id: r.get(0),
         name: r.get(1),
         status: r.get(2),
@@ -58,7 +79,7 @@ pub async fn agent(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Chat
         business_hours: r.get(10),
         fallback_responses: r.get(11),
         categories: r.get(12),
-    }))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,19 +150,15 @@ pub async fn widget_config(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<
     }))
 }
 
-/// The company's current subscription status (None without one) and effective limits.
-pub async fn subscription(tx: &TenantTx, company: Uuid) -> Result<(Option<String>, Value), DbError> {
-    let row = tx
-        .client()
-        .query_opt(
-            "SELECT s.status::text, p.limits || COALESCE(s.custom_limits, '{}'::jsonb),
+const SUBSCRIPTION: &str = "SELECT s.status::text, p.limits || COALESCE(s.custom_limits, '{}'::jsonb),
                     s.trial_ends_at, s.expires_at
              FROM chatapp_company_subscriptions s JOIN chatapp_subscription_plans p ON p.id = s.plan_id
              WHERE s.company_id = $1
-             ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC LIMIT 1",
-            &[&company],
-        )
-        .await?;
+             ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC LIMIT 1";
+
+/// The company's current subscription status (None without one) and effective limits.
+pub async fn subscription(tx: &TenantTx, company: Uuid) -> Result<(Option<String>, Value), DbError> {
+    let row = tx.client().query_opt(SUBSCRIPTION, &[&company]).await?;
     Ok(match row {
         None => (None, Value::Object(Default::default())),
         Some(r) => {
@@ -160,17 +177,12 @@ pub async fn subscription(tx: &TenantTx, company: Uuid) -> Result<(Option<String
     })
 }
 
+const MESSAGES_THIS_MONTH: &str = "SELECT COALESCE(sum(message_count), 0)::bigint FROM chatapp_usage_records
+             WHERE company_id = $1 AND period_start = date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'";
+
 /// Customer messages of the company this calendar month (UTC), from the usage records.
 pub async fn messages_this_month(tx: &TenantTx, company: Uuid) -> Result<i64, DbError> {
-    Ok(tx
-        .client()
-        .query_one(
-            "SELECT COALESCE(sum(message_count), 0)::bigint FROM chatapp_usage_records
-             WHERE company_id = $1 AND period_start = date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-            &[&company],
-        )
-        .await?
-        .get(0))
+    Ok(tx.client().query_one(MESSAGES_THIS_MONTH, &[&company]).await?.get(0))
 }
 
 pub struct CustomerFields<'a> {
@@ -251,17 +263,36 @@ pub struct ConversationState {
     pub summarized_messages: i32,
 }
 
+const LOCK_CONVERSATION: &str =
+    "SELECT id, agent_id, status::text, customer_id, summary, average_sentiment::float8, summarized_messages
+             FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL FOR UPDATE";
+
+/// Prepares the statements of a turn's opening round trip (the conversation's lock and the
+/// reads behind it), so they go out together and run in order (see `TenantTx::prepare`).
+pub async fn prepare_turn_start(tx: &TenantTx) -> Result<(), DbError> {
+    tx.prepare(&[
+        LOCK_CONVERSATION,
+        MESSAGE_BY_CLIENT_ID,
+        AGENT_OF_CONVERSATION,
+        SUBSCRIPTION,
+        MESSAGES_THIS_MONTH,
+        MESSAGE_COUNTS,
+        HISTORY,
+        ESCALATION_RULES,
+    ])
+    .await
+}
+
+/// Prepares the statements of a turn's closing writes, so they go out in one round trip in
+/// their fixed order.
+pub async fn prepare_turn_finish(tx: &TenantTx) -> Result<(), DbError> {
+    tx.prepare(&[INSERT_MESSAGE, COUNT_CONVERSATION, COUNT_AGENT_MESSAGES, RECORD_USAGE, TOUCH_CUSTOMER]).await
+}
+
 /// Locks the company's conversation for the turn. Message queries that follow in the same
 /// transaction are keyed by this conversation, so they stay inside the company as well.
 pub async fn lock_conversation(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ConversationState>, DbError> {
-    let row = tx
-        .client()
-        .query_opt(
-            "SELECT id, agent_id, status::text, customer_id, summary, average_sentiment::float8, summarized_messages
-             FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL FOR UPDATE",
-            &[&id, &company],
-        )
-        .await?;
+    let row = tx.client().query_opt(LOCK_CONVERSATION, &[&id, &company]).await?;
     Ok(row.map(|r| ConversationState {
         id: r.get(0),
         agent_id: r.get(1),
@@ -284,8 +315,12 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, role::text, content, COALESCE(metadata, '{}'::jsonb), sentiment::float8, client_message_id, created_at";
+/// The columns `message` reads, as a literal so statements can be `concat!`-ed constants.
+macro_rules! message_columns {
+    () => {
+        "id, role::text, content, COALESCE(metadata, '{}'::jsonb), sentiment::float8, client_message_id, created_at"
+    };
+}
 
 fn message(r: &Row) -> Message {
     Message {
@@ -299,20 +334,18 @@ fn message(r: &Row) -> Message {
     }
 }
 
+const MESSAGE_BY_CLIENT_ID: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM chatapp_messages WHERE conversation_id = $1 AND client_message_id = $2"
+);
+
 pub async fn message_by_client_id(
     tx: &TenantTx,
     conversation: Uuid,
     client_id: &str,
 ) -> Result<Option<Message>, DbError> {
-    let row = tx
-        .client()
-        .query_opt(
-            &format!(
-                "SELECT {MESSAGE_COLUMNS} FROM chatapp_messages WHERE conversation_id = $1 AND client_message_id = $2"
-            ),
-            &[&conversation, &client_id],
-        )
-        .await?;
+    let row = tx.client().query_opt(MESSAGE_BY_CLIENT_ID, &[&conversation, &client_id]).await?;
     Ok(row.as_ref().map(message))
 }
 
@@ -321,8 +354,10 @@ pub async fn reply_to(tx: &TenantTx, conversation: Uuid, message_id: Uuid) -> Re
     let row = tx
         .client()
         .query_opt(
-            &format!(
-                "SELECT {MESSAGE_COLUMNS} FROM chatapp_messages
+            concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM chatapp_messages
                  WHERE conversation_id = $1 AND metadata ->> 'reply_to' = $2::text ORDER BY created_at LIMIT 1"
             ),
             &[&conversation, &message_id.to_string()],
@@ -330,6 +365,12 @@ pub async fn reply_to(tx: &TenantTx, conversation: Uuid, message_id: Uuid) -> Re
         .await?;
     Ok(row.as_ref().map(message))
 }
+
+const INSERT_MESSAGE: &str = concat!(
+    "INSERT INTO chatapp_messages (conversation_id, role, content, client_message_id, metadata, sentiment)
+     VALUES ($1, $2::text::message_role, $3, $4, $5, $6::float8::numeric(3, 2)) RETURNING ",
+    message_columns!()
+);
 
 pub async fn insert_message(
     tx: &TenantTx,
@@ -342,43 +383,32 @@ pub async fn insert_message(
 ) -> Result<Message, DbError> {
     let row = tx
         .client()
-        .query_one(
-            &format!(
-                "INSERT INTO chatapp_messages (conversation_id, role, content, client_message_id, metadata, sentiment)
-                 VALUES ($1, $2::text::message_role, $3, $4, $5, $6::float8::numeric(3, 2)) RETURNING {MESSAGE_COLUMNS}"
-            ),
-            &[&conversation, &role, &content, &client_message_id, metadata, &sentiment],
-        )
+        .query_one(INSERT_MESSAGE, &[&conversation, &role, &content, &client_message_id, metadata, &sentiment])
         .await?;
     Ok(message(&row))
 }
 
+const HISTORY: &str = concat!(
+    "SELECT * FROM (SELECT ",
+    message_columns!(),
+    " FROM chatapp_messages
+                    WHERE conversation_id = $1
+                      AND EXISTS (SELECT 1 FROM chatapp_conversations c WHERE c.id = $1 AND c.company_id = $3)
+                    ORDER BY created_at DESC, id DESC LIMIT $2) m ORDER BY created_at, id"
+);
+
 /// The last `limit` messages of the company's conversation, oldest first.
 pub async fn history(tx: &TenantTx, company: Uuid, conversation: Uuid, limit: i64) -> Result<Vec<Message>, DbError> {
-    let rows = tx
-        .client()
-        .query(
-            &format!(
-                "SELECT * FROM (SELECT {MESSAGE_COLUMNS} FROM chatapp_messages
-                                WHERE conversation_id = $1
-                                  AND EXISTS (SELECT 1 FROM chatapp_conversations c WHERE c.id = $1 AND c.company_id = $3)
-                                ORDER BY created_at DESC, id DESC LIMIT $2) m ORDER BY created_at, id"
-            ),
-            &[&conversation, &limit, &company],
-        )
-        .await?;
+    let rows = tx.client().query(HISTORY, &[&conversation, &limit, &company]).await?;
     Ok(rows.iter().map(message).collect())
 }
 
+const MESSAGE_COUNTS: &str =
+    "SELECT count(*) FILTER (WHERE role = 'user'), count(*) FROM chatapp_messages WHERE conversation_id = $1";
+
 /// Messages stored in the conversation: (the customer's, all).
 pub async fn message_counts(tx: &TenantTx, conversation: Uuid) -> Result<(i64, i64), DbError> {
-    let row = tx
-        .client()
-        .query_one(
-            "SELECT count(*) FILTER (WHERE role = 'user'), count(*) FROM chatapp_messages WHERE conversation_id = $1",
-            &[&conversation],
-        )
-        .await?;
+    let row = tx.client().query_one(MESSAGE_COUNTS, &[&conversation]).await?;
     Ok((row.get(0), row.get(1)))
 }
 
@@ -421,6 +451,11 @@ pub async fn store_summary(
     Ok(n == 1)
 }
 
+const COUNT_CONVERSATION: &str = "UPDATE chatapp_conversations
+             SET message_count = COALESCE(message_count, 0) + $2, ai_message_count = COALESCE(ai_message_count, 0) + $3,
+                 average_sentiment = $4::float8::numeric(3, 2), last_message_at = now(), updated_at = now()
+             WHERE id = $1 AND company_id = $5";
+
 /// The conversation's counters after a turn: one customer message (with its sentiment folded
 /// into the average) and, when the AI answered, one AI message.
 pub async fn count_conversation(
@@ -432,41 +467,42 @@ pub async fn count_conversation(
 ) -> Result<(), DbError> {
     let messages: i32 = if ai_answered { 2 } else { 1 };
     let ai: i32 = i32::from(ai_answered);
-    tx.client()
-        .execute(
-            "UPDATE chatapp_conversations
-             SET message_count = COALESCE(message_count, 0) + $2, ai_message_count = COALESCE(ai_message_count, 0) + $3,
-                 average_sentiment = $4::float8::numeric(3, 2), last_message_at = now(), updated_at = now()
-             WHERE id = $1 AND company_id = $5",
-            &[&conversation, &messages, &ai, &average_sentiment, &company],
-        )
-        .await?;
+    tx.client().execute(COUNT_CONVERSATION, &[&conversation, &messages, &ai, &average_sentiment, &company]).await?;
     Ok(())
 }
 
+const COUNT_AGENT_MESSAGES: &str =
+    "UPDATE chatapp_agents SET total_messages = COALESCE(total_messages, 0) + $2 WHERE id = $1 AND company_id = $3";
+
 /// The agent's message counter (a row every conversation of the agent writes).
 pub async fn count_agent_messages(tx: &TenantTx, company: Uuid, agent: Uuid, messages: i32) -> Result<(), DbError> {
-    tx.client()
-        .execute(
-            "UPDATE chatapp_agents SET total_messages = COALESCE(total_messages, 0) + $2 WHERE id = $1 AND company_id = $3",
-            &[&agent, &messages, &company],
-        )
-        .await?;
+    tx.client().execute(COUNT_AGENT_MESSAGES, &[&agent, &messages, &company]).await?;
     Ok(())
 }
+
+const TOUCH_CUSTOMER: &str = "UPDATE chatapp_customers SET last_seen_at = now() WHERE company_id = $1 AND id = $2";
 
 pub async fn touch_customer(tx: &TenantTx, company: Uuid, customer: &str) -> Result<(), DbError> {
     let Ok(id) = Uuid::parse_str(customer) else {
         return Ok(());
     };
-    tx.client()
-        .execute(
-            "UPDATE chatapp_customers SET last_seen_at = now() WHERE company_id = $1 AND id = $2",
-            &[&company, &id],
-        )
-        .await?;
+    tx.client().execute(TOUCH_CUSTOMER, &[&company, &id]).await?;
     Ok(())
 }
+
+const RECORD_USAGE: &str =
+    "INSERT INTO chatapp_usage_records (company_id, agent_id, period_start, period_end, message_count,
+                                                ai_response_count, token_count, estimated_cost)
+             VALUES ($1, $2, date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+                     (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC',
+                     $3, $4, $5, $6::float8::numeric(10, 4))
+             ON CONFLICT (company_id, COALESCE(agent_id, '00000000-0000-0000-0000-000000000000'::uuid), period_start)
+             DO UPDATE SET message_count = COALESCE(chatapp_usage_records.message_count, 0) + EXCLUDED.message_count,
+                           ai_response_count = COALESCE(chatapp_usage_records.ai_response_count, 0)
+                                               + EXCLUDED.ai_response_count,
+                           token_count = COALESCE(chatapp_usage_records.token_count, 0) + EXCLUDED.token_count,
+                           estimated_cost = COALESCE(chatapp_usage_records.estimated_cost, 0) + EXCLUDED.estimated_cost,
+                           updated_at = now()";
 
 /// Adds to this month's usage row of (company, agent).
 pub async fn record_usage(
@@ -478,23 +514,7 @@ pub async fn record_usage(
     tokens: i32,
     cost: f64,
 ) -> Result<(), DbError> {
-    tx.client()
-        .execute(
-            "INSERT INTO chatapp_usage_records (company_id, agent_id, period_start, period_end, message_count,
-                                                ai_response_count, token_count, estimated_cost)
-             VALUES ($1, $2, date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
-                     (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC',
-                     $3, $4, $5, $6::float8::numeric(10, 4))
-             ON CONFLICT (company_id, COALESCE(agent_id, '00000000-0000-0000-0000-000000000000'::uuid), period_start)
-             DO UPDATE SET message_count = COALESCE(chatapp_usage_records.message_count, 0) + EXCLUDED.message_count,
-                           ai_response_count = COALESCE(chatapp_usage_records.ai_response_count, 0)
-                                               + EXCLUDED.ai_response_count,
-                           token_count = COALESCE(chatapp_usage_records.token_count, 0) + EXCLUDED.token_count,
-                           estimated_cost = COALESCE(chatapp_usage_records.estimated_cost, 0) + EXCLUDED.estimated_cost,
-                           updated_at = now()",
-            &[&company, &agent, &messages, &ai_responses, &tokens, &cost],
-        )
-        .await?;
+    tx.client().execute(RECORD_USAGE, &[&company, &agent, &messages, &ai_responses, &tokens, &cost]).await?;
     Ok(())
 }
 
@@ -511,17 +531,16 @@ pub async fn model_price(tx: &TenantTx, model: &str) -> Result<(f64, f64), DbErr
     Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0.0, 0.0)))
 }
 
-/// Active escalation rules of the company for this agent (or for every agent).
-pub async fn escalation_rules(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<Vec<Row>, DbError> {
-    tx.client()
-        .query(
-            "SELECT id, name, trigger_keywords, trigger_conditions, priority, is_active
+const ESCALATION_RULES: &str = "SELECT id, name, trigger_keywords, trigger_conditions, priority, is_active
              FROM chatapp_escalation_rules
-             WHERE company_id = $1 AND is_active AND (agent_id IS NULL OR agent_id = $2) ORDER BY priority DESC, name",
-            &[&company, &agent],
-        )
-        .await
-        .map_err(DbError::from)
+             WHERE company_id = $1 AND is_active
+               AND (agent_id IS NULL
+                    OR agent_id = (SELECT v.agent_id FROM chatapp_conversations v WHERE v.id = $2 AND v.company_id = $1))
+             ORDER BY priority DESC, name";
+
+/// Active escalation rules of the company for the conversation's agent (or for every agent).
+pub async fn escalation_rules(tx: &TenantTx, company: Uuid, conversation: Uuid) -> Result<Vec<Row>, DbError> {
+    tx.client().query(ESCALATION_RULES, &[&company, &conversation]).await.map_err(DbError::from)
 }
 
 pub struct NewEscalation<'a> {
@@ -534,7 +553,21 @@ pub struct NewEscalation<'a> {
     pub priority: &'a str,
 }
 
-pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Uuid, DbError> {
+/// Hands the conversation to a human and records why. `None` when it already waits for or is
+/// with a human: the status change goes first and only one of concurrent turns makes it, so a
+/// conversation never gets two escalations for one handoff.
+pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Option<Uuid>, DbError> {
+    let changed = tx
+        .client()
+        .execute(
+            "UPDATE chatapp_conversations SET status = 'waiting_human', updated_at = now()
+             WHERE id = $1 AND company_id = $2 AND status NOT IN ('waiting_human', 'with_human')",
+            &[&e.conversation_id, &e.company_id],
+        )
+        .await?;
+    if changed == 0 {
+        return Ok(None);
+    }
     let row = tx
         .client()
         .query_one(
@@ -544,14 +577,7 @@ pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Uuid, DbEr
             &[&e.conversation_id, &e.company_id, &e.agent_id, &e.reason, &e.trigger_type, e.details, &e.priority],
         )
         .await?;
-    tx.client()
-        .execute(
-            "UPDATE chatapp_conversations SET status = 'waiting_human', updated_at = now()
-             WHERE id = $1 AND company_id = $2",
-            &[&e.conversation_id, &e.company_id],
-        )
-        .await?;
-    Ok(row.get(0))
+    Ok(Some(row.get(0)))
 }
 
 /// Ends the conversation with an optional CSAT rating (1-5) and comment.
