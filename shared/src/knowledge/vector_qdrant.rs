@@ -9,9 +9,9 @@ use qdrant_client::qdrant::point_id::PointIdOptions;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder,
-    Distance, FieldType, Filter, KeywordIndexParamsBuilder, Modifier, NamedVectors, PointStruct, Query,
-    QueryPointsBuilder, Range, ScoredPoint, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder,
-    Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    Distance, FieldType, Filter, KeywordIndexParamsBuilder, Modifier, NamedVectors, PointStruct, QuantizationType,
+    Query, QueryPointsBuilder, Range, ScalarQuantizationBuilder, ScoredPoint, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
 };
 use qdrant_client::{Payload, Qdrant};
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::knowledge::vector::{
     DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, SparseVector, VectorError, VectorIndex,
 };
+use crate::knowledge::vector_edge::SCALAR_QUANTILE;
 use crate::tenant::CompanyId;
 
 /// Named dense vector (cosine).
@@ -77,7 +78,15 @@ impl QdrantServerIndex {
         let name = self.collection.as_str();
         if !self.client.collection_exists(name).await.map_err(backend)? {
             let mut vectors = VectorsConfigBuilder::default();
-            vectors.add_named_vector_params(DENSE, VectorParamsBuilder::new(self.dims as u64, Distance::Cosine));
+            // As the embedded index: an int8 copy in RAM for the graph search, rescored.
+            let int8 = ScalarQuantizationBuilder::default()
+                .r#type(QuantizationType::Int8.into())
+                .quantile(SCALAR_QUANTILE)
+                .always_ram(true);
+            vectors.add_named_vector_params(
+                DENSE,
+                VectorParamsBuilder::new(self.dims as u64, Distance::Cosine).quantization_config(int8),
+            );
             let mut sparse = SparseVectorsConfigBuilder::default();
             sparse.add_named_vector_params(LEXICAL, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
             let create = CreateCollectionBuilder::new(name).vectors_config(vectors).sparse_vectors_config(sparse);
