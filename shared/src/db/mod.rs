@@ -111,6 +111,17 @@ impl TenantTx {
         Ok(())
     }
 
+    /// Plans this transaction's statements once per connection (`plan_cache_mode =
+    /// force_generic_plan`) instead of once per execution. For a statement whose custom plan
+    /// never wins but costs a planning pass every time, such as the chunk lookup by an id array
+    /// behind every search (0.28 ms of planning per execution, measured). Call it before the
+    /// first statement; afterwards it does nothing.
+    pub fn prefer_generic_plans(&self) {
+        if let Some(begin) = self.pending_begin.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            begin.push_str(", set_config('plan_cache_mode', 'force_generic_plan', true)");
+        }
+    }
+
     /// Hands the connection back to the pool after the transaction ended.
     fn release(&mut self) {
         drop(self.conn.take());

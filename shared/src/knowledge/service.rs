@@ -672,6 +672,7 @@ pub async fn search_with_embedding(
     // Chunk rows through RLS: a point whose row is gone (or not this tenant's) is dropped.
     let ids: Vec<Uuid> = kept.iter().map(|f| f.id).collect();
     let tx = deps.db.begin(ctx).await?;
+    tx.prefer_generic_plans();
     let refs = repo::chunk_refs(&tx, company.as_uuid(), &ids).await;
     let mut refs: HashMap<Uuid, ChunkRef> = tx.finish(refs).await?.into_iter().map(|r| (r.chunk_id, r)).collect();
     Ok(kept
