@@ -263,14 +263,7 @@ pub async fn turn(
 
     // 2. A human owns the conversation: the AI stays silent.
     if human {
-        finish(deps, ctx, &staged, None, None).await?;
-        return Ok(TurnOutput {
-            message: staged.message,
-            reply: None,
-            escalation: None,
-            handoff: true,
-            replayed: false,
-        });
+        return silent(deps, ctx, staged).await;
     }
 
     // 3. Outside business hours: the configured message, no model call.
@@ -327,14 +320,7 @@ pub async fn turn(
         .await;
         let Some(id) = tx.finish(escalated).await? else {
             // A concurrent turn handed the conversation over first: the AI is already silent.
-            finish(deps, ctx, &staged, None, None).await?;
-            return Ok(TurnOutput {
-                message: staged.message,
-                reply: None,
-                escalation: None,
-                handoff: true,
-                replayed: false,
-            });
+            return silent(deps, ctx, staged).await;
         };
         on_delta(HANDOFF_MESSAGE);
         let mut escalation = details;
@@ -405,6 +391,12 @@ pub async fn turn(
     };
     let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), priced).await?;
     Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
+}
+
+/// A turn while a human owns the conversation: the message is counted, the AI does not answer.
+async fn silent(deps: &AppDeps, ctx: &TenantCtx, staged: Staged) -> Result<TurnOutput, ApiError> {
+    finish(deps, ctx, &staged, None, None).await?;
+    Ok(TurnOutput { message: staged.message, reply: None, escalation: None, handoff: true, replayed: false })
 }
 
 /// The turn's checks passed (or it is a retry answered from what is stored).
