@@ -183,32 +183,43 @@ pub async fn turn(
     // The customer's message is stored and committed while retrieval runs beside it (the
     // search only reads); generation starts once both are done.
     let score = sentiment::score(&input.content);
-    let store = async {
-        let stored = match resume {
+    // Boxed: the turn's future is large, and debug builds keep it on the stack.
+    let store = Box::pin(async {
+        match resume {
             // Already stored, so already counted and in the history read.
-            Some(m) => Ok((m, false)),
-            None => repo::insert_message(
-                &tx,
-                conversation_id,
-                "user",
-                &input.content,
-                input.client_message_id.as_deref(),
-                &json!({}),
-                Some(f64::from(score)),
-            )
-            .await
-            .map(|m| (m, true))
-            .map_err(|e| match e.unique_violation() {
-                // A concurrent retry with the same client id won the race.
-                Some(_) => ApiError::conflict("duplicate_message", "this message is already being answered"),
-                None => ApiError::from(e),
-            }),
-        };
-        tx.finish(stored).await
-    };
+            Some(m) => tx.finish(Ok((m, false))).await,
+            None => {
+                // The insert and the COMMIT in one round trip.
+                let inserted = tx
+                    .commit_alongside(repo::insert_message(
+                        &tx,
+                        conversation_id,
+                        "user",
+                        &input.content,
+                        input.client_message_id.as_deref(),
+                        &json!({}),
+                        Some(f64::from(score)),
+                    ))
+                    .await;
+                match inserted {
+                    Ok(m) => Ok((m, true)),
+                    Err(e) => {
+                        let e = match e.unique_violation() {
+                            // A concurrent retry with the same client id won the race.
+                            Some(_) => {
+                                ApiError::conflict("duplicate_message", "this message is already being answered")
+                            }
+                            None => ApiError::from(e),
+                        };
+                        tx.finish(Err(e)).await
+                    }
+                }
+            }
+        }
+    });
     // 4. Retrieval: the agent's categories plus global knowledge, with its RAG config (not
     // needed while a human owns the conversation or outside business hours).
-    let retrieve = async {
+    let retrieve = Box::pin(async {
         if human || closed.is_some() || !agent.rag_enabled {
             return Vec::new();
         }
@@ -226,7 +237,7 @@ pub async fn turn(
             tracing::error!(error.chain = %crate::error::error_chain(&e), "knowledge search failed; answering without it");
             Vec::new()
         })
-    };
+    });
     let (stored, hits): (Result<(Message, bool), ApiError>, Vec<SearchHit>) = tokio::join!(store, retrieve);
     let (message, inserted) = stored?;
     let (turns, stored) = if inserted {
@@ -543,7 +554,7 @@ async fn finish(
     let conversation = s.conversation_id;
     let ai = reply.is_some();
     let tx = deps.db.begin(ctx).await?;
-    let written = async {
+    let written = Box::pin(async {
         let (mut tokens, mut cost) = (0i32, 0.0f64);
         let mut reply = reply;
         if let Some(p) = &priced {
@@ -573,19 +584,27 @@ async fn finish(
                 None => Ok(()),
             }
         };
-        // One round trip; the statements run in the order written.
-        let (reply, (), (), (), ()) = tokio::try_join!(
-            biased;
-            insert,
-            repo::count_conversation(&tx, company, conversation, f64::from(s.average), ai),
-            repo::count_agent_messages(&tx, company, s.agent.id, 1 + i32::from(ai)),
-            repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost),
-            touch,
-        )?;
+        // One round trip, COMMIT included; the statements run in the order written.
+        let (reply, (), (), (), ()) = tx
+            .commit_alongside(async {
+                tokio::try_join!(
+                    biased;
+                    insert,
+                    repo::count_conversation(&tx, company, conversation, f64::from(s.average), ai),
+                    repo::count_agent_messages(&tx, company, s.agent.id, 1 + i32::from(ai)),
+                    repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost),
+                    touch,
+                )
+            })
+            .await?;
         Ok::<_, ApiError>(reply)
-    }
+    })
     .await;
-    let reply = tx.finish(written).await?;
+    // Committed with the writes; on an error the transaction is rolled back.
+    let reply = match written {
+        Ok(reply) => reply,
+        Err(e) => return tx.finish(Err(e)).await,
+    };
     update_summary(deps, ctx, company, s, s.stored + i64::from(ai)).await;
     Ok(reply)
 }

@@ -6,6 +6,7 @@
 pub mod migrate;
 
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -70,7 +71,12 @@ impl Db {
              set_config('app.user_role', '{}', true)",
             ctx.db_role()
         );
-        Ok(TenantTx { conn: Some(conn), ctx: ctx.clone(), pending_begin: Mutex::new(Some(begin)) })
+        Ok(TenantTx {
+            conn: Some(conn),
+            ctx: ctx.clone(),
+            phase: Mutex::new(Phase::Unsent(begin)),
+            ended: AtomicBool::new(false),
+        })
     }
 
     /// A connection with no tenant identity: RLS shows it no tenant rows. Used by the auth
@@ -86,8 +92,18 @@ impl Db {
 pub struct TenantTx {
     conn: Option<Object>,
     ctx: TenantCtx,
-    /// The BEGIN not sent yet (see [`Db::begin`]).
-    pending_begin: Mutex<Option<String>>,
+    phase: Mutex<Phase>,
+    /// Committed by [`TenantTx::commit_alongside`]: the connection goes back to the pool.
+    ended: AtomicBool,
+}
+
+/// How far a transaction got on the wire.
+enum Phase {
+    /// Nothing sent yet; the BEGIN goes out with the first statement (see [`Db::begin`]).
+    Unsent(String),
+    Open,
+    /// COMMIT is on its way: any further statement would run outside the transaction.
+    CommitSent,
 }
 
 impl TenantTx {
@@ -98,7 +114,7 @@ impl TenantTx {
     /// The transaction's connection, preparing each statement once per connection: a cached
     /// statement costs one round trip per query instead of two (parse, then execute).
     pub(crate) fn client(&self) -> Cached<'_> {
-        Cached { conn: self.conn.as_ref().expect("transaction is open"), begin: Some(&self.pending_begin) }
+        Cached { conn: self.conn.as_ref().expect("transaction is open"), phase: Some(&self.phase) }
     }
 
     /// Prepares `statements` (pipelined; free when all are cached). Once a statement is
@@ -117,7 +133,7 @@ impl TenantTx {
     /// behind every search (0.28 ms of planning per execution, measured). Call it before the
     /// first statement; afterwards it does nothing.
     pub fn prefer_generic_plans(&self) {
-        if let Some(begin) = self.pending_begin.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        if let Phase::Unsent(begin) = &mut *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
             begin.push_str(", set_config('plan_cache_mode', 'force_generic_plan', true)");
         }
     }
@@ -148,8 +164,50 @@ impl TenantTx {
         Ok(())
     }
 
+    /// The BEGIN if nothing was sent yet (the transaction counts as open from here on).
     fn take_begin(&self) -> Option<String> {
-        self.pending_begin.lock().unwrap_or_else(PoisonError::into_inner).take()
+        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        match std::mem::replace(&mut *phase, Phase::Open) {
+            Phase::Unsent(begin) => Some(begin),
+            other => {
+                *phase = other;
+                None
+            }
+        }
+    }
+
+    /// Runs `work` on this transaction and sends COMMIT right behind its statements, in the
+    /// same round trip. `work` must send every statement when first polled: one prepared
+    /// statement, or a join of them ([`TenantTx::prepare`]; a prepared statement goes out when
+    /// first polled). A statement sent after the COMMIT panics rather than run outside the
+    /// transaction. When `work` fails, the server turns the COMMIT into a rollback.
+    pub async fn commit_alongside<T, E: From<DbError>>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let conn = self.conn.as_ref().expect("transaction is open");
+        let commit = async {
+            // Polled right after `work` first was, so behind every statement it sent then.
+            {
+                let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+                if !matches!(*phase, Phase::Open) {
+                    return Ok(false);
+                }
+                *phase = Phase::CommitSent;
+            }
+            conn.batch_execute("COMMIT").await.map(|()| true)
+        };
+        let (result, committed) = tokio::join!(biased; work, commit);
+        let value = result?;
+        let sent = committed.map_err(|e| E::from(DbError::from(e)))?;
+        let open = matches!(*self.phase.lock().unwrap_or_else(PoisonError::into_inner), Phase::Open);
+        if !sent && open {
+            // `work` sent nothing before the commit point (an unprepared first statement):
+            // commit after it instead.
+            conn.batch_execute("COMMIT").await.map_err(|e| E::from(DbError::from(e)))?;
+        }
+        self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(value)
     }
 
     /// Commits on `Ok`, rolls back on `Err`, and passes the result on.
@@ -173,8 +231,8 @@ impl TenantTx {
 /// not embed values (they are parameters), so the cache stays as small as the set of queries.
 pub(crate) struct Cached<'a> {
     conn: &'a Object,
-    /// The transaction's BEGIN while it is still unsent (`None` outside a transaction).
-    begin: Option<&'a Mutex<Option<String>>>,
+    /// The transaction's progress (`None` outside a transaction).
+    phase: Option<&'a Mutex<Phase>>,
 }
 
 impl Cached<'_> {
@@ -208,7 +266,19 @@ impl Cached<'_> {
         &self,
         query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, tokio_postgres::Error> {
-        let begin = self.begin.and_then(|b| b.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let begin = match self.phase {
+            None => None,
+            Some(phase) => {
+                let mut phase = phase.lock().unwrap_or_else(PoisonError::into_inner);
+                match std::mem::replace(&mut *phase, Phase::Open) {
+                    Phase::Unsent(begin) => Some(begin),
+                    Phase::Open => None,
+                    Phase::CommitSent => {
+                        panic!("a statement was sent after its transaction's COMMIT; prepare it first")
+                    }
+                }
+            }
+        };
         match begin {
             None => query.await,
             Some(begin) => {
@@ -240,11 +310,11 @@ pub(crate) struct SystemConn(Object);
 
 impl SystemConn {
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        Cached { conn: &self.0, begin: None }.query(sql, params).await
+        Cached { conn: &self.0, phase: None }.query(sql, params).await
     }
 
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, tokio_postgres::Error> {
-        Cached { conn: &self.0, begin: None }.query_one(sql, params).await
+        Cached { conn: &self.0, phase: None }.query_one(sql, params).await
     }
 
     pub async fn query_opt(
@@ -252,18 +322,20 @@ impl SystemConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
-        Cached { conn: &self.0, begin: None }.query_opt(sql, params).await
+        Cached { conn: &self.0, phase: None }.query_opt(sql, params).await
     }
 
     pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
-        Cached { conn: &self.0, begin: None }.execute(sql, params).await
+        Cached { conn: &self.0, phase: None }.execute(sql, params).await
     }
 }
 
 impl Drop for TenantTx {
     fn drop(&mut self) {
-        let unsent = self.pending_begin.get_mut().unwrap_or_else(PoisonError::into_inner).is_some();
-        if let Some(conn) = self.conn.take().filter(|_| !unsent) {
+        // Nothing sent, or committed: the connection is clean and goes back to the pool.
+        let clean = matches!(self.phase.get_mut().unwrap_or_else(PoisonError::into_inner), Phase::Unsent(_))
+            || *self.ended.get_mut();
+        if let Some(conn) = self.conn.take().filter(|_| !clean) {
             // Detach from the pool and close: the server aborts the open transaction.
             drop(Object::take(conn));
         }

@@ -673,8 +673,10 @@ pub async fn search_with_embedding(
     let ids: Vec<Uuid> = kept.iter().map(|f| f.id).collect();
     let tx = deps.db.begin(ctx).await?;
     tx.prefer_generic_plans();
-    let refs = repo::chunk_refs(&tx, company.as_uuid(), &ids).await;
-    let mut refs: HashMap<Uuid, ChunkRef> = tx.finish(refs).await?.into_iter().map(|r| (r.chunk_id, r)).collect();
+    repo::prepare_chunk_refs(&tx).await?;
+    // BEGIN, the lookup and COMMIT in one round trip.
+    let refs = tx.commit_alongside(repo::chunk_refs(&tx, company.as_uuid(), &ids)).await?;
+    let mut refs: HashMap<Uuid, ChunkRef> = refs.into_iter().map(|r| (r.chunk_id, r)).collect();
     Ok(kept
         .into_iter()
         .filter_map(|f| {

@@ -268,7 +268,8 @@ const LOCK_CONVERSATION: &str =
              FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL FOR UPDATE";
 
 /// Prepares the statements of a turn's opening round trip (the conversation's lock and the
-/// reads behind it), so they go out together and run in order (see `TenantTx::prepare`).
+/// reads behind it), so they go out together and run in order (see `TenantTx::prepare`), and
+/// the customer message's insert, which goes out with the COMMIT.
 pub async fn prepare_turn_start(tx: &TenantTx) -> Result<(), DbError> {
     tx.prepare(&[
         LOCK_CONVERSATION,
@@ -279,12 +280,13 @@ pub async fn prepare_turn_start(tx: &TenantTx) -> Result<(), DbError> {
         MESSAGE_COUNTS,
         HISTORY,
         ESCALATION_RULES,
+        INSERT_MESSAGE,
     ])
     .await
 }
 
 /// Prepares the statements of a turn's closing writes, so they go out in one round trip in
-/// their fixed order.
+/// their fixed order, with the COMMIT.
 pub async fn prepare_turn_finish(tx: &TenantTx) -> Result<(), DbError> {
     tx.prepare(&[INSERT_MESSAGE, COUNT_CONVERSATION, COUNT_AGENT_MESSAGES, RECORD_USAGE, TOUCH_CUSTOMER]).await
 }

@@ -735,20 +735,22 @@ pub struct ChunkRef {
     pub section_title: Option<String>,
 }
 
-/// The chunk rows among `ids` visible to this transaction (its company's and global ones).
-pub async fn chunk_refs(tx: &TenantTx, company: Uuid, ids: &[Uuid]) -> Result<Vec<ChunkRef>, DbError> {
-    let rows = tx
-        .client()
-        .query(
-            "SELECT k.id, k.file_id, k.article_id, k.category_id, COALESCE(f.original_filename, a.title, ''),
+const CHUNK_REFS: &str =
+    "SELECT k.id, k.file_id, k.article_id, k.category_id, COALESCE(f.original_filename, a.title, ''),
                     k.chunk_index, k.content, k.start_offset, k.end_offset, k.page_number, k.section_title
              FROM chatapp_knowledge_chunks k
              LEFT JOIN chatapp_knowledge_files f ON f.id = k.file_id
              LEFT JOIN chatapp_knowledge_articles a ON a.id = k.article_id
-             WHERE k.id = ANY($1) AND (k.company_id = $2 OR k.company_id IS NULL)",
-            &[&ids, &company],
-        )
-        .await?;
+             WHERE k.id = ANY($1) AND (k.company_id = $2 OR k.company_id IS NULL)";
+
+/// Prepares [`chunk_refs`]'s statement, so it can be committed alongside (one round trip).
+pub async fn prepare_chunk_refs(tx: &TenantTx) -> Result<(), DbError> {
+    tx.prepare(&[CHUNK_REFS]).await
+}
+
+/// The chunk rows among `ids` visible to this transaction (its company's and global ones).
+pub async fn chunk_refs(tx: &TenantTx, company: Uuid, ids: &[Uuid]) -> Result<Vec<ChunkRef>, DbError> {
+    let rows = tx.client().query(CHUNK_REFS, &[&ids, &company]).await?;
     Ok(rows
         .iter()
         .map(|r| ChunkRef {
