@@ -355,6 +355,48 @@ async fn concurrent_sends_in_one_conversation_hand_over_once_and_keep_counters_e
     );
 }
 
+async fn insert_user(
+    tx: &chatapp::db::TenantTx,
+    conversation: Uuid,
+    content: &str,
+) -> Result<chatapp::repo::chat::Message, chatapp::db::DbError> {
+    chatapp::repo::chat::insert_message(tx, conversation, "user", content, None, &json!({}), None).await
+}
+
+/// Statements committed in the same round trip as their COMMIT: when one of them fails, the
+/// server turns the COMMIT into a rollback and none of them is stored; when all succeed, all are.
+#[tokio::test]
+async fn a_pipelined_commit_stores_all_or_nothing() {
+    use chatapp::repo::chat as repo;
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (conv, _) = session(&env, chat.agent, json!({})).await;
+    let ctx = chatapp::auth::worker_ctx(t.company_id);
+
+    let tx = env.deps.db.begin(&ctx).await.unwrap();
+    repo::prepare_turn_start(&tx).await.unwrap();
+    let failed = tx
+        .commit_alongside(async {
+            // The second insert names no conversation (foreign key violation).
+            tokio::try_join!(biased; insert_user(&tx, conv, "first"), insert_user(&tx, Uuid::new_v4(), "second"))
+        })
+        .await;
+    assert!(failed.is_err());
+    drop(tx);
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}'")).await, 0);
+
+    let tx = env.deps.db.begin(&ctx).await.unwrap();
+    repo::prepare_turn_start(&tx).await.unwrap();
+    tx.commit_alongside(async {
+        tokio::try_join!(biased; insert_user(&tx, conv, "first"), insert_user(&tx, conv, "second"))
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    assert_eq!(env.count(&format!("chatapp_messages WHERE conversation_id = '{conv}'")).await, 2);
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_stored() {
     let env = TestEnv::new().await;
