@@ -6,7 +6,6 @@
 pub mod migrate;
 
 use std::str::FromStr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -71,12 +70,7 @@ impl Db {
              set_config('app.user_role', '{}', true)",
             ctx.db_role()
         );
-        Ok(TenantTx {
-            conn: Some(conn),
-            ctx: ctx.clone(),
-            phase: Mutex::new(Phase::Unsent(begin)),
-            ended: AtomicBool::new(false),
-        })
+        Ok(TenantTx { conn: Some(conn), ctx: ctx.clone(), phase: Mutex::new(Phase::Unsent(begin)) })
     }
 
     /// A connection with no tenant identity: RLS shows it no tenant rows. Used by the auth
@@ -93,8 +87,6 @@ pub struct TenantTx {
     conn: Option<Object>,
     ctx: TenantCtx,
     phase: Mutex<Phase>,
-    /// Committed by [`TenantTx::commit_alongside`]: the connection goes back to the pool.
-    ended: AtomicBool,
 }
 
 /// How far a transaction got on the wire.
@@ -104,6 +96,8 @@ enum Phase {
     Open,
     /// COMMIT is on its way: any further statement would run outside the transaction.
     CommitSent,
+    /// Committed by [`TenantTx::commit_alongside`]: the connection is clean again.
+    Committed,
 }
 
 impl TenantTx {
@@ -206,7 +200,7 @@ impl TenantTx {
             // commit after it instead.
             conn.batch_execute("COMMIT").await.map_err(|e| E::from(DbError::from(e)))?;
         }
-        self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = Phase::Committed;
         Ok(value)
     }
 
@@ -273,7 +267,7 @@ impl Cached<'_> {
                 match std::mem::replace(&mut *phase, Phase::Open) {
                     Phase::Unsent(begin) => Some(begin),
                     Phase::Open => None,
-                    Phase::CommitSent => {
+                    Phase::CommitSent | Phase::Committed => {
                         panic!("a statement was sent after its transaction's COMMIT; prepare it first")
                     }
                 }
@@ -333,8 +327,8 @@ impl SystemConn {
 impl Drop for TenantTx {
     fn drop(&mut self) {
         // Nothing sent, or committed: the connection is clean and goes back to the pool.
-        let clean = matches!(self.phase.get_mut().unwrap_or_else(PoisonError::into_inner), Phase::Unsent(_))
-            || *self.ended.get_mut();
+        let clean =
+            matches!(self.phase.get_mut().unwrap_or_else(PoisonError::into_inner), Phase::Unsent(_) | Phase::Committed);
         if let Some(conn) = self.conn.take().filter(|_| !clean) {
             // Detach from the pool and close: the server aborts the open transaction.
             drop(Object::take(conn));
