@@ -96,8 +96,8 @@ enum Phase {
     Open,
     /// COMMIT is on its way: any further statement would run outside the transaction.
     CommitSent,
-    /// Committed by [`TenantTx::commit_alongside`]: the connection is clean again.
-    Committed,
+    /// Committed or rolled back: the connection is clean again.
+    Ended,
 }
 
 impl TenantTx {
@@ -132,42 +132,24 @@ impl TenantTx {
         }
     }
 
-    /// Hands the connection back to the pool after the transaction ended.
-    fn release(&mut self) {
-        drop(self.conn.take());
+    pub async fn commit(self) -> Result<(), DbError> {
+        self.end("COMMIT").await
     }
 
-    pub async fn commit(mut self) -> Result<(), DbError> {
-        if self.take_begin().is_some() {
-            // No statement ran: nothing was sent, nothing to commit.
-            self.release();
+    pub async fn rollback(self) -> Result<(), DbError> {
+        self.end("ROLLBACK").await
+    }
+
+    /// Ends the transaction with `sql`; when no statement ran, nothing was sent and there is
+    /// nothing to end.
+    async fn end(mut self, sql: &str) -> Result<(), DbError> {
+        let phase = std::mem::replace(self.phase.get_mut().unwrap_or_else(PoisonError::into_inner), Phase::Ended);
+        if matches!(phase, Phase::Unsent(_)) {
             return Ok(());
         }
         let conn = self.conn.take().expect("transaction is open");
-        conn.batch_execute("COMMIT").await?;
+        conn.batch_execute(sql).await?;
         Ok(())
-    }
-
-    pub async fn rollback(mut self) -> Result<(), DbError> {
-        if self.take_begin().is_some() {
-            self.release();
-            return Ok(());
-        }
-        let conn = self.conn.take().expect("transaction is open");
-        conn.batch_execute("ROLLBACK").await?;
-        Ok(())
-    }
-
-    /// The BEGIN if nothing was sent yet (the transaction counts as open from here on).
-    fn take_begin(&self) -> Option<String> {
-        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        match std::mem::replace(&mut *phase, Phase::Open) {
-            Phase::Unsent(begin) => Some(begin),
-            other => {
-                *phase = other;
-                None
-            }
-        }
     }
 
     /// Runs `work` on this transaction and sends COMMIT right behind its statements, in the
@@ -200,7 +182,7 @@ impl TenantTx {
             // commit after it instead.
             conn.batch_execute("COMMIT").await.map_err(|e| E::from(DbError::from(e)))?;
         }
-        *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = Phase::Committed;
+        *self.phase.lock().unwrap_or_else(PoisonError::into_inner) = Phase::Ended;
         Ok(value)
     }
 
@@ -267,7 +249,7 @@ impl Cached<'_> {
                 match std::mem::replace(&mut *phase, Phase::Open) {
                     Phase::Unsent(begin) => Some(begin),
                     Phase::Open => None,
-                    Phase::CommitSent | Phase::Committed => {
+                    Phase::CommitSent | Phase::Ended => {
                         panic!("a statement was sent after its transaction's COMMIT; prepare it first")
                     }
                 }
@@ -328,7 +310,7 @@ impl Drop for TenantTx {
     fn drop(&mut self) {
         // Nothing sent, or committed: the connection is clean and goes back to the pool.
         let clean =
-            matches!(self.phase.get_mut().unwrap_or_else(PoisonError::into_inner), Phase::Unsent(_) | Phase::Committed);
+            matches!(self.phase.get_mut().unwrap_or_else(PoisonError::into_inner), Phase::Unsent(_) | Phase::Ended);
         if let Some(conn) = self.conn.take().filter(|_| !clean) {
             // Detach from the pool and close: the server aborts the open transaction.
             drop(Object::take(conn));
