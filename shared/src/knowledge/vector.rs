@@ -82,6 +82,10 @@ pub enum VectorError {
     Dimensions { got: usize, want: usize },
 }
 
+/// Both indexes keep an int8 copy of the dense vector for the graph search; values outside
+/// this quantile are clipped when quantising.
+pub const SCALAR_QUANTILE: f32 = 0.99;
+
 #[async_trait]
 pub trait VectorIndex: Send + Sync {
     /// Inserts or replaces points. Every payload's `company_id` must equal `company`

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::knowledge::vector::{
     DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, SparseVector, VectorError, VectorIndex,
+    SCALAR_QUANTILE,
 };
 use crate::tenant::CompanyId;
 
@@ -41,9 +42,6 @@ const FILE_ID: &str = "file_id";
 const ARTICLE_ID: &str = "article_id";
 const CATEGORY_ID: &str = "category_id";
 const CHUNK_INDEX: &str = "chunk_index";
-
-/// Values outside this quantile are clipped when the dense vector is quantised to int8.
-pub const SCALAR_QUANTILE: f32 = 0.99;
 
 /// qdrant-edge's config file inside the shard directory.
 const EDGE_CONFIG_FILE: &str = "edge_config.json";

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::knowledge::vector::{
     DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, SparseVector, VectorError, VectorIndex,
+    SCALAR_QUANTILE,
 };
-use crate::knowledge::vector_edge::SCALAR_QUANTILE;
 use crate::tenant::CompanyId;
 
 /// Named dense vector (cosine).
