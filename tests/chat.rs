@@ -676,6 +676,40 @@ async fn a_long_conversation_keeps_a_running_summary_in_the_prompt() {
 }
 
 #[tokio::test]
+async fn a_summary_that_fell_behind_catches_up_from_the_stored_messages() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (conv, token) = session(&env, chat.agent, json!({})).await;
+    // 30 messages the summary never saw (an exchange with a support agent, say): more than a
+    // turn reads, so the summary's step needs them read back.
+    let owner = env.owner().await;
+    owner
+        .execute(
+            "INSERT INTO chatapp_messages (conversation_id, role, content, created_at)
+             SELECT $1, (CASE WHEN g % 2 = 1 THEN 'user' ELSE 'human_agent' END)::message_role,
+                    'Earlier message ' || g, now() - interval '1 hour' + g * interval '1 second'
+             FROM generate_series(1, 30) g",
+            &[&conv],
+        )
+        .await
+        .unwrap();
+    say(&env, conv, &token, "Any news?").await;
+    // 32 messages now; the next turn's window holds the last 11, so the 21 before are summarised.
+    let row = owner
+        .query_one("SELECT summary, summarized_messages FROM chatapp_conversations WHERE id = $1", &[&conv])
+        .await
+        .unwrap();
+    let (summary, covered): (String, i32) = (row.get(0), row.get(1));
+    assert_eq!(covered, 21);
+    let lines: Vec<&str> = summary.lines().collect();
+    assert_eq!(lines.len(), 21, "{summary}");
+    assert_eq!(lines[0], "Customer: Earlier message 1");
+    assert_eq!(lines[1], "Support agent: Earlier message 2");
+    assert_eq!(lines[20], "Customer: Earlier message 21");
+}
+
+#[tokio::test]
 async fn a_turn_cites_global_knowledge_beside_the_company_knowledge() {
     use chatapp::knowledge::lexical::LexicalEncoder;
     use chatapp::knowledge::vector::{chunk_point_id, ChunkPayload, IndexedChunk};

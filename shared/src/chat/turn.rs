@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -90,104 +90,117 @@ pub async fn turn(
 ) -> Result<TurnOutput, ApiError> {
     let company = ctx.require_company()?.as_uuid();
     let started = Instant::now();
+    let now = Utc::now();
 
     // 1. Checks, then the customer's message, in one transaction. The BEGIN, the conversation's
     // lock and everything the checks and the prompt need go out in one round trip; the reads
     // run after the lock, so they see the previous turn of this conversation committed.
+    // Retrieval needs only the first two results (the conversation and its agent): it starts
+    // as soon as they are in and runs while the other reads, the checks and the commit of the
+    // customer's message go on. It only reads, so a turn that stops early just drops it.
+    let (plan_sender, plan) = tokio::sync::oneshot::channel::<SearchRequest>();
     let tx = deps.db.begin(ctx).await?;
-    let checked = async {
-        repo::prepare_turn_start(&tx).await?;
-        let by_client_id = async {
-            match &input.client_message_id {
-                Some(id) => repo::message_by_client_id(&tx, conversation_id, id).await,
-                None => Ok(None),
-            }
-        };
-        // The history read covers the window plus what the summary does not cover yet (it is
-        // brought up to date every SUMMARY_STEP messages); trimmed below.
-        let (conv, existing, agent, (status, limits), used, (turns_before, stored_before), history, rules) = tokio::try_join!(
-            biased;
-            repo::lock_conversation(&tx, company, conversation_id),
-            by_client_id,
-            repo::agent_of_conversation(&tx, company, conversation_id),
-            repo::subscription(&tx, company),
-            repo::messages_this_month(&tx, company),
-            repo::message_counts(&tx, conversation_id),
-            repo::history(&tx, company, conversation_id, HISTORY_WINDOW + SUMMARY_STEP),
-            repo::escalation_rules(&tx, company, conversation_id),
-        )?;
-        let conv = conv.ok_or(ApiError::NotFound)?;
-        let human = matches!(conv.status.as_str(), "waiting_human" | "with_human");
-        let mut resume = None;
-        if let Some(existing) = existing {
-            let reply = repo::reply_to(&tx, conversation_id, existing.id).await?;
-            let unanswered = reply.is_none() && conv.status == "active";
-            if !unanswered {
-                return Ok(Checked::Replayed(Box::new(TurnOutput {
-                    message: existing,
-                    reply,
-                    escalation: None,
-                    handoff: human,
-                    replayed: true,
-                })));
-            }
-            // Stored but never answered: either the first attempt is still running, or it
-            // failed after storing the message. Only the latter is resumed.
-            if Utc::now() - existing.created_at < chrono::Duration::seconds(RESUME_AFTER_SECS) {
-                return Err(ApiError::conflict("duplicate_message", "this message is already being answered"));
-            }
-            resume = Some(existing);
-        }
-        if matches!(conv.status.as_str(), "resolved" | "abandoned") {
-            return Err(ApiError::conflict("conversation_closed", "this conversation has ended; start a new one"));
-        }
-        let agent = agent.ok_or(ApiError::NotFound)?;
-        if agent.status != "active" {
-            return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
-        }
-        check_plan(status.as_deref(), &limits, used)?;
-        let rules: Vec<Rule> = rules
-            .iter()
-            .map(|r| {
-                let keywords: Vec<String> = r.get(2);
-                Rule::from_table_row(r.get(0), r.get::<_, String>(1).as_str(), &keywords, &r.get(3), r.get(4), r.get(5))
-            })
-            .collect();
-        Ok::<_, ApiError>(Checked::Go(Box::new(Go {
-            conv,
-            agent,
-            resume,
-            history,
-            turns_before,
-            stored_before,
-            rules,
-        })))
-    }
-    .await;
-    let go = match checked {
-        Ok(Checked::Go(go)) => *go,
-        Ok(Checked::Replayed(out)) => {
-            tx.commit().await?;
-            return Ok(*out);
-        }
-        Err(e) => return tx.finish(Err(e)).await,
-    };
-    let Go { conv, agent, resume, mut history, turns_before, stored_before, rules } = go;
-    let human = matches!(conv.status.as_str(), "waiting_human" | "with_human");
-    let hours = BusinessHours::from_json(&agent.business_hours).unwrap_or_else(|e| {
-        tracing::warn!(agent = %agent.id, error = %e, "ignoring invalid business_hours");
-        None
-    });
-    let closed = hours.filter(|h| !h.is_open(Utc::now()));
-
-    // The customer's message is stored and committed while retrieval runs beside it (the
-    // search only reads); generation starts once both are done.
     let score = sentiment::score(&input.content);
     // Boxed: the turn's future is large, and debug builds keep it on the stack.
-    let store = Box::pin(async {
-        match resume {
+    let mut checked_and_stored = Box::pin(async {
+        let checked = async {
+            repo::prepare_turn_start(&tx).await?;
+            let conversation_and_agent = async {
+                let (conv, agent) = tokio::try_join!(
+                    biased;
+                    repo::lock_conversation(&tx, company, conversation_id),
+                    repo::agent_of_conversation(&tx, company, conversation_id),
+                )?;
+                if let Some(request) = search_plan(conv.as_ref(), agent.as_ref(), &input.content, now) {
+                    let _ = plan_sender.send(request);
+                }
+                Ok((conv, agent))
+            };
+            let by_client_id = async {
+                match &input.client_message_id {
+                    Some(id) => repo::message_by_client_id(&tx, conversation_id, id).await,
+                    None => Ok(None),
+                }
+            };
+            // The history read covers the window plus what the summary does not cover yet (it is
+            // brought up to date every SUMMARY_STEP messages); the model's window is cut from it below.
+            let ((conv, agent), existing, (status, limits), used, (turns_before, stored_before), history, rules) = tokio::try_join!(
+                biased;
+                conversation_and_agent,
+                by_client_id,
+                repo::subscription(&tx, company),
+                repo::messages_this_month(&tx, company),
+                repo::message_counts(&tx, conversation_id),
+                repo::history(&tx, company, conversation_id, HISTORY_WINDOW + SUMMARY_STEP),
+                repo::escalation_rules(&tx, company, conversation_id),
+            )?;
+            let conv = conv.ok_or(ApiError::NotFound)?;
+            let human = is_human(&conv.status);
+            let mut resume = None;
+            if let Some(existing) = existing {
+                let reply = repo::reply_to(&tx, conversation_id, existing.id).await?;
+                let unanswered = reply.is_none() && conv.status == "active";
+                if !unanswered {
+                    return Ok(Checked::Replayed(Box::new(TurnOutput {
+                        message: existing,
+                        reply,
+                        escalation: None,
+                        handoff: human,
+                        replayed: true,
+                    })));
+                }
+                // Stored but never answered: either the first attempt is still running, or it
+                // failed after storing the message. Only the latter is resumed.
+                if now - existing.created_at < chrono::Duration::seconds(RESUME_AFTER_SECS) {
+                    return Err(ApiError::conflict("duplicate_message", "this message is already being answered"));
+                }
+                resume = Some(existing);
+            }
+            if is_closed(&conv.status) {
+                return Err(ApiError::conflict("conversation_closed", "this conversation has ended; start a new one"));
+            }
+            let agent = agent.ok_or(ApiError::NotFound)?;
+            if agent.status != "active" {
+                return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
+            }
+            check_plan(status.as_deref(), &limits, used)?;
+            let rules: Vec<Rule> = rules
+                .iter()
+                .map(|r| {
+                    let keywords: Vec<String> = r.get(2);
+                    Rule::from_table_row(
+                        r.get(0),
+                        r.get::<_, String>(1).as_str(),
+                        &keywords,
+                        &r.get(3),
+                        r.get(4),
+                        r.get(5),
+                    )
+                })
+                .collect();
+            Ok::<_, ApiError>(Checked::Go(Box::new(Go {
+                conv,
+                agent,
+                resume,
+                history,
+                turns_before,
+                stored_before,
+                rules,
+            })))
+        };
+        // Then the customer's message is stored and committed; generation starts once it is,
+        // and the retrieval is done.
+        let mut go = match checked.await {
+            Ok(Checked::Go(go)) => *go,
+            Ok(Checked::Replayed(out)) => {
+                tx.commit().await?;
+                return Ok(Stored::Replayed(out));
+            }
+            Err(e) => return tx.finish(Err(e)).await,
+        };
+        match go.resume.take() {
             // Already stored, so already counted and in the history read.
-            Some(m) => tx.finish(Ok((m, false))).await,
+            Some(m) => tx.finish(Ok(Stored::Go { go: Box::new(go), message: m, inserted: false })).await,
             None => {
                 // The insert and the COMMIT in one round trip.
                 let inserted = tx
@@ -202,7 +215,7 @@ pub async fn turn(
                     ))
                     .await;
                 match inserted {
-                    Ok(m) => Ok((m, true)),
+                    Ok(message) => Ok(Stored::Go { go: Box::new(go), message, inserted: true }),
                     Err(e) => {
                         let e = match e.unique_violation() {
                             // A concurrent retry with the same client id won the race.
@@ -217,19 +230,11 @@ pub async fn turn(
             }
         }
     });
-    // 4. Retrieval: the agent's categories plus global knowledge, with its RAG config (not
-    // needed while a human owns the conversation or outside business hours).
-    let retrieve = Box::pin(async {
-        if human || closed.is_some() || !agent.rag_enabled {
+    // 4. Retrieval: the agent's categories plus global knowledge, with its RAG config (none
+    // while a human owns the conversation or outside business hours).
+    let mut retrieve = Box::pin(async {
+        let Ok(request) = plan.await else {
             return Vec::new();
-        }
-        let rag = RagConfig::from_json(&agent.rag_config);
-        let request = SearchRequest {
-            query: input.content.clone(),
-            mode: SearchMode::Hybrid,
-            max_results: rag.max_results,
-            relevance_threshold: rag.relevance_threshold,
-            scope: Scope { categories: Some(agent.categories.clone()), files: None, include_global: true },
         };
         // A search outage degrades the answer (no passages, low confidence) instead of failing
         // the turn.
@@ -238,20 +243,41 @@ pub async fn turn(
             Vec::new()
         })
     });
-    let (stored, hits): (Result<(Message, bool), ApiError>, Vec<SearchHit>) = tokio::join!(store, retrieve);
-    let (message, inserted) = stored?;
+    let mut early_hits = None;
+    let stored = loop {
+        tokio::select! {
+            biased;
+            stored = &mut checked_and_stored => break stored,
+            hits = &mut retrieve, if early_hits.is_none() => early_hits = Some(hits),
+        }
+    };
+    let (go, message, inserted) = match stored? {
+        Stored::Go { go, message, inserted } => (*go, message, inserted),
+        Stored::Replayed(out) => return Ok(*out),
+    };
+    let hits: Vec<SearchHit> = match early_hits {
+        Some(hits) => hits,
+        None => retrieve.await,
+    };
+    let Go { conv, agent, resume: _, mut history, turns_before, stored_before, rules } = go;
+    let human = is_human(&conv.status);
+    let hours = BusinessHours::from_json(&agent.business_hours).unwrap_or_else(|e| {
+        tracing::warn!(agent = %agent.id, error = %e, "ignoring invalid business_hours");
+        None
+    });
+    let closed = hours.filter(|h| !h.is_open(now));
     let (turns, stored) = if inserted {
         history.push(message.clone());
         (turns_before + 1, stored_before + 1)
     } else {
         (turns_before, stored_before)
     };
-    // The last HISTORY_WINDOW messages, and more while the summary lags behind them, so every
-    // message reaches the model in one or the other.
+    // The model sees the last HISTORY_WINDOW messages, and more while the summary lags behind
+    // them, so every message reaches it in one or the other. The older ones read stay for the
+    // summary's next step.
     let unsummarized = stored - i64::from(conv.summarized_messages);
     let keep = unsummarized.clamp(HISTORY_WINDOW, HISTORY_WINDOW + SUMMARY_STEP) as usize;
-    let excess = history.len().saturating_sub(keep);
-    history.drain(..excess);
+    let window_start = history.len().saturating_sub(keep);
     let average = sentiment::running_average(
         conv.average_sentiment.map(|a| a as f32),
         u32::try_from(turns - 1).unwrap_or(0),
@@ -269,6 +295,7 @@ pub async fn turn(
         average,
         turns: u32::try_from(turns).unwrap_or(u32::MAX),
         history,
+        window_start,
         rules,
     };
 
@@ -358,7 +385,7 @@ pub async fn turn(
         })
         .collect();
     let request = ChatRequest {
-        messages: prompt(&staged.agent, staged.summary.as_deref(), &staged.history),
+        messages: prompt(&staged.agent, staged.summary.as_deref(), &staged.history[staged.window_start..]),
         passages,
         max_tokens: staged.agent.llm_config.get("maxTokens").and_then(Value::as_u64).unwrap_or(600) as u32,
         temperature: staged.agent.llm_config.get("temperature").and_then(Value::as_f64).unwrap_or(0.3) as f32,
@@ -416,6 +443,49 @@ enum Checked {
     Go(Box<Go>),
 }
 
+/// The turn after its first transaction: the customer's message stored (or found stored).
+enum Stored {
+    Replayed(Box<TurnOutput>),
+    Go { go: Box<Go>, message: Message, inserted: bool },
+}
+
+/// A human owns the conversation (or is about to): the AI stays silent.
+fn is_human(status: &str) -> bool {
+    matches!(status, "waiting_human" | "with_human")
+}
+
+fn is_closed(status: &str) -> bool {
+    matches!(status, "resolved" | "abandoned")
+}
+
+/// The turn's knowledge search, decided from the conversation and its agent alone: the
+/// agent's categories plus global knowledge, with its RAG config. `None` when the turn will
+/// not use passages (a human owns the conversation, outside business hours, RAG off) or will
+/// not get that far (conversation or agent gone, closed or inactive).
+fn search_plan(
+    conv: Option<&repo::ConversationState>,
+    agent: Option<&ChatAgent>,
+    query: &str,
+    now: DateTime<Utc>,
+) -> Option<SearchRequest> {
+    let (conv, agent) = (conv?, agent?);
+    if is_human(&conv.status) || is_closed(&conv.status) || agent.status != "active" || !agent.rag_enabled {
+        return None;
+    }
+    // An invalid schedule counts as always open (the turn logs it).
+    if BusinessHours::from_json(&agent.business_hours).ok().flatten().is_some_and(|h| !h.is_open(now)) {
+        return None;
+    }
+    let rag = RagConfig::from_json(&agent.rag_config);
+    Some(SearchRequest {
+        query: query.to_string(),
+        mode: SearchMode::Hybrid,
+        max_results: rag.max_results,
+        relevance_threshold: rag.relevance_threshold,
+        scope: Scope { categories: Some(agent.categories.clone()), files: None, include_global: true },
+    })
+}
+
 /// What the checks read, for the rest of the turn.
 struct Go {
     conv: repo::ConversationState,
@@ -441,8 +511,43 @@ struct Staged {
     sentiment: f32,
     average: f32,
     turns: u32,
+    /// The conversation's last `history.len()` messages, oldest first, the customer's new one
+    /// last; the model's window is `history[window_start..]`.
     history: Vec<Message>,
+    window_start: usize,
     rules: Vec<Rule>,
+}
+
+/// The running summary's next step at the end of a turn.
+enum SummaryStep {
+    NotDue,
+    /// The new summary and how many messages it covers, from the messages the turn read.
+    Ready(String, i32),
+    /// Due, but some of the messages to fold in were not among those the turn read (the
+    /// summary fell behind, say after a failure): they are read after the turn commits.
+    Behind,
+}
+
+/// Folds the messages that will be outside the next turn's history window into the running
+/// summary, once SUMMARY_STEP of them have piled up, so a long conversation pays for it every
+/// other turn, not every turn. `total` counts the conversation's messages after this turn.
+fn summary_step(s: &Staged, total: i64) -> SummaryStep {
+    let covered = i64::from(s.summarized_messages);
+    // The next turn's window: the last HISTORY_WINDOW - 1 stored messages plus its own.
+    let outside = total - (HISTORY_WINDOW - 1);
+    if outside - covered < SUMMARY_STEP {
+        return SummaryStep::NotDue;
+    }
+    // `history` holds the messages at positions first..stored; `outside` < stored always.
+    let first = s.stored - s.history.len() as i64;
+    if covered < first || outside > s.stored {
+        return SummaryStep::Behind;
+    }
+    let dropped: Vec<Dropped<'_>> = s.history[(covered - first) as usize..(outside - first) as usize]
+        .iter()
+        .map(|m| Dropped { role: &m.role, content: &m.content })
+        .collect();
+    SummaryStep::Ready(summary::extend(s.summary.as_deref(), &dropped), i32::try_from(outside).unwrap_or(i32::MAX))
 }
 
 /// The subscription must be usable and the month's message allowance (`used` so far) not
@@ -503,16 +608,12 @@ fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<
     messages
 }
 
-/// Folds the messages that will be outside the next turn's history window into the running
-/// summary, once SUMMARY_STEP of them have piled up. Best effort, after the turn committed: a
-/// failure costs the summary one step, never the answer.
-async fn update_summary(deps: &AppDeps, ctx: &TenantCtx, company: Uuid, s: &Staged, total: i64) {
+/// The summary step of a turn whose summary fell behind what the turn read: the messages are
+/// read back. Best effort, after the turn committed: a failure costs the summary one step,
+/// never the answer.
+async fn catch_up_summary(deps: &AppDeps, ctx: &TenantCtx, company: Uuid, s: &Staged, total: i64) {
     let covered = i64::from(s.summarized_messages);
-    // The next turn's window: the last HISTORY_WINDOW - 1 stored messages plus its own.
     let outside = total - (HISTORY_WINDOW - 1);
-    if outside - covered < SUMMARY_STEP {
-        return;
-    }
     let result = async {
         let tx = deps.db.begin(ctx).await?;
         let stored = async {
@@ -538,11 +639,11 @@ struct Priced {
     extractive: bool,
 }
 
-/// Writes the reply (if any), the counters, the usage record (tokens and, for a priced model,
-/// the estimated cost) and the customer's last-seen in one transaction; then the summary.
-/// The writes go out in one pipelined round trip and run in a fixed order (the conversation's
-/// rows, then the rows other turns share: agent, usage, customer), so concurrent turns always
-/// lock them in the same order and cannot deadlock.
+/// Writes the reply (if any), the counters, the running summary when its step is due, the
+/// usage record (tokens and, for a priced model, the estimated cost) and the customer's
+/// last-seen in one transaction. The writes go out in one pipelined round trip and run in a
+/// fixed order (the conversation's rows, then the rows other turns share: agent, usage,
+/// customer), so concurrent turns always lock them in the same order and cannot deadlock.
 async fn finish(
     deps: &AppDeps,
     ctx: &TenantCtx,
@@ -553,6 +654,8 @@ async fn finish(
     let company = ctx.require_company()?.as_uuid();
     let conversation = s.conversation_id;
     let ai = reply.is_some();
+    let total = s.stored + i64::from(ai);
+    let step = summary_step(s, total);
     let tx = deps.db.begin(ctx).await?;
     let written = Box::pin(async {
         let (mut tokens, mut cost) = (0i32, 0.0f64);
@@ -584,13 +687,24 @@ async fn finish(
                 None => Ok(()),
             }
         };
+        let summarize = async {
+            match &step {
+                SummaryStep::Ready(text, covered) => {
+                    // Not stored when a concurrent turn moved the summary on first: its one stands.
+                    repo::store_summary(&tx, company, conversation, text, s.summarized_messages, *covered).await?;
+                    Ok(())
+                }
+                SummaryStep::NotDue | SummaryStep::Behind => Ok(()),
+            }
+        };
         // One round trip, COMMIT included; the statements run in the order written.
-        let (reply, (), (), (), ()) = tx
+        let (reply, (), (), (), (), ()) = tx
             .commit_alongside(async {
                 tokio::try_join!(
                     biased;
                     insert,
                     repo::count_conversation(&tx, company, conversation, f64::from(s.average), ai),
+                    summarize,
                     repo::count_agent_messages(&tx, company, s.agent.id, 1 + i32::from(ai)),
                     repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost),
                     touch,
@@ -605,6 +719,8 @@ async fn finish(
         Ok(reply) => reply,
         Err(e) => return tx.finish(Err(e)).await,
     };
-    update_summary(deps, ctx, company, s, s.stored + i64::from(ai)).await;
+    if matches!(step, SummaryStep::Behind) {
+        catch_up_summary(deps, ctx, company, s, total).await;
+    }
     Ok(reply)
 }

@@ -288,7 +288,8 @@ pub async fn prepare_turn_start(tx: &TenantTx) -> Result<(), DbError> {
 /// Prepares the statements of a turn's closing writes, so they go out in one round trip in
 /// their fixed order, with the COMMIT.
 pub async fn prepare_turn_finish(tx: &TenantTx) -> Result<(), DbError> {
-    tx.prepare(&[INSERT_MESSAGE, COUNT_CONVERSATION, COUNT_AGENT_MESSAGES, RECORD_USAGE, TOUCH_CUSTOMER]).await
+    tx.prepare(&[INSERT_MESSAGE, COUNT_CONVERSATION, STORE_SUMMARY, COUNT_AGENT_MESSAGES, RECORD_USAGE, TOUCH_CUSTOMER])
+        .await
 }
 
 /// Locks the company's conversation for the turn. Message queries that follow in the same
@@ -432,6 +433,9 @@ pub async fn message_range(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+const STORE_SUMMARY: &str = "UPDATE chatapp_conversations SET summary = $3, summarized_messages = $5
+             WHERE id = $1 AND company_id = $2 AND summarized_messages = $4";
+
 /// Stores the summary unless another turn has moved it on since `covered_before` was read
 /// (then its newer summary stands). Returns whether this one was stored.
 pub async fn store_summary(
@@ -442,14 +446,7 @@ pub async fn store_summary(
     covered_before: i32,
     covered: i32,
 ) -> Result<bool, DbError> {
-    let n = tx
-        .client()
-        .execute(
-            "UPDATE chatapp_conversations SET summary = $3, summarized_messages = $5
-             WHERE id = $1 AND company_id = $2 AND summarized_messages = $4",
-            &[&conversation, &company, &summary, &covered_before, &covered],
-        )
-        .await?;
+    let n = tx.client().execute(STORE_SUMMARY, &[&conversation, &company, &summary, &covered_before, &covered]).await?;
     Ok(n == 1)
 }
 
