@@ -210,6 +210,9 @@ async fn main() {
     // Planner statistics, as autovacuum keeps them on a live database; without them a freshly
     // bulk-loaded table gets plans for an empty one.
     owner.batch_execute("ANALYZE").await.unwrap();
+    // The bulk load's dirty pages written out now, not by a checkpoint in the middle of the
+    // timed turns.
+    owner.batch_execute("CHECKPOINT").await.unwrap();
     println!(
         "setup: {} chunks (rows + vectors), {} conversations in {:.0} s",
         env.deps.vectors.count(company).await.unwrap(),

@@ -1,0 +1,177 @@
+//! What a payload filter costs a graph search on qdrant-edge, by index type and filter shape:
+//! the evidence for the edge index's UUID payload indexes and its filter layout.
+//!
+//! cargo bench -p chatapp-tests --bench vector_filter -- [--points N] [--queries N]
+//!
+//! Builds one shard per payload index type (keyword, UUID) with N random 384-d vectors of one
+//! company and category, optimised into HNSW segments with the production quantisation, then
+//! times top-40 searches (the chat turn's candidate count) without a filter and with the
+//! filters a turn can send. Every filter matches every point, so each search returns the same
+//! neighbours and the difference is the cost of checking the filter on the points visited.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use qdrant_edge::{
+    Condition, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeVectorParams, FieldCondition, FieldIndexOperations,
+    Filter, JsonPath, Match, NamedQuery, Payload, PayloadFieldSchema, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStructPersisted, QuantizationConfig, QueryEnum, QueryRequest,
+    ScoringQuery, UpdateOperation, VectorInternal, VectorStructInternal, VectorStructPersisted, WithPayloadInterface,
+    WithVector,
+};
+use uuid::Uuid;
+
+const DIMS: usize = 384;
+const CANDIDATES: usize = 40;
+
+/// A deterministic pseudo-random unit vector (as in the chat-turn bench).
+fn vector(seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut v: Vec<f32> = (0..DIMS)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2000) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|a| *a /= n);
+    v
+}
+
+fn key(field: &str) -> JsonPath {
+    field.parse().expect("a valid payload key")
+}
+
+fn eq(field: &str, value: Uuid) -> Condition {
+    Condition::Field(FieldCondition::new_match(key(field), Match::from(value.to_string())))
+}
+
+fn any(field: &str, values: &[Uuid]) -> Condition {
+    let values: Vec<String> = values.iter().map(Uuid::to_string).collect();
+    Condition::Field(FieldCondition::new_match(key(field), Match::from(values)))
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map_or(default, |v| v.parse().expect("a number"))
+}
+
+fn shard(dir: &std::path::Path, schema: PayloadSchemaType, points: usize, company: Uuid, category: Uuid) -> EdgeShard {
+    let int8: QuantizationConfig = serde_json::from_value(serde_json::json!(
+        {"scalar": {"type": "int8", "quantile": chatapp::knowledge::vector::SCALAR_QUANTILE, "always_ram": true}}
+    ))
+    .expect("a valid quantisation config");
+    let config = EdgeConfig {
+        vectors: HashMap::from([(
+            "dense".to_string(),
+            EdgeVectorParams::builder(DIMS, Distance::Cosine).quantization_config(int8).build(),
+        )]),
+        ..EdgeConfig::default()
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    let shard = EdgeShard::new(dir, config).unwrap();
+    for field in ["company_id", "category_id", "file_id"] {
+        let index = CreateIndex { field_name: key(field), field_schema: Some(PayloadFieldSchema::FieldType(schema)) };
+        shard.update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(index))).unwrap();
+    }
+    let file = Uuid::new_v4();
+    for batch in 0..points.div_ceil(1000) {
+        let batch: Vec<PointStructPersisted> = (batch * 1000..((batch + 1) * 1000).min(points))
+            .map(|i| {
+                let serde_json::Value::Object(payload) = serde_json::json!({
+                    "company_id": company, "category_id": category, "file_id": file, "chunk_index": i,
+                    "text": format!("Article {i}: some text about what matters to the customer."),
+                }) else {
+                    unreachable!("a JSON object")
+                };
+                PointStructPersisted {
+                    id: PointId::Uuid(Uuid::from_u128(i as u128 + 1)),
+                    vector: VectorStructPersisted::from(VectorStructInternal::Named(HashMap::from([(
+                        "dense".to_string(),
+                        VectorInternal::Dense(vector(i as u64)),
+                    )]))),
+                    payload: Some(Payload(payload)),
+                }
+            })
+            .collect();
+        shard
+            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(PointInsertOperations::PointsList(
+                batch,
+            ))))
+            .unwrap();
+    }
+    while shard.optimize().unwrap() {}
+    shard
+}
+
+fn main() {
+    let points = arg("--points", 100_000);
+    let queries = arg("--queries", 1_000);
+    let (company, category) = (Uuid::new_v4(), Uuid::new_v4());
+    let filters: Vec<(&str, Option<Filter>)> = vec![
+        ("no filter", None),
+        ("company", Some(Filter { must: Some(vec![eq("company_id", company)]), ..Filter::new() })),
+        (
+            "company or global, category or global (nested)",
+            Some(Filter {
+                must: Some(vec![
+                    any("company_id", &[company, Uuid::nil()]),
+                    Condition::Filter(Filter {
+                        should: Some(vec![any("category_id", &[category]), eq("company_id", Uuid::nil())]),
+                        ..Filter::new()
+                    }),
+                ]),
+                ..Filter::new()
+            }),
+        ),
+        (
+            "company or global, category or global (top level; the turn's)",
+            Some(Filter {
+                must: Some(vec![any("company_id", &[company, Uuid::nil()])]),
+                should: Some(vec![any("category_id", &[category]), eq("company_id", Uuid::nil())]),
+                ..Filter::new()
+            }),
+        ),
+    ];
+    let queries: Vec<Vec<f32>> = (0..queries as u64).map(|i| vector(10_000_000 + i)).collect();
+    println!("{points} points, {} queries, top {CANDIDATES}", queries.len());
+    println!("| payload index | filter | p50 | p99 |");
+    println!("|---|---|---|---|");
+    for (name, schema) in [("keyword", PayloadSchemaType::Keyword), ("uuid", PayloadSchemaType::Uuid)] {
+        let dir = std::env::temp_dir().join(format!("chatapp-vector-filter-{}", Uuid::new_v4()));
+        let shard = shard(&dir, schema, points, company, category);
+        for (label, filter) in &filters {
+            let mut times: Vec<f64> = queries
+                .iter()
+                .map(|q| {
+                    let request = QueryRequest {
+                        prefetches: Vec::new(),
+                        query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                            query: VectorInternal::Dense(q.clone()),
+                            using: Some("dense".to_string()),
+                        }))),
+                        filter: filter.clone(),
+                        score_threshold: None,
+                        limit: CANDIDATES,
+                        offset: 0,
+                        params: None,
+                        with_vector: WithVector::Bool(false),
+                        with_payload: WithPayloadInterface::Bool(false),
+                    };
+                    let started = Instant::now();
+                    let hits = shard.query(request).unwrap();
+                    let ms = started.elapsed().as_secs_f64() * 1000.0;
+                    assert_eq!(hits.len(), CANDIDATES);
+                    ms
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+            println!("| {name} | {label} | {:.2} ms | {:.2} ms |", at(0.5), at(0.99));
+        }
+        drop(shard);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
