@@ -70,20 +70,8 @@ impl Embedder for ConstantEmbedder {
     }
 }
 
-/// A deterministic pseudo-random unit vector.
 fn vector(seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut v: Vec<f32> = (0..DIMS)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect();
-    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|a| *a /= n);
-    v
+    chatapp_tests::pseudo_random_unit_vector(seed, DIMS)
 }
 
 fn text(i: usize) -> String {

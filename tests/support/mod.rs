@@ -324,3 +324,20 @@ pub fn bearer(token: &str) -> lambda_http::Request {
         .body(Body::Empty)
         .unwrap()
 }
+
+/// A deterministic pseudo-random unit vector (xorshift): many distinct vectors for benches,
+/// the same ones on every run.
+pub fn pseudo_random_unit_vector(seed: u64, dims: usize) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut v: Vec<f32> = (0..dims)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2000) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|a| *a /= n);
+    v
+}
