@@ -2,7 +2,10 @@
 use std::{env, fs, path::Path};
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    // Read when the script runs, not when it is compiled (`env!`): a build script compiled in
+    // one checkout is reused by others sharing the target directory.
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("../migrations");
     // Relative to this package, not absolute: target directories are shared between checkouts
     // (a clean CI clone reuses the cache), and an absolute path would keep watching the
     // checkout that ran this script first.
