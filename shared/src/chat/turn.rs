@@ -261,11 +261,10 @@ pub async fn turn(
     };
     let Go { conv, agent, resume: _, mut history, turns_before, stored_before, rules } = go;
     let human = is_human(&conv.status);
-    let hours = BusinessHours::from_json(&agent.business_hours).unwrap_or_else(|e| {
+    let closed = closed_hours(&agent, now).unwrap_or_else(|e| {
         tracing::warn!(agent = %agent.id, error = %e, "ignoring invalid business_hours");
         None
     });
-    let closed = hours.filter(|h| !h.is_open(now));
     let (turns, stored) = if inserted {
         history.push(message.clone());
         (turns_before + 1, stored_before + 1)
@@ -458,6 +457,11 @@ fn is_closed(status: &str) -> bool {
     matches!(status, "resolved" | "abandoned")
 }
 
+/// The agent's business hours when they are closed at `now` (`None`: open, or no schedule).
+fn closed_hours(agent: &ChatAgent, now: DateTime<Utc>) -> Result<Option<BusinessHours>, String> {
+    Ok(BusinessHours::from_json(&agent.business_hours)?.filter(|h| !h.is_open(now)))
+}
+
 /// The turn's knowledge search, decided from the conversation and its agent alone: the
 /// agent's categories plus global knowledge, with its RAG config. `None` when the turn will
 /// not use passages (a human owns the conversation, outside business hours, RAG off) or will
@@ -473,7 +477,7 @@ fn search_plan(
         return None;
     }
     // An invalid schedule counts as always open (the turn logs it).
-    if BusinessHours::from_json(&agent.business_hours).ok().flatten().is_some_and(|h| !h.is_open(now)) {
+    if closed_hours(agent, now).ok().flatten().is_some() {
         return None;
     }
     let rag = RagConfig::from_json(&agent.rag_config);
@@ -524,8 +528,9 @@ enum SummaryStep {
     /// The new summary and how many messages it covers, from the messages the turn read.
     Ready(String, i32),
     /// Due, but some of the messages to fold in were not among those the turn read (the
-    /// summary fell behind, say after a failure): they are read after the turn commits.
-    Behind,
+    /// summary fell behind, say after a failure): they are read after the turn commits, up to
+    /// this many.
+    Behind(i64),
 }
 
 /// Folds the messages that will be outside the next turn's history window into the running
@@ -541,7 +546,7 @@ fn summary_step(s: &Staged, total: i64) -> SummaryStep {
     // `history` holds the messages at positions first..stored; `outside` < stored always.
     let first = s.stored - s.history.len() as i64;
     if covered < first || outside > s.stored {
-        return SummaryStep::Behind;
+        return SummaryStep::Behind(outside);
     }
     let dropped: Vec<Dropped<'_>> = s.history[(covered - first) as usize..(outside - first) as usize]
         .iter()
@@ -611,9 +616,8 @@ fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<
 /// The summary step of a turn whose summary fell behind what the turn read: the messages are
 /// read back. Best effort, after the turn committed: a failure costs the summary one step,
 /// never the answer.
-async fn catch_up_summary(deps: &AppDeps, ctx: &TenantCtx, company: Uuid, s: &Staged, total: i64) {
+async fn catch_up_summary(deps: &AppDeps, ctx: &TenantCtx, company: Uuid, s: &Staged, outside: i64) {
     let covered = i64::from(s.summarized_messages);
-    let outside = total - (HISTORY_WINDOW - 1);
     let result = async {
         let tx = deps.db.begin(ctx).await?;
         let stored = async {
@@ -694,7 +698,7 @@ async fn finish(
                     repo::store_summary(&tx, company, conversation, text, s.summarized_messages, *covered).await?;
                     Ok(())
                 }
-                SummaryStep::NotDue | SummaryStep::Behind => Ok(()),
+                SummaryStep::NotDue | SummaryStep::Behind(_) => Ok(()),
             }
         };
         // One round trip, COMMIT included; the statements run in the order written.
@@ -719,8 +723,8 @@ async fn finish(
         Ok(reply) => reply,
         Err(e) => return tx.finish(Err(e)).await,
     };
-    if matches!(step, SummaryStep::Behind) {
-        catch_up_summary(deps, ctx, company, s, total).await;
+    if let SummaryStep::Behind(outside) = step {
+        catch_up_summary(deps, ctx, company, s, outside).await;
     }
     Ok(reply)
 }

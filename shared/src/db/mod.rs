@@ -285,12 +285,16 @@ impl Cached<'_> {
 pub(crate) struct SystemConn(Object);
 
 impl SystemConn {
+    fn cached(&self) -> Cached<'_> {
+        Cached { conn: &self.0, phase: None }
+    }
+
     pub async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        Cached { conn: &self.0, phase: None }.query(sql, params).await
+        self.cached().query(sql, params).await
     }
 
     pub async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, tokio_postgres::Error> {
-        Cached { conn: &self.0, phase: None }.query_one(sql, params).await
+        self.cached().query_one(sql, params).await
     }
 
     pub async fn query_opt(
@@ -298,11 +302,11 @@ impl SystemConn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, tokio_postgres::Error> {
-        Cached { conn: &self.0, phase: None }.query_opt(sql, params).await
+        self.cached().query_opt(sql, params).await
     }
 
     pub async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, tokio_postgres::Error> {
-        Cached { conn: &self.0, phase: None }.execute(sql, params).await
+        self.cached().execute(sql, params).await
     }
 }
 
