@@ -117,6 +117,13 @@ async fn a_turn_answers_from_the_knowledge_base_with_citations_and_writes_everyt
         .get(0);
     assert_ne!(stored, token, "only the hash is stored");
 
+    // The customer was last seen an hour ago; the turn brings that up to date.
+    let seen = "chatapp_customers WHERE name = 'Sam' AND last_seen_at > now() - interval '10 seconds'";
+    env.owner()
+        .await
+        .execute("UPDATE chatapp_customers SET last_seen_at = now() - interval '1 hour'", &[])
+        .await
+        .unwrap();
     let out = say(&env, conv, &token, "How long do refunds take?").await;
     let reply = &out["reply"];
     assert_eq!(reply["role"], "assistant");
@@ -144,9 +151,14 @@ async fn a_turn_answers_from_the_knowledge_base_with_citations_and_writes_everyt
         .await
         .unwrap();
     assert_eq!((usage.get::<_, i32>(0), usage.get::<_, i32>(1)), (1, 1));
-    assert_eq!(env.count("chatapp_customers WHERE last_seen_at IS NOT NULL AND name = 'Sam'").await, 1);
+    assert_eq!(env.count(seen).await, 1);
 
+    // Seen within the last minute: the next turn leaves the row alone (no write for a timestamp
+    // that minute-level presence does not need).
+    owner.execute("UPDATE chatapp_customers SET last_seen_at = now() - interval '30 seconds'", &[]).await.unwrap();
     say(&env, conv, &token, "And how do you ship parcels?").await;
+    assert_eq!(env.count(seen).await, 0);
+    assert_eq!(env.count("chatapp_customers WHERE last_seen_at > now() - interval '1 minute'").await, 1);
     let h =
         env.send(HttpFunction::Widget, Req::get(&format!("/widget/conversations/{conv}/messages")).token(&token)).await;
     let roles: Vec<&str> = h.body["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();

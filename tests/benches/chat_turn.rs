@@ -220,6 +220,8 @@ async fn main() {
             r.body["session_token"].as_str().unwrap().to_string(),
         ));
     }
+    // Write volume of the timed turns: a durable COMMIT waits for its WAL to reach the disk.
+    let wal_before: String = owner.query_one("SELECT pg_current_wal_lsn()::text", &[]).await.unwrap().get(0);
     let mut handler_ms = Vec::with_capacity(turns);
     let mut first_delta_ms = Vec::with_capacity(turns);
     let mut turn_ms = Vec::with_capacity(turns);
@@ -258,6 +260,12 @@ async fn main() {
             );
         }
     }
+    let wal_per_turn: f64 = owner
+        .query_one("SELECT (pg_current_wal_lsn() - $1::text::pg_lsn)::float8", &[&wal_before])
+        .await
+        .unwrap()
+        .get(0);
+    let wal_per_turn = wal_per_turn / turns as f64;
     // Where the time goes: the retrieval alone (the same questions, the agent's scope), and the
     // database work alone (a turn with retrieval switched off).
     let mut search_ms = Vec::with_capacity(turns);
@@ -301,6 +309,23 @@ async fn main() {
         turn::turn(&env.deps, &ctx, conversation, &input, &mut |_: &str| {}).await.unwrap();
         db_only_ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    // Backends report their statistics at most once a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Updates that changed no indexed column and found room on their page (HOT) write no index
+    // entries.
+    let hot = owner
+        .query(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+             WHERE relname IN ('chatapp_conversations', 'chatapp_agents', 'chatapp_usage_records', 'chatapp_customers')
+             ORDER BY relname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}/{}", r.get::<_, String>(0), r.get::<_, i64>(2), r.get::<_, i64>(1)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut report: HashMap<&str, Vec<f64>> = HashMap::from([
         ("handler (JSON)", handler_ms),
         ("turn", turn_ms),
@@ -310,7 +335,8 @@ async fn main() {
         ("  of which sparse vector search", sparse_ms),
         ("turn without retrieval", db_only_ms),
     ]);
-    println!("{turns} turns, {cited} with citations");
+    println!("{turns} turns, {cited} with citations; WAL {wal_per_turn:.0} bytes per turn");
+    println!("HOT updates of all updates, every phase: {hot}");
     println!("| measure | n | p50 | p99 |");
     println!("|---|---|---|---|");
     for name in [

@@ -479,7 +479,11 @@ pub async fn count_agent_messages(tx: &TenantTx, company: Uuid, agent: Uuid, mes
     Ok(())
 }
 
-const TOUCH_CUSTOMER: &str = "UPDATE chatapp_customers SET last_seen_at = now() WHERE company_id = $1 AND id = $2";
+/// Last-seen is presence to the minute: a customer seen within the last minute is not written
+/// again (no row lock, no WAL on every message of a lively chat).
+const TOUCH_CUSTOMER: &str = "UPDATE chatapp_customers SET last_seen_at = now()
+             WHERE company_id = $1 AND id = $2
+               AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 minute')";
 
 pub async fn touch_customer(tx: &TenantTx, company: Uuid, customer: &str) -> Result<(), DbError> {
     let Ok(id) = Uuid::parse_str(customer) else {
