@@ -410,6 +410,38 @@ async fn a_pipelined_commit_stores_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn a_resolved_session_is_reused_for_the_cache_time_and_forgotten_when_its_conversation_ends() {
+    let env = TestEnv::with(&[("WIDGET_SESSION_CACHE_SECS", "2")]).await;
+    let t = env.company("acme", "starter").await;
+    let chat = setup(&env, &t, json!({}), json!({})).await;
+    let (kept, kept_token) = session(&env, chat.agent, json!({})).await;
+    let (ended, ended_token) = session(&env, chat.agent, json!({})).await;
+    let history = |conv: Uuid, token: &str| Req::get(&format!("/widget/conversations/{conv}/messages")).token(token);
+    for (conv, token) in [(kept, &kept_token), (ended, &ended_token)] {
+        assert_eq!(env.send(HttpFunction::Widget, history(conv, token)).await.status, StatusCode::OK);
+    }
+    let r = env
+        .send(HttpFunction::Widget, Req::post(&format!("/widget/conversations/{ended}/end")).token(&ended_token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    env.owner()
+        .await
+        .execute("UPDATE chatapp_companies SET status = 'suspended' WHERE id = $1", &[&t.company_id])
+        .await
+        .unwrap();
+
+    // Within the cache time the session resolved before the suspension still opens its
+    // conversation; the ended conversation's session was forgotten, so it is looked up again.
+    assert_eq!(env.send(HttpFunction::Widget, history(kept, &kept_token)).await.status, StatusCode::OK);
+    let r = env.send(HttpFunction::Widget, history(ended, &ended_token)).await;
+    assert_error!(r, StatusCode::UNAUTHORIZED, "invalid_session");
+    // After it, every session is looked up again.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = env.send(HttpFunction::Widget, history(kept, &kept_token)).await;
+    assert_error!(r, StatusCode::UNAUTHORIZED, "invalid_session");
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_stored() {
     let env = TestEnv::new().await;
     let t = env.company("acme", "starter").await;

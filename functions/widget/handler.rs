@@ -143,7 +143,11 @@ async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: 
     match (method, *action) {
         ("POST", "messages") => Ok((send(deps, &ctx, req, conversation).await?, allowed)),
         ("GET", "messages") => Ok((whole(history(deps, &ctx, conversation).await?), allowed)),
-        ("POST", "end") => Ok((whole(end(deps, &ctx, req, conversation).await?), allowed)),
+        ("POST", "end") => {
+            let ended = end(deps, &ctx, req, conversation).await?;
+            deps.auth.forget_session(token);
+            Ok((whole(ended), allowed))
+        }
         (_, "messages" | "end") => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),
     }

@@ -58,6 +58,8 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     pub login_max_failures: i64,
     pub login_window: Duration,
+    /// How long a process reuses a widget session it resolved (0: look it up on every request).
+    pub widget_session_cache: Duration,
     pub max_body_bytes: usize,
     /// Largest file the direct upload route accepts (plans may allow less; Lambda caps at 6 MB).
     pub max_upload_bytes: usize,
@@ -206,6 +208,7 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(num(&get, "REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?),
             login_max_failures: num(&get, "LOGIN_MAX_FAILURES", 5)?,
             login_window: Duration::from_secs(num(&get, "LOGIN_WINDOW_SECS", 900)?),
+            widget_session_cache: Duration::from_secs(num(&get, "WIDGET_SESSION_CACHE_SECS", 30)?),
             max_body_bytes: num(&get, "MAX_BODY_BYTES", 64 * 1024)?,
             max_upload_bytes: num(&get, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024)?,
             widget_stream_url: get("WIDGET_STREAM_URL").map(|u| u.trim_end_matches('/').to_string()),

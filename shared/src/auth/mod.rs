@@ -5,9 +5,11 @@
 
 pub mod jwt;
 pub mod password;
+mod session_cache;
 pub mod tokens;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +26,7 @@ use crate::error::ApiError;
 use crate::http::RequestMeta;
 use crate::repo::{self, refresh_tokens::NewRefreshToken};
 use crate::tenant::{CompanyId, Principal, Role, TenantCtx};
+use session_cache::{ResolvedSession, SessionCache};
 
 /// The user columns auth needs, read through `chatapp_auth_user_by_*`.
 struct AuthUser {
@@ -85,6 +88,7 @@ pub struct Auth {
     refresh_ttl: Duration,
     max_failures: i64,
     login_window: Duration,
+    widget_sessions: Arc<SessionCache>,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -104,6 +108,7 @@ impl Auth {
             refresh_ttl: cfg.refresh_token_ttl,
             max_failures: cfg.login_max_failures,
             login_window: cfg.login_window,
+            widget_sessions: Arc::new(SessionCache::new(cfg.widget_session_cache)),
         }
     }
 
@@ -539,31 +544,54 @@ impl Auth {
     }
 
     /// The conversation a session token opens. Tokens are stored as SHA-256; a wrong or
-    /// unknown one is 401.
+    /// unknown one is 401. A token resolved in the last `WIDGET_SESSION_CACHE_SECS` is not
+    /// looked up again (see `session_cache`).
     pub async fn session_ctx(&self, token: &str) -> Result<WidgetSession, ApiError> {
         let invalid = || ApiError::unauthorized("invalid_session", "the session token is missing, wrong or expired");
         if token.len() < 20 || token.len() > 200 {
             return Err(invalid());
         }
-        let conn = self.db.system().await?;
-        let row = conn
-            .query_opt(
-                "SELECT conversation_id, company_id, agent_id, company_status, allowed_domains
-                 FROM chatapp_resolve_widget_session($1)",
-                &[&tokens::sha256_hex(token)],
-            )
-            .await
-            .map_err(DbError::from)?
-            .ok_or_else(invalid)?;
-        check_company_status(row.get(3)).map_err(|_| invalid())?;
-        let (conversation, company, agent): (Uuid, Uuid, Uuid) = (row.get(0), row.get(1), row.get(2));
+        let token_hash = tokens::sha256_hex(token);
+        let session = match self.widget_sessions.get(&token_hash) {
+            Some(session) => session,
+            None => {
+                let conn = self.db.system().await?;
+                let row = conn
+                    .query_opt(
+                        "SELECT conversation_id, company_id, agent_id, company_status, allowed_domains
+                         FROM chatapp_resolve_widget_session($1)",
+                        &[&token_hash],
+                    )
+                    .await
+                    .map_err(DbError::from)?
+                    .ok_or_else(invalid)?;
+                check_company_status(row.get(3)).map_err(|_| invalid())?;
+                let session = ResolvedSession {
+                    conversation_id: row.get(0),
+                    company_id: row.get(1),
+                    agent_id: row.get(2),
+                    allowed_domains: Arc::new(serde_json::from_value(row.get(4)).unwrap_or_default()),
+                };
+                self.widget_sessions.put(token_hash, session.clone());
+                session
+            }
+        };
         let ctx = TenantCtx::new(
-            Some(CompanyId::new(company)),
-            Principal::Customer { conversation_id: Some(conversation) },
+            Some(CompanyId::new(session.company_id)),
+            Principal::Customer { conversation_id: Some(session.conversation_id) },
             Value::Null,
         );
-        let allowed_domains = serde_json::from_value(row.get(4)).unwrap_or_default();
-        Ok(WidgetSession { ctx, conversation_id: conversation, agent_id: agent, allowed_domains })
+        Ok(WidgetSession {
+            ctx,
+            conversation_id: session.conversation_id,
+            agent_id: session.agent_id,
+            allowed_domains: session.allowed_domains,
+        })
+    }
+
+    /// Drops this process's cached copy of a session (its conversation has ended).
+    pub fn forget_session(&self, token: &str) {
+        self.widget_sessions.forget(&tokens::sha256_hex(token));
     }
 }
 
@@ -574,7 +602,7 @@ pub struct WidgetSession {
     pub conversation_id: Uuid,
     pub agent_id: Uuid,
     /// The agent's widget `allowed_domains` (empty: any site).
-    pub allowed_domains: Vec<String>,
+    pub allowed_domains: Arc<Vec<String>>,
 }
 
 /// Context for a queue worker handling a job this platform enqueued for `company`. Only call
