@@ -555,23 +555,7 @@ impl Auth {
         let session = match self.widget_sessions.get(&token_hash) {
             Some(session) => session,
             None => {
-                let conn = self.db.system().await?;
-                let row = conn
-                    .query_opt(
-                        "SELECT conversation_id, company_id, agent_id, company_status, allowed_domains
-                         FROM chatapp_resolve_widget_session($1)",
-                        &[&token_hash],
-                    )
-                    .await
-                    .map_err(DbError::from)?
-                    .ok_or_else(invalid)?;
-                check_company_status(row.get(3)).map_err(|_| invalid())?;
-                let session = ResolvedSession {
-                    conversation_id: row.get(0),
-                    company_id: row.get(1),
-                    agent_id: row.get(2),
-                    allowed_domains: Arc::new(serde_json::from_value(row.get(4)).unwrap_or_default()),
-                };
+                let session = self.resolve_session(&token_hash).await?.ok_or_else(invalid)?;
                 self.widget_sessions.put(token_hash, session.clone());
                 session
             }
@@ -587,6 +571,25 @@ impl Auth {
             agent_id: session.agent_id,
             allowed_domains: session.allowed_domains,
         })
+    }
+
+    /// The session stored under `token_hash`, if its company may still chat.
+    async fn resolve_session(&self, token_hash: &str) -> Result<Option<ResolvedSession>, ApiError> {
+        let conn = self.db.system().await?;
+        let row = conn
+            .query_opt(
+                "SELECT conversation_id, company_id, agent_id, company_status, allowed_domains
+                 FROM chatapp_resolve_widget_session($1)",
+                &[&token_hash],
+            )
+            .await
+            .map_err(DbError::from)?;
+        Ok(row.filter(|row| check_company_status(row.get(3)).is_ok()).map(|row| ResolvedSession {
+            conversation_id: row.get(0),
+            company_id: row.get(1),
+            agent_id: row.get(2),
+            allowed_domains: Arc::new(serde_json::from_value(row.get(4)).unwrap_or_default()),
+        }))
     }
 
     /// Drops this process's cached copy of a session (its conversation has ended).
