@@ -5,7 +5,7 @@
 //!
 //! cargo bench -p chatapp-tests --bench chat_turn [-- --turns N --chunks N --conversations N]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chatapp::chat::turn::{self, TurnInput};
@@ -17,6 +17,9 @@ use chatapp_functions::http_function::HttpFunction;
 use chatapp_tests::{Req, TestEnv};
 use http::StatusCode;
 use serde_json::json;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 use uuid::Uuid;
 
 const DIMS: usize = 384;
@@ -95,10 +98,94 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+/// The turn's phase marks (`turn::PHASE_TARGET`), collected under the label of the loop that
+/// is running: (label, phase, ms since the turn started), in the order they came.
+#[derive(Clone, Default)]
+struct Phases {
+    label: Arc<Mutex<Option<&'static str>>>,
+    marks: Arc<Mutex<Vec<PhaseMark>>>,
+}
+
+/// (label of the loop, phase, ms since the turn started)
+type PhaseMark = (&'static str, String, f64);
+
+impl Phases {
+    fn record(&self, label: Option<&'static str>) {
+        *self.label.lock().unwrap() = label;
+    }
+
+    /// p50 of each phase per label, phases in the order they first came.
+    fn medians(&self, labels: &[&'static str]) -> Vec<(String, Vec<f64>)> {
+        let marks = self.marks.lock().unwrap();
+        let mut phases: Vec<String> = Vec::new();
+        for (_, phase, _) in marks.iter() {
+            if !phases.contains(phase) {
+                phases.push(phase.clone());
+            }
+        }
+        phases
+            .into_iter()
+            .map(|phase| {
+                let p50 = labels
+                    .iter()
+                    .map(|label| {
+                        let mut v: Vec<f64> =
+                            marks.iter().filter(|(l, p, _)| l == label && *p == phase).map(|m| m.2).collect();
+                        v.sort_by(f64::total_cmp);
+                        if v.is_empty() {
+                            f64::NAN
+                        } else {
+                            percentile(&v, 0.5)
+                        }
+                    })
+                    .collect();
+                (phase, p50)
+            })
+            .collect()
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Phases {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let Some(label) = *self.label.lock().unwrap() else {
+            return;
+        };
+        #[derive(Default)]
+        struct Mark {
+            phase: String,
+            elapsed_us: u64,
+        }
+        impl tracing::field::Visit for Mark {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "phase" {
+                    self.phase = value.to_string();
+                }
+            }
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "elapsed_us" {
+                    self.elapsed_us = value;
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut mark = Mark::default();
+        event.record(&mut mark);
+        self.marks.lock().unwrap().push((label, mark.phase, mark.elapsed_us as f64 / 1000.0));
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let (turns, chunks, conversations) =
         (arg("--turns", 1000), arg("--chunks", 100_000), arg("--conversations", 10_000));
+    // Installed before TestEnv's own subscriber, which then stays out.
+    let phases = Phases::default();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::EnvFilter::new("warn")))
+        .with(phases.clone().with_filter(
+            tracing_subscriber::filter::Targets::new().with_target(turn::PHASE_TARGET, tracing::Level::DEBUG),
+        ))
+        .init();
     let mut env = TestEnv::new().await;
     env.deps.embedder = Arc::new(ConstantEmbedder);
     let t = env.company("bench", "enterprise").await;
@@ -226,6 +313,7 @@ async fn main() {
     let mut first_delta_ms = Vec::with_capacity(turns);
     let mut turn_ms = Vec::with_capacity(turns);
     let mut cited = 0usize;
+    phases.record(Some(WITH_RETRIEVAL));
     for i in 0..turns {
         let (conv, token) = &sessions[i % sessions.len()];
         let question = format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]);
@@ -267,6 +355,7 @@ async fn main() {
             );
         }
     }
+    phases.record(None);
     let wal_per_turn: f64 = owner
         .query_one("SELECT (pg_current_wal_lsn() - $1::text::pg_lsn)::float8", &[&wal_before])
         .await
@@ -305,6 +394,7 @@ async fn main() {
     }
     owner.execute("UPDATE chatapp_agents SET rag_enabled = false WHERE id = $1", &[&agent]).await.unwrap();
     let mut db_only_ms = Vec::with_capacity(turns);
+    phases.record(Some(WITHOUT_RETRIEVAL));
     for i in 0..turns {
         let session = env.deps.auth.session_ctx(&sessions[i % sessions.len()].1).await.unwrap();
         let (ctx, conversation) = (session.ctx, session.conversation_id);
@@ -316,6 +406,7 @@ async fn main() {
         turn::turn(&env.deps, &ctx, conversation, &input, &mut |_: &str| {}).await.unwrap();
         db_only_ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    phases.record(None);
     // The machine's floor for a turn's I/O, with no work in it: the turn makes a read round
     // trip and two durable commits on its critical path, so no turn on this machine can be
     // faster than this. It puts the figures above in terms of the machine they ran on.
@@ -374,4 +465,17 @@ async fn main() {
         v.sort_by(f64::total_cmp);
         println!("| {name} | {} | {:.2} ms | {:.2} ms |", v.len(), percentile(&v, 0.5), percentile(&v, 0.99));
     }
+    // Where a turn's time goes: the retrieval runs beside the checks and the customer message's
+    // commit, and the answer waits for both.
+    println!();
+    println!("| turn step done, p50 ms since the turn started | {WITH_RETRIEVAL} | {WITHOUT_RETRIEVAL} |");
+    println!("|---|---|---|");
+    for (phase, p50) in phases.medians(&[WITH_RETRIEVAL, WITHOUT_RETRIEVAL]) {
+        let cells: Vec<String> =
+            p50.iter().map(|ms| if ms.is_nan() { "-".to_string() } else { format!("{ms:.2}") }).collect();
+        println!("| {phase} | {} |", cells.join(" | "));
+    }
 }
+
+const WITH_RETRIEVAL: &str = "timed turns";
+const WITHOUT_RETRIEVAL: &str = "turns without retrieval";
