@@ -178,10 +178,13 @@ impl<S: tracing::Subscriber> Layer<S> for Phases {
 async fn main() {
     let (turns, chunks, conversations) =
         (arg("--turns", 1000), arg("--chunks", 100_000), arg("--conversations", 10_000));
-    // Installed before TestEnv's own subscriber, which then stays out.
+    // Installed before TestEnv's own subscriber (which then stays out), with its log filter.
     let phases = Phases::default();
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::EnvFilter::new("warn")))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into())),
+        )
         .with(phases.clone().with_filter(
             tracing_subscriber::filter::Targets::new().with_target(turn::PHASE_TARGET, tracing::Level::DEBUG),
         ))
