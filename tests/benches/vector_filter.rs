@@ -136,21 +136,8 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("chatapp-vector-filter-{}", Uuid::new_v4()));
         let shard = shard(&dir, schema, points, company, category);
         for (label, filter) in &filters {
-            let (p50, p99) = time_queries(&queries, |q| {
-                let request = QueryRequest {
-                    prefetches: Vec::new(),
-                    query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                        query: VectorInternal::Dense(q.to_vec()),
-                        using: Some("dense".to_string()),
-                    }))),
-                    filter: filter.clone(),
-                    score_threshold: None,
-                    limit: CANDIDATES,
-                    offset: 0,
-                    params: None,
-                    with_vector: WithVector::Bool(false),
-                    with_payload: WithPayloadInterface::Bool(false),
-                };
+            let (p50, p99) = time_queries(&queries, |_, q| {
+                let request = nearest(q, filter.clone(), None);
                 let started = Instant::now();
                 let hits = shard.query(request).unwrap();
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -162,7 +149,7 @@ fn main() {
         // The edge index's plan for a scope covering most of the shard (here all of it): the
         // graph searched without the filter, the turn's filter applied to the candidates.
         let turn_filter = filters.last().and_then(|(_, f)| f.clone()).expect("the turn's filter");
-        let (p50, p99) = time_queries(&queries, |q| {
+        let (p50, p99) = time_queries(&queries, |_, q| {
             let started = Instant::now();
             let (hits, plan) = dense_search(&shard, VectorInternal::Dense(q.to_vec()), turn_filter.clone(), CANDIDATES)
                 .expect("a search");
@@ -189,37 +176,16 @@ fn main() {
 /// time falls with the beam, not which beam is safe for real knowledge.
 fn beam_widths(shard: &EdgeShard, queries: &[Vec<f32>]) {
     let search = |q: &[f32], params: SearchParams| {
-        shard
-            .query(QueryRequest {
-                prefetches: Vec::new(),
-                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                    query: VectorInternal::Dense(q.to_vec()),
-                    using: Some("dense".to_string()),
-                }))),
-                filter: None,
-                score_threshold: None,
-                limit: CANDIDATES,
-                offset: 0,
-                params: Some(params),
-                with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(false),
-            })
-            .unwrap()
-            .into_iter()
-            .map(|p| p.id)
-            .collect::<Vec<PointId>>()
+        shard.query(nearest(q, None, Some(params))).unwrap().into_iter().map(|p| p.id).collect::<Vec<PointId>>()
     };
+    let full = || Some(QuantizationSearchParams { ignore: true, ..Default::default() });
     let exact: Vec<Vec<PointId>> = queries
         .iter()
-        .map(|q| {
-            let ignore = QuantizationSearchParams { ignore: true, ..Default::default() };
-            search(q, SearchParams { exact: true, quantization: Some(ignore), ..Default::default() })
-        })
+        .map(|q| search(q, SearchParams { exact: true, quantization: full(), ..Default::default() }))
         .collect();
     println!();
     println!("| unfiltered graph search, hnsw_ef | p50 | p99 | recall@{CANDIDATES} against exact |");
     println!("|---|---|---|---|");
-    let full = || Some(QuantizationSearchParams { ignore: true, ..Default::default() });
     let rows = [
         ("default (100), full vectors only", SearchParams { quantization: full(), ..Default::default() }),
         ("default (100)", SearchParams::default()),
@@ -229,24 +195,41 @@ fn beam_widths(shard: &EdgeShard, queries: &[Vec<f32>]) {
         ("exact on the int8 copies, rescored", SearchParams { exact: true, ..Default::default() }),
     ];
     for (ef, params) in rows {
-        let found = std::cell::Cell::new(0usize);
-        let next = std::cell::Cell::new(0usize);
-        let (p50, p99) = time_queries(queries, |q| {
+        let mut found = 0usize;
+        let (p50, p99) = time_queries(queries, |i, q| {
             let started = Instant::now();
             let hits = search(q, params);
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            let truth = &exact[next.replace(next.get() + 1)];
-            found.set(found.get() + hits.iter().filter(|id| truth.contains(id)).count());
+            found += hits.iter().filter(|id| exact[i].contains(id)).count();
             ms
         });
-        let recall = found.get() as f64 / (queries.len() * CANDIDATES) as f64;
+        let recall = found as f64 / (queries.len() * CANDIDATES) as f64;
         println!("| {ef} | {p50:.2} ms | {p99:.2} ms | {recall:.3} |");
     }
 }
 
-/// p50 and p99 of `search` over `queries`; `search` times its own call (not the request set-up).
-fn time_queries(queries: &[Vec<f32>], search: impl Fn(&[f32]) -> f64) -> (f64, f64) {
-    let mut times: Vec<f64> = queries.iter().map(|q| search(q)).collect();
+/// A top-[`CANDIDATES`] search of the dense vector: ids and scores, no payload.
+fn nearest(q: &[f32], filter: Option<Filter>, params: Option<SearchParams>) -> QueryRequest {
+    QueryRequest {
+        prefetches: Vec::new(),
+        query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+            query: VectorInternal::Dense(q.to_vec()),
+            using: Some("dense".to_string()),
+        }))),
+        filter,
+        score_threshold: None,
+        limit: CANDIDATES,
+        offset: 0,
+        params,
+        with_vector: WithVector::Bool(false),
+        with_payload: WithPayloadInterface::Bool(false),
+    }
+}
+
+/// p50 and p99 of `search` over `queries` (given each query's index); `search` times its own
+/// call (not the request set-up).
+fn time_queries(queries: &[Vec<f32>], mut search: impl FnMut(usize, &[f32]) -> f64) -> (f64, f64) {
+    let mut times: Vec<f64> = queries.iter().enumerate().map(|(i, q)| search(i, q)).collect();
     times.sort_by(f64::total_cmp);
     let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
     (at(0.5), at(0.99))
