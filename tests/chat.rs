@@ -221,8 +221,8 @@ async fn a_retried_send_with_the_same_client_message_id_writes_nothing_new() {
     let owner = env.owner().await;
     owner
         .execute(
-            "INSERT INTO chatapp_messages (conversation_id, role, content, client_message_id)
-             VALUES ($1, 'user', 'How long do refunds take?', 'm-2')",
+            "INSERT INTO chatapp_messages (conversation_id, company_id, role, content, client_message_id)
+             SELECT id, company_id, 'user', 'How long do refunds take?', 'm-2' FROM chatapp_conversations WHERE id = $1",
             &[&conv],
         )
         .await
@@ -369,10 +369,11 @@ async fn concurrent_sends_in_one_conversation_hand_over_once_and_keep_counters_e
 
 async fn insert_user(
     tx: &chatapp::db::TenantTx,
+    company: Uuid,
     conversation: Uuid,
     content: &str,
 ) -> Result<chatapp::repo::chat::Message, chatapp::db::DbError> {
-    chatapp::repo::chat::insert_message(tx, conversation, "user", content, None, &json!({}), None).await
+    chatapp::repo::chat::insert_message(tx, company, conversation, "user", content, None, &json!({}), None).await
 }
 
 /// Statements committed in the same round trip as their COMMIT: when one of them fails, the
@@ -391,7 +392,7 @@ async fn a_pipelined_commit_stores_all_or_nothing() {
     let failed = tx
         .commit_alongside(async {
             // The second insert names no conversation (foreign key violation).
-            tokio::try_join!(biased; insert_user(&tx, conv, "first"), insert_user(&tx, Uuid::new_v4(), "second"))
+            tokio::try_join!(biased; insert_user(&tx, t.company_id, conv, "first"), insert_user(&tx, t.company_id, Uuid::new_v4(), "second"))
         })
         .await;
     assert!(failed.is_err());
@@ -401,7 +402,7 @@ async fn a_pipelined_commit_stores_all_or_nothing() {
     let tx = env.deps.db.begin(&ctx).await.unwrap();
     repo::prepare_turn_start(&tx).await.unwrap();
     tx.commit_alongside(async {
-        tokio::try_join!(biased; insert_user(&tx, conv, "first"), insert_user(&tx, conv, "second"))
+        tokio::try_join!(biased; insert_user(&tx, t.company_id, conv, "first"), insert_user(&tx, t.company_id, conv, "second"))
     })
     .await
     .unwrap();
@@ -730,11 +731,11 @@ async fn a_summary_that_fell_behind_catches_up_from_the_stored_messages() {
     let owner = env.owner().await;
     owner
         .execute(
-            "INSERT INTO chatapp_messages (conversation_id, role, content, created_at)
-             SELECT $1, (CASE WHEN g % 2 = 1 THEN 'user' ELSE 'human_agent' END)::message_role,
+            "INSERT INTO chatapp_messages (conversation_id, company_id, role, content, created_at)
+             SELECT $1, $2, (CASE WHEN g % 2 = 1 THEN 'user' ELSE 'human_agent' END)::message_role,
                     'Earlier message ' || g, now() - interval '1 hour' + g * interval '1 second'
              FROM generate_series(1, 30) g",
-            &[&conv],
+            &[&conv, &t.company_id],
         )
         .await
         .unwrap();

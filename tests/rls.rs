@@ -132,6 +132,66 @@ async fn child_tables_follow_their_parent_and_writes_into_b_are_refused() {
     assert_eq!(none, 0);
 }
 
+/// Messages carry their company (0018): whichever company a message names, it cannot land in,
+/// or be moved into, another tenant's conversation, and the company need not be named at all
+/// inside a tenant transaction.
+#[tokio::test]
+async fn messages_cannot_be_written_into_another_tenants_conversation() {
+    const CONV_A1: &str = "aaaaaaaa-0000-0000-0007-000000000001";
+    const CONV_B1: &str = "bbbbbbbb-0000-0000-0007-000000000001";
+    const MSG_A1: &str = "aaaaaaaa-0000-0000-0008-000000000001";
+    let env = fixture().await;
+    let owner = env.owner().await;
+    let app = env.app_client().await;
+    let attempts = [
+        // A's company on B's conversation: the composite foreign key.
+        format!("INSERT INTO chatapp_messages (conversation_id, company_id, role, content) VALUES ('{CONV_B1}', '{A}', 'user', 'x')"),
+        // B's company on B's conversation: WITH CHECK.
+        format!("INSERT INTO chatapp_messages (conversation_id, company_id, role, content) VALUES ('{CONV_B1}', '{B}', 'user', 'x')"),
+        // No company named: the default is A's, so the foreign key again.
+        format!("INSERT INTO chatapp_messages (conversation_id, role, content) VALUES ('{CONV_B1}', 'user', 'x')"),
+        // A's own message moved into B's conversation, or into B.
+        format!("UPDATE chatapp_messages SET conversation_id = '{CONV_B1}' WHERE id = '{MSG_A1}'"),
+        format!("UPDATE chatapp_messages SET conversation_id = '{CONV_B1}', company_id = '{B}' WHERE id = '{MSG_A1}'"),
+    ];
+    for sql in &attempts {
+        begin_as(&app, Some(A), ADMIN_A, "company_admin").await;
+        let result = app.execute(sql.as_str(), &[]).await;
+        app.batch_execute("ROLLBACK").await.unwrap();
+        assert!(result.is_err(), "allowed: {sql}");
+    }
+    let b_messages: i64 = owner
+        .query_one(&format!("SELECT count(*) FROM chatapp_messages WHERE conversation_id = '{CONV_B1}'"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(b_messages, 1, "B's conversation changed");
+    // Into its own conversation, without naming the company: stored under A.
+    begin_as(&app, Some(A), ADMIN_A, "company_admin").await;
+    let company: Uuid = app
+        .query_one(
+            &format!(
+                "INSERT INTO chatapp_messages (conversation_id, role, content) VALUES ('{CONV_A1}', 'user', 'x') RETURNING company_id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    app.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(company.to_string(), A);
+    // A support agent of A cannot write into A's conversation assigned to a colleague.
+    begin_as(&app, Some(A), AGENT_A2, "support_agent").await;
+    let result = app
+        .execute(
+            &format!("INSERT INTO chatapp_messages (conversation_id, role, content) VALUES ('{CONV_A1}', 'human_agent', 'x')"),
+            &[],
+        )
+        .await;
+    app.batch_execute("ROLLBACK").await.unwrap();
+    assert!(result.is_err(), "a2 wrote into a3's conversation");
+}
+
 #[tokio::test]
 async fn support_agents_see_only_their_own_or_unassigned_conversations() {
     let env = fixture().await;

@@ -278,8 +278,8 @@ async fn main() {
             "WITH c AS (
                 INSERT INTO chatapp_conversations (company_id, agent_id, session_token, channel, message_count)
                 SELECT $1, $2, md5(random()::text || g::text), 'web', 2 FROM generate_series(1, $3) g RETURNING id)
-             INSERT INTO chatapp_messages (conversation_id, role, content)
-             SELECT id, r.role::message_role, 'earlier message' FROM c, (VALUES ('user'), ('assistant')) r(role)",
+             INSERT INTO chatapp_messages (conversation_id, company_id, role, content)
+             SELECT id, $1, r.role::message_role, 'earlier message' FROM c, (VALUES ('user'), ('assistant')) r(role)",
             &[&t.company_id, &agent, &(conversations as i32)],
         )
         .await
