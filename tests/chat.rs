@@ -392,7 +392,11 @@ async fn a_pipelined_commit_stores_all_or_nothing() {
     let failed = tx
         .commit_alongside(async {
             // The second insert names no conversation (foreign key violation).
-            tokio::try_join!(biased; insert_user(&tx, t.company_id, conv, "first"), insert_user(&tx, t.company_id, Uuid::new_v4(), "second"))
+            tokio::try_join!(
+                biased;
+                insert_user(&tx, t.company_id, conv, "first"),
+                insert_user(&tx, t.company_id, Uuid::new_v4(), "second"),
+            )
         })
         .await;
     assert!(failed.is_err());
@@ -402,7 +406,11 @@ async fn a_pipelined_commit_stores_all_or_nothing() {
     let tx = env.deps.db.begin(&ctx).await.unwrap();
     repo::prepare_turn_start(&tx).await.unwrap();
     tx.commit_alongside(async {
-        tokio::try_join!(biased; insert_user(&tx, t.company_id, conv, "first"), insert_user(&tx, t.company_id, conv, "second"))
+        tokio::try_join!(
+            biased;
+            insert_user(&tx, t.company_id, conv, "first"),
+            insert_user(&tx, t.company_id, conv, "second"),
+        )
     })
     .await
     .unwrap();
