@@ -369,11 +369,10 @@ async fn concurrent_sends_in_one_conversation_hand_over_once_and_keep_counters_e
 
 async fn insert_user(
     tx: &chatapp::db::TenantTx,
-    company: Uuid,
     conversation: Uuid,
     content: &str,
 ) -> Result<chatapp::repo::chat::Message, chatapp::db::DbError> {
-    chatapp::repo::chat::insert_message(tx, company, conversation, "user", content, None, &json!({}), None).await
+    chatapp::repo::chat::insert_message(tx, conversation, "user", content, None, &json!({}), None).await
 }
 
 /// Statements committed in the same round trip as their COMMIT: when one of them fails, the
@@ -394,8 +393,8 @@ async fn a_pipelined_commit_stores_all_or_nothing() {
             // The second insert names no conversation (foreign key violation).
             tokio::try_join!(
                 biased;
-                insert_user(&tx, t.company_id, conv, "first"),
-                insert_user(&tx, t.company_id, Uuid::new_v4(), "second"),
+                insert_user(&tx, conv, "first"),
+                insert_user(&tx, Uuid::new_v4(), "second"),
             )
         })
         .await;
@@ -408,8 +407,8 @@ async fn a_pipelined_commit_stores_all_or_nothing() {
     tx.commit_alongside(async {
         tokio::try_join!(
             biased;
-            insert_user(&tx, t.company_id, conv, "first"),
-            insert_user(&tx, t.company_id, conv, "second"),
+            insert_user(&tx, conv, "first"),
+            insert_user(&tx, conv, "second"),
         )
     })
     .await

@@ -218,7 +218,6 @@ pub async fn turn(
                 let inserted = tx
                     .commit_alongside(repo::insert_message(
                         &tx,
-                        company,
                         conversation_id,
                         "user",
                         &input.content,
@@ -698,9 +697,7 @@ async fn finish(
         let insert = async {
             match &reply {
                 Some((text, meta)) => {
-                    repo::insert_message(&tx, company, conversation, "assistant", text, None, meta, None)
-                        .await
-                        .map(Some)
+                    repo::insert_message(&tx, conversation, "assistant", text, None, meta, None).await.map(Some)
                 }
                 None => Ok(None),
             }

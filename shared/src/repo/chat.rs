@@ -369,17 +369,16 @@ pub async fn reply_to(tx: &TenantTx, conversation: Uuid, message_id: Uuid) -> Re
     Ok(row.as_ref().map(message))
 }
 
+/// The message's `company_id` is the transaction's company (the column's default; the
+/// composite foreign key holds it to the conversation's).
 const INSERT_MESSAGE: &str = concat!(
-    "INSERT INTO chatapp_messages (conversation_id, company_id, role, content, client_message_id, metadata, sentiment)
-     VALUES ($1, $7, $2::text::message_role, $3, $4, $5, $6::float8::numeric(3, 2)) RETURNING ",
+    "INSERT INTO chatapp_messages (conversation_id, role, content, client_message_id, metadata, sentiment)
+     VALUES ($1, $2::text::message_role, $3, $4, $5, $6::float8::numeric(3, 2)) RETURNING ",
     message_columns!()
 );
 
-/// Stores a message in the company's conversation (the pair is checked by a foreign key).
-#[allow(clippy::too_many_arguments)] // the message's columns
 pub async fn insert_message(
     tx: &TenantTx,
-    company: Uuid,
     conversation: Uuid,
     role: &str,
     content: &str,
@@ -389,10 +388,7 @@ pub async fn insert_message(
 ) -> Result<Message, DbError> {
     let row = tx
         .client()
-        .query_one(
-            INSERT_MESSAGE,
-            &[&conversation, &role, &content, &client_message_id, metadata, &sentiment, &company],
-        )
+        .query_one(INSERT_MESSAGE, &[&conversation, &role, &content, &client_message_id, metadata, &sentiment])
         .await?;
     Ok(message(&row))
 }
