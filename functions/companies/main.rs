@@ -1,6 +1,7 @@
 //! Lambda entry point of the `companies` function; routes and logic are in `handler.rs` beside it.
 
-#[tokio::main]
+// A Lambda instance runs one invocation at a time: one runtime thread, no cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     chatapp_functions::http_function::run_on_lambda(chatapp_functions::http_function::HttpFunction::Companies).await
 }

@@ -5,7 +5,8 @@ use chatapp::config::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+// A Lambda instance runs one invocation at a time: one runtime thread, no cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     chatapp::app::init_tracing();
     let deps = AppDeps::from_config(Config::from_env()?).await?;

@@ -174,7 +174,8 @@ impl<S: tracing::Subscriber> Layer<S> for Phases {
     }
 }
 
-#[tokio::main]
+// Like the deployed functions (see their `main.rs`): one runtime thread.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let (turns, chunks, conversations) =
         (arg("--turns", 1000), arg("--chunks", 100_000), arg("--conversations", 10_000));
