@@ -1,9 +1,13 @@
 //! Chat-turn platform overhead: everything but generation and query embedding (the offline
-//! extractive model answers; a constant embedder stands in for the query embedding), over 1,000
-//! turns through the `widget` handler, with 10,000 conversations and 100,000 knowledge chunks in
-//! the tenant, on local PostgreSQL and qdrant-edge.
+//! extractive model answers; a fixed vector per question stands in for the query embedding),
+//! over 1,000 turns through the `widget` handler, with 10,000 conversations and 100,000
+//! knowledge chunks in the tenant, on local PostgreSQL and qdrant-edge.
 //!
 //! cargo bench -p chatapp-tests --bench chat_turn [-- --turns N --chunks N --conversations N]
+//!     [--corpus <corpus.jsonl> --query-texts <queries.jsonl>]
+//!
+//! With a corpus, the chunks' and questions' vectors are real embeddings (see `BenchVectors`);
+//! without, pseudo-random ones.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -56,24 +60,81 @@ const WORDS: &[&str] = &[
     "billing",
 ];
 
-/// A fixed unit vector per text: no model time is measured.
-struct ConstantEmbedder;
+/// Sentences of the corpus embedded for the chunks' vectors (repeated in rotated copies up to
+/// the chunk count: see `rotated_copies`).
+const REAL_SENTENCES: usize = 40_000;
+
+/// The dense vectors the bench searches: real sentence embeddings of the local model
+/// (`--corpus <corpus.jsonl> --query-texts <queries.jsonl>`, as `scripts/bench-chat.sh` passes
+/// SciFact's), or pseudo-random ones (without them): the worst case for a graph index, on which
+/// the turn's dense search took 0.8-1.05 ms p50 against 0.6-0.7 ms on the real ones.
+enum BenchVectors {
+    Real { sentences: usize, chunks: Vec<Vec<f32>>, queries: Vec<Vec<f32>> },
+    Random,
+}
+
+impl BenchVectors {
+    async fn from_args(chunks: usize) -> Self {
+        let args: Vec<String> = std::env::args().collect();
+        let named = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+        let (Some(corpus), Some(query_texts)) = (named("--corpus"), named("--query-texts")) else {
+            return BenchVectors::Random;
+        };
+        let keep_in = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let real =
+            chatapp_tests::SentenceEmbeddings::load(&corpus, &query_texts, REAL_SENTENCES, 10_000, keep_in).await;
+        BenchVectors::Real {
+            sentences: real.sentences.len(),
+            chunks: chatapp_tests::rotated_copies(&real.sentences, chunks),
+            queries: real.queries,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            BenchVectors::Real { sentences, chunks, queries } => format!(
+                "dense vectors: real embeddings (all-MiniLM-L6-v2) of {} sentences in rotated copies up to {} chunks, \
+                 {} real queries",
+                sentences,
+                chunks.len(),
+                queries.len()
+            ),
+            BenchVectors::Random => "dense vectors: pseudo-random (the worst case for the graph search)".to_string(),
+        }
+    }
+
+    fn chunk(&self, i: usize) -> Vec<f32> {
+        match self {
+            BenchVectors::Real { chunks, .. } => chunks[i % chunks.len()].clone(),
+            BenchVectors::Random => chatapp_tests::pseudo_random_unit_vector(i as u64, DIMS),
+        }
+    }
+
+    /// A fixed query vector per text: no model time is measured.
+    fn query(&self, text: &str) -> Vec<f32> {
+        // FNV-1a: the same text gets the same vector on every run.
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        match self {
+            BenchVectors::Real { queries, .. } => queries[(hash % queries.len() as u64) as usize].clone(),
+            BenchVectors::Random => chatapp_tests::pseudo_random_unit_vector(text.len() as u64, DIMS),
+        }
+    }
+}
+
+/// The query's embedding from [`BenchVectors::query`].
+struct BenchEmbedder(Arc<BenchVectors>);
 
 #[async_trait::async_trait]
-impl Embedder for ConstantEmbedder {
+impl Embedder for BenchEmbedder {
     fn model(&self) -> &str {
-        "constant"
+        "bench"
     }
     fn dimensions(&self) -> usize {
         DIMS
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        Ok(texts.iter().map(|t| vector(t.len() as u64)).collect())
+        Ok(texts.iter().map(|t| self.0.query(t)).collect())
     }
-}
-
-fn vector(seed: u64) -> Vec<f32> {
-    chatapp_tests::pseudo_random_unit_vector(seed, DIMS)
 }
 
 fn text(i: usize) -> String {
@@ -191,7 +252,9 @@ async fn main() {
         ))
         .init();
     let mut env = TestEnv::new().await;
-    env.deps.embedder = Arc::new(ConstantEmbedder);
+    let vectors = Arc::new(BenchVectors::from_args(chunks).await);
+    println!("{}", vectors.describe());
+    env.deps.embedder = Arc::new(BenchEmbedder(Arc::clone(&vectors)));
     let t = env.company("bench", "enterprise").await;
     let owner = env.owner().await;
     let agent: Uuid = owner
@@ -259,7 +322,7 @@ async fn main() {
             .enumerate()
             .map(|(i, (id, text))| IndexedChunk {
                 id: *id,
-                dense: vector((f * per_file + i) as u64),
+                dense: vectors.chunk(f * per_file + i),
                 sparse: encoder.document(text),
                 payload: ChunkPayload {
                     company_id: t.company_id,
@@ -376,7 +439,7 @@ async fn main() {
     let candidates = (RagConfig::default().max_results * 2).max(40);
     for i in 0..turns {
         let query = format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]);
-        let dense = vector(query.len() as u64);
+        let dense = vectors.query(&query);
         let started = Instant::now();
         env.deps.vectors.search(company, &scope, QueryVector::Dense(&dense), candidates).await.unwrap();
         dense_ms.push(started.elapsed().as_secs_f64() * 1000.0);

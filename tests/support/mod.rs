@@ -325,6 +325,123 @@ pub fn bearer(token: &str) -> lambda_http::Request {
         .unwrap()
 }
 
+/// Real embeddings for benches that search (random vectors are the worst case for a graph
+/// index: a graph search took 0.5-0.8 ms on 100,000 of them, 0.18 ms on 40,000 of these): the
+/// local model's (all-MiniLM-L6-v2) vectors of a BEIR corpus's sentences (titles and abstracts
+/// split at sentence ends, about a chunk's worth of meaning each) and of its queries.
+pub struct SentenceEmbeddings {
+    pub sentences: Vec<Vec<f32>>,
+    pub queries: Vec<Vec<f32>>,
+}
+
+impl SentenceEmbeddings {
+    /// Up to `sentences` sentences of `corpus` and `queries` queries of `query_texts`, embedded
+    /// with the model in `EMBEDDING_MODEL_DIR` (`scripts/lib.sh`'s `ensure_model` sets it), or
+    /// read back from `keep_in`, where an earlier run kept them (a bench passes its
+    /// `CARGO_TARGET_TMPDIR`): embedding 40,000 sentences takes minutes.
+    pub async fn load(
+        corpus: &str,
+        query_texts: &str,
+        sentences: usize,
+        queries: usize,
+        keep_in: &std::path::Path,
+    ) -> Self {
+        let mut texts = Vec::new();
+        'corpus: for line in std::fs::read_to_string(corpus).expect("the corpus").lines() {
+            let doc: Value = serde_json::from_str(line).expect("a JSON line");
+            for field in ["title", "text"] {
+                for sentence in doc[field].as_str().unwrap_or_default().split_inclusive(". ") {
+                    if texts.len() == sentences {
+                        break 'corpus;
+                    }
+                    if sentence.trim().len() >= 20 {
+                        texts.push(sentence.trim().to_string());
+                    }
+                }
+            }
+        }
+        let questions: Vec<String> = std::fs::read_to_string(query_texts)
+            .expect("the queries")
+            .lines()
+            .take(queries)
+            .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["text"].as_str().unwrap().to_string())
+            .collect();
+        Self {
+            sentences: embedded(corpus, "sentences", &texts, keep_in).await,
+            queries: embedded(query_texts, "queries", &questions, keep_in).await,
+        }
+    }
+}
+
+/// `texts` embedded by the local model, or read back from where an earlier run of the same
+/// file and count kept them.
+async fn embedded(source: &str, what: &str, texts: &[String], keep_in: &std::path::Path) -> Vec<Vec<f32>> {
+    use chatapp::knowledge::embed::{Embedder, LocalEmbedder};
+    let dims = 384;
+    let stem = std::path::Path::new(source).file_stem().and_then(|s| s.to_str()).unwrap_or("texts");
+    let kept = keep_in.join(format!("{stem}-{what}-{}.f32", texts.len()));
+    if let Ok(bytes) = std::fs::read(&kept) {
+        if bytes.len() == texts.len() * dims * 4 {
+            return bytes
+                .chunks_exact(dims * 4)
+                .map(|v| v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+                .collect();
+        }
+    }
+    let dir = std::env::var("EMBEDDING_MODEL_DIR")
+        .expect("EMBEDDING_MODEL_DIR: the local model's directory (scripts/lib.sh's ensure_model sets it)");
+    let model = LocalEmbedder::new(dir);
+    let started = std::time::Instant::now();
+    let mut vectors = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(256) {
+        vectors.extend(model.embed(batch).await.expect("embeddings"));
+    }
+    println!("embedded {} {what} of {source} in {:.0} s", texts.len(), started.elapsed().as_secs_f64());
+    let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::create_dir_all(keep_in).expect("a directory to keep the embeddings in");
+    std::fs::write(&kept, bytes).expect("keeping the embeddings");
+    vectors
+}
+
+/// `count` vectors from `vectors`: the vectors themselves, then copies turned by random
+/// rotations (one per copy), so a bench gets more points than it has real embeddings, each
+/// with real neighbours (a rotation keeps every angle within its copy; the copies lie at
+/// random to each other, as unrelated knowledge does).
+pub fn rotated_copies(vectors: &[Vec<f32>], count: usize) -> Vec<Vec<f32>> {
+    let dims = vectors.first().map_or(0, Vec::len);
+    (0..count)
+        .collect::<Vec<_>>()
+        .chunks(vectors.len().max(1))
+        .enumerate()
+        .flat_map(|(copy, chunk)| {
+            let rotation = (copy > 0).then(|| random_rotation(copy as u64, dims));
+            chunk.iter().map(move |&i| {
+                let v = &vectors[i % vectors.len()];
+                match &rotation {
+                    None => v.clone(),
+                    Some(r) => r.iter().map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum()).collect(),
+                }
+            })
+        })
+        .collect()
+}
+
+/// A random orthogonal matrix (Gram-Schmidt on pseudo-random vectors), one per seed.
+fn random_rotation(seed: u64, dims: usize) -> Vec<Vec<f32>> {
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(dims);
+    for k in 0..dims as u64 {
+        let mut v = pseudo_random_unit_vector((seed << 32) + k + 7_000_000, dims);
+        for r in &rows {
+            let d: f32 = r.iter().zip(&v).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(r).for_each(|(a, b)| *a -= d * b);
+        }
+        let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|a| *a /= n);
+        rows.push(v);
+    }
+    rows
+}
+
 /// A deterministic pseudo-random unit vector (xorshift): many distinct vectors for benches,
 /// the same ones on every run.
 pub fn pseudo_random_unit_vector(seed: u64, dims: usize) -> Vec<f32> {
