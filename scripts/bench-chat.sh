@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Chat-turn platform overhead (everything but generation and query embedding): 1,000 turns
 # through the widget handler with 10,000 conversations and 100,000 chunks in the tenant, on
-# local PostgreSQL and qdrant-edge. The dense vectors are real: the local model's embeddings of
-# SciFact sentences and queries (../shared/data/scifact; embedding them takes about 10 minutes
-# the first time, then they are kept under the target directory). Options: --turns N
-# --chunks N --conversations N; --random-vectors for pseudo-random ones (the graph search's
-# worst case) instead.
+# local PostgreSQL and qdrant-edge. The knowledge and questions are real: SciFact's sentences
+# and queries (../shared/data/scifact) with the local model's embeddings (embedding them takes
+# about 10 minutes the first time, then they are kept under the target directory). Options:
+# --turns N --chunks N --conversations N; --random-vectors for synthetic texts with
+# pseudo-random vectors (the searches' worst case) instead.
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

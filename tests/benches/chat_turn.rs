@@ -6,12 +6,14 @@
 //! cargo bench -p chatapp-tests --bench chat_turn [-- --turns N --chunks N --conversations N]
 //!     [--corpus <corpus.jsonl> --query-texts <queries.jsonl>]
 //!
-//! With a corpus, the chunks' and questions' vectors are real embeddings (see `BenchVectors`);
-//! without, pseudo-random ones.
+//! With a corpus, the chunks and the questions are its sentences and queries with their real
+//! embeddings (see `BenchVectors`); without, synthetic texts with pseudo-random vectors.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use chatapp::chat::escalation;
 use chatapp::chat::turn::{self, TurnInput};
 use chatapp::knowledge::embed::{EmbedError, Embedder};
 use chatapp::knowledge::lexical::LexicalEncoder;
@@ -64,12 +66,23 @@ const WORDS: &[&str] = &[
 /// the chunk count: see `rotated_copies`).
 const REAL_SENTENCES: usize = 40_000;
 
-/// The dense vectors the bench searches: real sentence embeddings of the local model
-/// (`--corpus <corpus.jsonl> --query-texts <queries.jsonl>`, as `scripts/bench-chat.sh` passes
-/// SciFact's), or pseudo-random ones (without them): the worst case for a graph index, on which
-/// the turn's dense search took 0.8-1.05 ms p50 against 0.6-0.7 ms on the real ones.
+/// The knowledge and the questions the bench uses. Real (`--corpus <corpus.jsonl> --query-texts
+/// <queries.jsonl>`, as `scripts/bench-chat.sh` passes SciFact's): the corpus's sentences as
+/// chunks and its queries as the customer's questions, each with its embedding by the local
+/// model. Synthetic (without them): texts from a 30-word vocabulary with pseudo-random vectors,
+/// the worst case for both searches (every query word is in most chunks; a graph index searches
+/// random vectors slowest).
 enum BenchVectors {
-    Real { sentences: usize, chunks: Vec<Vec<f32>>, queries: Vec<Vec<f32>> },
+    Real {
+        sentences: usize,
+        /// The chunks' texts and vectors: the sentences, then rotated copies of their vectors.
+        texts: Vec<String>,
+        chunks: Vec<Vec<f32>>,
+        /// Questions no turn escalates on (an explicit request for a human would silence the
+        /// rest of its conversation), with their embeddings.
+        questions: Vec<String>,
+        queries: HashMap<String, Vec<f32>>,
+    },
     Random,
 }
 
@@ -83,40 +96,57 @@ impl BenchVectors {
         let keep_in = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
         let real =
             chatapp_tests::SentenceEmbeddings::load(&corpus, &query_texts, REAL_SENTENCES, 10_000, keep_in).await;
+        let queries: HashMap<String, Vec<f32>> = real.query_texts.into_iter().zip(real.queries).collect();
+        let mut questions: Vec<String> =
+            queries.keys().filter(|q| escalation::detect_explicit_request(q).is_none()).cloned().collect();
+        questions.sort();
         BenchVectors::Real {
             sentences: real.sentences.len(),
             chunks: chatapp_tests::rotated_copies(&real.sentences, chunks),
-            queries: real.queries,
+            texts: real.sentence_texts,
+            questions,
+            queries,
         }
     }
 
     fn describe(&self) -> String {
         match self {
-            BenchVectors::Real { sentences, chunks, queries } => format!(
-                "dense vectors: real embeddings (all-MiniLM-L6-v2) of {} sentences in rotated copies up to {} chunks, \
-                 {} real queries",
-                sentences,
+            BenchVectors::Real { sentences, chunks, questions, .. } => format!(
+                "knowledge: {sentences} real sentences with their embeddings (all-MiniLM-L6-v2), repeated up to {} \
+                 chunks (the vectors rotated); {} real questions",
                 chunks.len(),
-                queries.len()
+                questions.len()
             ),
-            BenchVectors::Random => "dense vectors: pseudo-random (the worst case for the graph search)".to_string(),
+            BenchVectors::Random => {
+                "knowledge: synthetic texts of 30 words with pseudo-random vectors (the worst case)".to_string()
+            }
         }
     }
 
-    fn chunk(&self, i: usize) -> Vec<f32> {
+    fn chunk(&self, i: usize) -> (String, Vec<f32>) {
         match self {
-            BenchVectors::Real { chunks, .. } => chunks[i % chunks.len()].clone(),
-            BenchVectors::Random => chatapp_tests::pseudo_random_unit_vector(i as u64, DIMS),
+            BenchVectors::Real { texts, chunks, .. } => {
+                (texts[i % texts.len()].clone(), chunks[i % chunks.len()].clone())
+            }
+            BenchVectors::Random => (text(i), chatapp_tests::pseudo_random_unit_vector(i as u64, DIMS)),
         }
     }
 
-    /// A fixed query vector per text: no model time is measured.
+    fn question(&self, i: usize) -> String {
+        match self {
+            BenchVectors::Real { questions, .. } => questions[i % questions.len()].clone(),
+            BenchVectors::Random => {
+                format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()])
+            }
+        }
+    }
+
+    /// The question's embedding, computed before the run (a fixed vector for any other text):
+    /// no model time is measured.
     fn query(&self, text: &str) -> Vec<f32> {
-        // FNV-1a: the same text gets the same vector on every run.
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         match self {
-            BenchVectors::Real { queries, .. } => queries[(hash % queries.len() as u64) as usize].clone(),
-            BenchVectors::Random => chatapp_tests::pseudo_random_unit_vector(text.len() as u64, DIMS),
+            BenchVectors::Real { queries, .. } if queries.contains_key(text) => queries[text].clone(),
+            _ => chatapp_tests::pseudo_random_unit_vector(text.len() as u64, DIMS),
         }
     }
 }
@@ -304,7 +334,8 @@ async fn main() {
             .unwrap()
             .get(0);
         let ids: Vec<Uuid> = (0..per_file).map(|i| chunk_point_id(file, i as i32)).collect();
-        let texts: Vec<String> = (0..per_file).map(|i| text(f * per_file + i)).collect();
+        let (texts, dense): (Vec<String>, Vec<Vec<f32>>) =
+            (0..per_file).map(|i| vectors.chunk(f * per_file + i)).unzip();
         let idx: Vec<i32> = (0..per_file as i32).collect();
         owner
             .execute(
@@ -319,10 +350,11 @@ async fn main() {
         let points = ids
             .iter()
             .zip(&texts)
+            .zip(dense)
             .enumerate()
-            .map(|(i, (id, text))| IndexedChunk {
+            .map(|(i, ((id, text), dense))| IndexedChunk {
                 id: *id,
-                dense: vectors.chunk(f * per_file + i),
+                dense,
                 sparse: encoder.document(text),
                 payload: ChunkPayload {
                     company_id: t.company_id,
@@ -383,7 +415,7 @@ async fn main() {
     phases.record(Some(WITH_RETRIEVAL));
     for i in 0..turns {
         let (conv, token) = &sessions[i % sessions.len()];
-        let question = format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]);
+        let question = vectors.question(i);
         if i % 2 == 0 {
             // Every other handler turn finds its session not cached (a process that has not
             // seen it, or WIDGET_SESSION_CACHE_SECS=0) and looks it up.
@@ -438,7 +470,7 @@ async fn main() {
     let scope = Scope { categories: Some(vec![category]), files: None, include_global: true };
     let candidates = (RagConfig::default().max_results * 2).max(40);
     for i in 0..turns {
-        let query = format!("How does {} work with my {}?", WORDS[i % WORDS.len()], WORDS[(i * 3) % WORDS.len()]);
+        let query = vectors.question(i);
         let dense = vectors.query(&query);
         let started = Instant::now();
         env.deps.vectors.search(company, &scope, QueryVector::Dense(&dense), candidates).await.unwrap();

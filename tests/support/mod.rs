@@ -330,7 +330,9 @@ pub fn bearer(token: &str) -> lambda_http::Request {
 /// local model's (all-MiniLM-L6-v2) vectors of a BEIR corpus's sentences (titles and abstracts
 /// split at sentence ends, about a chunk's worth of meaning each) and of its queries.
 pub struct SentenceEmbeddings {
+    pub sentence_texts: Vec<String>,
     pub sentences: Vec<Vec<f32>>,
+    pub query_texts: Vec<String>,
     pub queries: Vec<Vec<f32>>,
 }
 
@@ -369,6 +371,8 @@ impl SentenceEmbeddings {
         Self {
             sentences: embedded(corpus, "sentences", &texts, keep_in).await,
             queries: embedded(query_texts, "queries", &questions, keep_in).await,
+            sentence_texts: texts,
+            query_texts: questions,
         }
     }
 }
