@@ -88,9 +88,9 @@ enum BenchVectors {
 
 impl BenchVectors {
     async fn from_args(chunks: usize) -> Self {
-        let args: Vec<String> = std::env::args().collect();
-        let named = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-        let (Some(corpus), Some(query_texts)) = (named("--corpus"), named("--query-texts")) else {
+        let (Some(corpus), Some(query_texts)) =
+            (chatapp_tests::bench_arg("--corpus"), chatapp_tests::bench_arg("--query-texts"))
+        else {
             return BenchVectors::Random;
         };
         let keep_in = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -144,10 +144,11 @@ impl BenchVectors {
     /// The question's embedding, computed before the run (a fixed vector for any other text):
     /// no model time is measured.
     fn query(&self, text: &str) -> Vec<f32> {
-        match self {
-            BenchVectors::Real { queries, .. } if queries.contains_key(text) => queries[text].clone(),
-            _ => chatapp_tests::pseudo_random_unit_vector(text.len() as u64, DIMS),
-        }
+        let known = match self {
+            BenchVectors::Real { queries, .. } => queries.get(text),
+            BenchVectors::Random => None,
+        };
+        known.cloned().unwrap_or_else(|| chatapp_tests::pseudo_random_unit_vector(text.len() as u64, DIMS))
     }
 }
 
@@ -181,8 +182,7 @@ fn text(i: usize) -> String {
 }
 
 fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    chatapp_tests::bench_arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

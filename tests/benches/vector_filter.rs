@@ -54,13 +54,7 @@ fn any(field: &str, values: &[Uuid]) -> Condition {
 }
 
 fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map_or(default, |v| v.parse().expect("a number"))
-}
-
-fn text_arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    chatapp_tests::bench_arg(name).map_or(default, |v| v.parse().expect("a number"))
 }
 
 fn shard(
@@ -120,7 +114,9 @@ fn shard(
 fn main() {
     let points = arg("--points", 100_000);
     let queries = arg("--queries", 1_000);
-    if let (Some(corpus), Some(query_texts)) = (text_arg("--corpus"), text_arg("--query-texts")) {
+    if let (Some(corpus), Some(query_texts)) =
+        (chatapp_tests::bench_arg("--corpus"), chatapp_tests::bench_arg("--query-texts"))
+    {
         return real_vectors(&corpus, &query_texts, points, queries);
     }
     let (company, category) = (Uuid::new_v4(), Uuid::new_v4());

@@ -325,6 +325,11 @@ pub fn bearer(token: &str) -> lambda_http::Request {
         .unwrap()
 }
 
+/// The value after `name` on a bench's command line (`--corpus <path>`).
+pub fn bench_arg(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
 /// Real embeddings for benches that search (random vectors are the worst case for a graph
 /// index: a graph search took 0.5-0.8 ms on 100,000 of them, 0.18 ms on 40,000 of these): the
 /// local model's (all-MiniLM-L6-v2) vectors of a BEIR corpus's sentences (titles and abstracts
@@ -380,14 +385,13 @@ impl SentenceEmbeddings {
 /// `texts` embedded by the local model, or read back from where an earlier run of the same
 /// file and count kept them.
 async fn embedded(source: &str, what: &str, texts: &[String], keep_in: &std::path::Path) -> Vec<Vec<f32>> {
-    use chatapp::knowledge::embed::{Embedder, LocalEmbedder};
-    let dims = 384;
+    use chatapp::knowledge::embed::{Embedder, LocalEmbedder, MINILM_DIMENSIONS as DIMS};
     let stem = std::path::Path::new(source).file_stem().and_then(|s| s.to_str()).unwrap_or("texts");
     let kept = keep_in.join(format!("{stem}-{what}-{}.f32", texts.len()));
     if let Ok(bytes) = std::fs::read(&kept) {
-        if bytes.len() == texts.len() * dims * 4 {
+        if bytes.len() == texts.len() * DIMS * 4 {
             return bytes
-                .chunks_exact(dims * 4)
+                .chunks_exact(DIMS * 4)
                 .map(|v| v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
                 .collect();
         }
@@ -412,20 +416,16 @@ async fn embedded(source: &str, what: &str, texts: &[String], keep_in: &std::pat
 /// with real neighbours (a rotation keeps every angle within its copy; the copies lie at
 /// random to each other, as unrelated knowledge does).
 pub fn rotated_copies(vectors: &[Vec<f32>], count: usize) -> Vec<Vec<f32>> {
+    let n = vectors.len().max(1);
     let dims = vectors.first().map_or(0, Vec::len);
+    let rotations: Vec<Vec<Vec<f32>>> = (1..count.div_ceil(n) as u64).map(|copy| random_rotation(copy, dims)).collect();
     (0..count)
-        .collect::<Vec<_>>()
-        .chunks(vectors.len().max(1))
-        .enumerate()
-        .flat_map(|(copy, chunk)| {
-            let rotation = (copy > 0).then(|| random_rotation(copy as u64, dims));
-            chunk.iter().map(move |&i| {
-                let v = &vectors[i % vectors.len()];
-                match &rotation {
-                    None => v.clone(),
-                    Some(r) => r.iter().map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum()).collect(),
-                }
-            })
+        .map(|i| {
+            let v = &vectors[i % n];
+            match i / n {
+                0 => v.clone(),
+                copy => rotations[copy - 1].iter().map(|row| row.iter().zip(v).map(|(a, b)| a * b).sum()).collect(),
+            }
         })
         .collect()
 }
