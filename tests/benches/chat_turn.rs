@@ -413,6 +413,7 @@ async fn main() {
     let mut turn_ms = Vec::with_capacity(turns);
     let mut cited = 0usize;
     phases.record(Some(WITH_RETRIEVAL));
+    let (cpu_before, loop_started) = (CpuTicks::now(), Instant::now());
     for i in 0..turns {
         let (conv, token) = &sessions[i % sessions.len()];
         let question = vectors.question(i);
@@ -454,6 +455,8 @@ async fn main() {
             );
         }
     }
+    let timed_cpu = CpuTicks::now().since(cpu_before);
+    let timed_wall_ms = loop_started.elapsed().as_secs_f64() * 1000.0;
     phases.record(None);
     let wal_per_turn: f64 = owner
         .query_one("SELECT (pg_current_wal_lsn() - $1::text::pg_lsn)::float8", &[&wal_before])
@@ -558,6 +561,15 @@ async fn main() {
     ];
     println!("{turns} turns, {cited} with citations; WAL {wal_per_turn:.0} bytes per turn");
     println!("HOT updates of all updates, every phase: {hot}");
+    println!(
+        "CPU per timed turn: {:.2} ms in this process, {:.2} ms in PostgreSQL's processes ({:.2} ms of wall time \
+         per turn, {} cores: {:.0}% of the machine busy)",
+        timed_cpu.app_ms / turns as f64,
+        timed_cpu.postgres_ms / turns as f64,
+        timed_wall_ms / turns as f64,
+        cores(),
+        (timed_cpu.app_ms + timed_cpu.postgres_ms) / (timed_wall_ms * cores() as f64) * 100.0,
+    );
     println!("| measure | n | p50 | p99 |");
     println!("|---|---|---|---|");
     for (name, mut v) in report {
@@ -578,3 +590,51 @@ async fn main() {
 
 const WITH_RETRIEVAL: &str = "timed turns";
 const WITHOUT_RETRIEVAL: &str = "turns without retrieval";
+
+/// CPU time used so far by this process (every thread) and by all of PostgreSQL's processes
+/// (backends, WAL writer, checkpointer), from `/proc`, in ms. The kernel counts it in ticks
+/// of 10 ms (USER_HZ), so it is read over the whole timed loop, not per turn.
+#[derive(Clone, Copy)]
+struct CpuTicks {
+    app_ms: f64,
+    postgres_ms: f64,
+}
+
+impl CpuTicks {
+    fn now() -> Self {
+        let mut postgres_ms = 0.0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let path = entry.path();
+            let is_pid =
+                path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+            if is_pid && std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim() == "postgres") {
+                postgres_ms += cpu_ms(&path.join("stat"));
+            }
+        }
+        Self { app_ms: cpu_ms(std::path::Path::new("/proc/self/stat")), postgres_ms }
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self { app_ms: self.app_ms - before.app_ms, postgres_ms: self.postgres_ms - before.postgres_ms }
+    }
+}
+
+/// User plus system time of the process whose `/proc/<pid>/stat` is at `stat` (0 when it has
+/// gone), in ms.
+fn cpu_ms(stat: &std::path::Path) -> f64 {
+    const MS_PER_TICK: f64 = 10.0;
+    let Ok(text) = std::fs::read_to_string(stat) else {
+        return 0.0;
+    };
+    // The fields after the parenthesised command name: state is the 3rd field, utime the 14th.
+    let Some((_, rest)) = text.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(14) + ticks(15)) * MS_PER_TICK
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
