@@ -413,7 +413,7 @@ async fn main() {
     let mut turn_ms = Vec::with_capacity(turns);
     let mut cited = 0usize;
     phases.record(Some(WITH_RETRIEVAL));
-    let (cpu_before, loop_started) = (CpuTicks::now(), Instant::now());
+    let (cpu_before, loop_started) = (CpuTime::now(), Instant::now());
     for i in 0..turns {
         let (conv, token) = &sessions[i % sessions.len()];
         let question = vectors.question(i);
@@ -455,7 +455,7 @@ async fn main() {
             );
         }
     }
-    let timed_cpu = CpuTicks::now().since(cpu_before);
+    let timed_cpu = CpuTime::now().since(cpu_before);
     let timed_wall_ms = loop_started.elapsed().as_secs_f64() * 1000.0;
     phases.record(None);
     let wal_per_turn: f64 = owner
@@ -595,12 +595,12 @@ const WITHOUT_RETRIEVAL: &str = "turns without retrieval";
 /// (backends, WAL writer, checkpointer), from `/proc`, in ms. The kernel counts it in ticks
 /// of 10 ms (USER_HZ), so it is read over the whole timed loop, not per turn.
 #[derive(Clone, Copy)]
-struct CpuTicks {
+struct CpuTime {
     app_ms: f64,
     postgres_ms: f64,
 }
 
-impl CpuTicks {
+impl CpuTime {
     fn now() -> Self {
         let mut postgres_ms = 0.0;
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
