@@ -1,12 +1,10 @@
 //! The registry of HTTP functions: binary name → handler. `main.rs` files and the local
 //! runner both go through it, so a function behaves the same deployed and local.
 
-use std::convert::Infallible;
-
+use axum::Router;
 use chatapp::app::AppDeps;
 use chatapp::config::Config;
-use chatapp::http::HandlerResult;
-use lambda_http::{Body, Request, Response};
+use utoipa_axum::router::OpenApiRouter;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpFunction {
@@ -59,34 +57,106 @@ impl HttpFunction {
         Self::ALL.iter().copied().find(|f| f.binary() == name)
     }
 
-    /// Runs the handler; errors become their JSON response here, once.
-    pub async fn call(self, deps: &AppDeps, req: Request) -> Response<Body> {
-        let result: HandlerResult = match self {
-            HttpFunction::Auth => crate::auth::handle(deps, req).await,
-            HttpFunction::Companies => crate::companies::handle(deps, req).await,
-            HttpFunction::Team => crate::team::handle(deps, req).await,
-            HttpFunction::Invitations => crate::invitations::handle(deps, req).await,
-            HttpFunction::ApiKeys => crate::api_keys::handle(deps, req).await,
-            HttpFunction::KnowledgeCategories => crate::knowledge_categories::handle(deps, req).await,
-            HttpFunction::KnowledgeFiles => crate::knowledge_files::handle(deps, req).await,
-            HttpFunction::KnowledgeArticles => crate::knowledge_articles::handle(deps, req).await,
-            HttpFunction::KnowledgeSearch => crate::knowledge_search::handle(deps, req).await,
-            HttpFunction::Widget => crate::widget::handle(deps, req).await,
-            HttpFunction::ChatApi => crate::chat_api::handle(deps, req).await,
-        };
-        result.unwrap_or_else(|e| e.into_response())
+    /// The function's routes with their OpenAPI description.
+    pub fn routes(self) -> OpenApiRouter<AppDeps> {
+        match self {
+            HttpFunction::Auth => crate::auth::routes(),
+            HttpFunction::Companies => crate::companies::routes(),
+            HttpFunction::Team => crate::team::routes(),
+            HttpFunction::Invitations => crate::invitations::routes(),
+            HttpFunction::ApiKeys => crate::api_keys::routes(),
+            HttpFunction::KnowledgeCategories => crate::knowledge_categories::routes(),
+            HttpFunction::KnowledgeFiles => crate::knowledge_files::routes(),
+            HttpFunction::KnowledgeArticles => crate::knowledge_articles::routes(),
+            HttpFunction::KnowledgeSearch => crate::knowledge_search::routes(),
+            HttpFunction::Widget => crate::widget::routes(),
+            HttpFunction::ChatApi => crate::chat_api::routes(),
+        }
     }
+
+    /// The function's routes bound to `deps`, without a fallback (what the local runner merges).
+    pub fn bound(self, deps: AppDeps) -> Router {
+        match self {
+            HttpFunction::Widget => crate::widget::router(deps),
+            f => chatapp::web::into_router(f.routes(), deps),
+        }
+    }
+
+    /// The function's router as Lambda runs it: its routes, and the JSON 404 for anything else.
+    pub fn router(self, deps: AppDeps) -> Router {
+        chatapp::web::with_not_found(self.bound(deps))
+    }
+
+    /// One request through the function's router, as Lambda would pass it (tests and the
+    /// recorded events use this).
+    pub async fn call(self, deps: &AppDeps, req: lambda_http::Request) -> axum::response::Response {
+        use tower::ServiceExt;
+        match self.router(deps.clone()).oneshot(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The function's part of the OpenAPI document. Operation ids are prefixed with the
+    /// function (`team_list`), so they stay unique across the whole API.
+    pub fn openapi(self) -> utoipa::openapi::OpenApi {
+        let mut doc = chatapp::web::describe(self.routes());
+        let prefix = self.binary().replace('-', "_");
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.options,
+                &mut item.head,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(id) = &op.operation_id {
+                    op.operation_id = Some(format!("{prefix}_{id}"));
+                }
+            }
+        }
+        doc
+    }
+}
+
+/// The whole API's OpenAPI document (what `docs/openapi.json` holds).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = chatapp::web::openapi::base();
+    for f in HttpFunction::ALL {
+        doc.merge(f.openapi());
+    }
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+/// The document as committed in `docs/openapi.json`: pretty JSON with every object's keys
+/// sorted, so the text does not depend on which serde_json features a build unified.
+pub fn openapi_json() -> String {
+    fn sorted(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    let value = serde_json::to_value(openapi()).expect("the OpenAPI document serialises");
+    serde_json::to_string_pretty(&sorted(value)).expect("a JSON value serialises")
 }
 
 /// What every HTTP `main.rs` does: tracing, adapters once per cold start, then serve.
 pub async fn run_on_lambda(function: HttpFunction) -> Result<(), lambda_http::Error> {
     chatapp::app::init_tracing();
     let deps = AppDeps::from_config(Config::from_env()?).await?;
-    let deps = &deps;
-    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(function.call(deps, req).await)
-    }))
-    .await
+    chatapp::web::run_on_lambda(function.router(deps)).await
 }
 
 /// The `widget-stream` function: the widget's routes with Lambda response streaming, so a chat
@@ -95,14 +165,11 @@ pub async fn run_on_lambda(function: HttpFunction) -> Result<(), lambda_http::Er
 pub async fn run_widget_streaming_on_lambda() -> Result<(), lambda_http::Error> {
     chatapp::app::init_tracing();
     let deps = AppDeps::from_config(Config::from_env()?).await?;
-    serve_widget_streaming(&deps).await
+    serve_widget_streaming(deps).await
 }
 
 /// Polls the Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`) and answers each event with a
 /// streamed response. Split from the entry point so tests can run it against their own deps.
-pub async fn serve_widget_streaming(deps: &AppDeps) -> Result<(), lambda_http::Error> {
-    lambda_http::run_with_streaming_response(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(crate::widget::respond(deps, req).await.map(crate::widget::WidgetBody::into_streaming_body))
-    }))
-    .await
+pub async fn serve_widget_streaming(deps: AppDeps) -> Result<(), lambda_http::Error> {
+    lambda_http::run_with_streaming_response(HttpFunction::Widget.router(deps)).await
 }

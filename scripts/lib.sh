@@ -112,12 +112,13 @@ ensure_venv() {
         python3 -m venv "$CHATAPP_VENV"
     fi
     local b missing=0
-    for b in moto_server cargo-lambda sam; do
+    for b in moto_server cargo-lambda sam schemathesis; do
         [ -x "$CHATAPP_VENV/bin/$b" ] || missing=1
     done
     if [ "$missing" -eq 1 ]; then
-        note "pip install moto[server] cargo-lambda aws-sam-cli"
-        PIP_DISABLE_PIP_VERSION_CHECK=1 "$CHATAPP_VENV/bin/pip" install -q 'moto[server]' cargo-lambda aws-sam-cli
+        note "pip install moto[server] cargo-lambda aws-sam-cli schemathesis"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$CHATAPP_VENV/bin/pip" install -q 'moto[server]' cargo-lambda aws-sam-cli \
+            'schemathesis==4.*'
     fi
     export PATH="$CHATAPP_VENV/bin:$PATH" SAM_CLI_TELEMETRY=0
     note "ready (sam $("$CHATAPP_VENV/bin/sam" --version | awk '{print $NF}'))"
@@ -206,4 +207,14 @@ ensure_e2e() {
     fi
     export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
     note "ready ($(chromium --version 2>/dev/null | head -1), node $(node --version))"
+}
+
+# swagger-ui-dist for the local runner's /docs page, from the npm registry (served locally).
+ensure_docs_ui() {
+    local dir="$CHATAPP_ROOT/functions/local/docs"
+    if [ ! -f "$dir/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]; then
+        command -v npm >/dev/null || apt_install npm
+        note "npm install swagger-ui-dist (functions/local/docs)"
+        (cd "$dir" && npm install --no-audit --no-fund --silent)
+    fi
 }

@@ -11,6 +11,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CHATAPP_CACHE/target}"
 
 ensure_postgres
 ensure_model
+ensure_docs_ui
 # A dev build starts sooner than the LTO release build and is fast enough on one machine.
 step "cargo run --bin chatapp-local"
 exec cargo run --bin chatapp-local "$@"

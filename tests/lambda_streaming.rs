@@ -223,7 +223,7 @@ async fn a_chat_turn_streams_through_lambda_response_streaming() {
     std::env::set_var("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
     std::env::remove_var("AWS_LAMBDA_MAX_CONCURRENCY");
     // The runtime client runs beside the checks in this task (its future is not `Send`).
-    let serving = serve_widget_streaming(&env.deps);
+    let serving = serve_widget_streaming(env.deps.clone());
     tokio::pin!(serving);
     let checks = async {
         let (prelude, _) = whole_response(&mut seen).await;

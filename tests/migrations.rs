@@ -69,7 +69,7 @@ const SEED_001_ENUMS: &[&str] = &[
 async fn migrations_apply_once_and_reapply_as_noop() {
     let env = TestEnv::new().await;
     // TestEnv::new applied everything; a second run applies nothing.
-    let again = chatapp::db::migrate::run(&env.cfg.migration_database_url).await.unwrap();
+    let again = chatapp::db::migrate::run(env.cfg.migration_database_url.expose()).await.unwrap();
     assert!(!again.is_empty());
     assert!(again.iter().all(|o| !o.applied), "{again:?}");
     let owner = env.owner().await;
@@ -95,7 +95,7 @@ async fn an_edited_migration_is_refused() {
         .execute("UPDATE chatapp_schema_migrations SET checksum = 'tampered' WHERE version = '0002_core'", &[])
         .await
         .unwrap();
-    let err = chatapp::db::migrate::run(&env.cfg.migration_database_url).await.unwrap_err();
+    let err = chatapp::db::migrate::run(env.cfg.migration_database_url.expose()).await.unwrap_err();
     assert!(err.to_string().contains("0002_core"), "{err}");
 }
 

@@ -245,9 +245,9 @@ async fn a_pooled_connection_carries_nothing_between_tenants() {
     let env = TestEnv::with(&[("DB_POOL_SIZE", "1")]).await;
     let a = env.company("pool-a", "starter").await;
     let b = env.company("pool-b", "starter").await;
-    let ctx_a = env.deps.auth.authenticate(&bearer(&a.admin_token)).await.unwrap();
-    let ctx_b = env.deps.auth.authenticate(&bearer(&b.admin_token)).await.unwrap();
-    let page = chatapp::http::Page { limit: 100, offset: 0 };
+    let ctx_a = env.deps.auth.authenticate(Some(&bearer(&a.admin_token)), &Default::default()).await.unwrap();
+    let ctx_b = env.deps.auth.authenticate(Some(&bearer(&b.admin_token)), &Default::default()).await.unwrap();
+    let page = chatapp::web::Page { limit: 100, offset: 0 };
 
     let tx = env.deps.db.begin(&ctx_a).await.unwrap();
     let (seen, _) = repo::companies::list(&tx, page, None).await.unwrap();

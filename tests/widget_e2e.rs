@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use chatapp_functions::local::{routes_from_template, serve_site, Site, TEMPLATE};
+use chatapp_functions::local::{serve_site, Site};
 use chatapp_tests::TestEnv;
 use tokio::net::TcpListener;
 
@@ -24,18 +24,8 @@ async fn the_demo_page_answers_a_question_with_a_citation_in_chromium() {
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(serve_site(
-        listener,
-        env.deps.clone(),
-        routes_from_template(TEMPLATE).unwrap(),
-        Site { demo_agent: Some(demo.agent_id) },
-    ));
-    let stream_server = tokio::spawn(serve_site(
-        stream_listener,
-        env.deps.clone(),
-        routes_from_template(TEMPLATE).unwrap(),
-        Site::default(),
-    ));
+    let server = tokio::spawn(serve_site(listener, env.deps.clone(), Site { demo_agent: Some(demo.agent_id) }));
+    let stream_server = tokio::spawn(serve_site(stream_listener, env.deps.clone(), Site::default()));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/widget.mjs");
     let url = format!("http://{addr}/demo");
     let output = tokio::task::spawn_blocking(move || {

@@ -2,42 +2,46 @@
 //!
 //! POST /admin/api-keys · GET /admin/api-keys · DELETE /admin/api-keys/{id} (revoke)
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::tokens;
 use chatapp::domain;
-use chatapp::http::{self, HandlerResult, Page, Paged, RequestMeta};
-use chatapp::repo;
+use chatapp::repo::{self, api_keys::ApiKey};
 use chatapp::tenant::{Access, Resource, API_KEY_SCOPES};
+use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
 use chrono::{DateTime, Utc};
-use lambda_http::Request;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const PREFIX: &str = "/admin/api-keys";
-
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let segs = http::segments_after(&path, PREFIX).ok_or(ApiError::NotFound)?;
-    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", []) => create(deps, &ctx, &req).await,
-        ("GET", []) => list(deps, &ctx, &req).await,
-        ("DELETE", [id]) => revoke(deps, &ctx, &req, http::path_id(id)?).await,
-        (_, [] | [_]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(create, list)).routes(routes!(revoke))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+struct CreateApiKeyBody {
     name: String,
+    /// `<access>:<resource>` scopes, e.g. `read:team`; at least one.
     scopes: Vec<String>,
+    /// RFC 3339, in the future; none: the key does not expire.
     expires_at: Option<DateTime<Utc>>,
+    /// Requests per minute, 1..=100000 (default 100).
     rate_limit: Option<i32>,
+}
+
+/// A new key: `key` is shown this once; only its hash is stored.
+#[derive(Serialize, ToSchema)]
+struct CreatedApiKey {
+    api_key: ApiKey,
+    key: String,
 }
 
 /// Keys are managed by users only: a key cannot mint or revoke keys.
@@ -45,11 +49,19 @@ fn require_user(ctx: &TenantCtx) -> Result<(), ApiError> {
     ctx.user_id().map(|_| ()).ok_or_else(|| ApiError::forbidden("forbidden", "API keys are managed by signed-in users"))
 }
 
-async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
-    require_user(ctx)?;
+/// Create an API key; the answer holds the key itself, shown only this once.
+#[utoipa::path(post, path = "/admin/api-keys", tag = "api-keys", security(("bearer" = [])),
+    params(CompanyParam), request_body = CreateApiKeyBody,
+    responses((status = 201, description = "The key's record and the key", body = CreatedApiKey)))]
+async fn create(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<CreateApiKeyBody>,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    require_user(&ctx)?;
     ctx.authorize(Resource::ApiKeys, Access::Write)?;
     let company = ctx.require_company()?;
-    let body: CreateBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let name = domain::text("name", &body.name, 255)?;
     if body.scopes.is_empty() {
         return Err(ApiError::validation("scopes must name at least one scope"));
@@ -68,9 +80,8 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
     scopes.sort();
     scopes.dedup();
     let scopes = json!(scopes);
-    let meta = RequestMeta::from_request(req);
     let key = tokens::new_api_key();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let stored = repo::api_keys::create(
             &tx,
@@ -97,28 +108,39 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
             &meta,
         )
         .await?;
-        Ok::<_, ApiError>(json!({"api_key": stored, "key": key.full_key}))
+        Ok::<_, ApiError>(CreatedApiKey { api_key: stored, key: key.full_key })
     }
     .await;
-    http::created(&tx.finish(result).await?)
+    Ok((StatusCode::CREATED, Json(tx.finish(result).await?)))
 }
 
-async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// List the company's API keys (never the keys themselves).
+#[utoipa::path(get, path = "/admin/api-keys", tag = "api-keys", security(("bearer" = [])),
+    params(PageParams, CompanyParam),
+    responses((status = 200, description = "One page of API keys", body = Paged<ApiKey>)))]
+async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<ApiKey>>, ApiError> {
     ctx.authorize(Resource::ApiKeys, Access::Read)?;
     let company = ctx.require_company()?;
-    let page = Page::from_request(req)?;
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::api_keys::list(&tx, company.as_uuid(), page).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
-    http::ok(&Paged { items, limit: page.limit, offset: page.offset, total })
+    Ok(Json(Paged::new(items, page, total)))
 }
 
-async fn revoke(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
-    require_user(ctx)?;
+/// Revoke an API key; it stops working at once.
+#[utoipa::path(delete, path = "/admin/api-keys/{id}", tag = "api-keys", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "API key id"), CompanyParam),
+    responses((status = 200, description = "The revoked key", body = ApiKey)))]
+async fn revoke(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<ApiKey>, ApiError> {
+    require_user(&ctx)?;
     ctx.authorize(Resource::ApiKeys, Access::Write)?;
     let company = ctx.require_company()?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::api_keys::get(&tx, company.as_uuid(), id).await?.ok_or(ApiError::NotFound)?;
         let after = repo::api_keys::revoke(&tx, company.as_uuid(), id).await?.ok_or(ApiError::NotFound)?;
@@ -137,5 +159,5 @@ async fn revoke(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }

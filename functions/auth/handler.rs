@@ -1,81 +1,145 @@
 //! `auth` function: POST /auth/login, POST /auth/refresh, POST /auth/logout, GET /auth/me.
 
+use axum::extract::State;
+use axum::Json;
 use chatapp::app::AppDeps;
+use chatapp::auth::TokenPair;
 use chatapp::domain::Email;
-use chatapp::http::{self, HandlerResult, RequestMeta};
-use chatapp::repo;
+use chatapp::error::ErrorBody;
+use chatapp::repo::{self, companies::Company, users::User};
+use chatapp::tenant::{Principal, Role};
+use chatapp::web::{JsonBody, JsonOrEmpty, RequestMeta, Tenant};
 use chatapp::ApiError;
-use lambda_http::Request;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
-#[derive(Deserialize)]
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
+    /// 1-1024 bytes.
     password: String,
 }
 
-#[derive(Deserialize)]
+/// A token pair and whose it is.
+#[derive(Serialize, ToSchema)]
+struct LoginResponse {
+    #[serde(flatten)]
+    tokens: TokenPair,
+    user_id: Uuid,
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 401, description = "Wrong email or password, or the account is deactivated or expired", body = ErrorBody),
+        (status = 403, description = "Not from this address, or the company is suspended", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts", body = ErrorBody)))]
+async fn login(
+    State(deps): State<AppDeps>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let email = Email::parse("email", &body.email)?;
+    if body.password.is_empty() || body.password.len() > 1024 {
+        return Err(ApiError::validation("password must be 1-1024 bytes"));
+    }
+    let (tokens, user_id) = deps.auth.login(email.as_str(), &body.password, &meta).await?;
+    Ok(Json(LoginResponse { tokens, user_id }))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
 }
 
-#[derive(Deserialize, Default)]
+/// Exchange a refresh token for a new token pair (the old refresh token is used up).
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 401, description = "The refresh token is invalid, expired or was already used", body = ErrorBody)))]
+async fn refresh(
+    State(deps): State<AppDeps>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<RefreshBody>,
+) -> Result<Json<TokenPair>, ApiError> {
+    if body.refresh_token.is_empty() || body.refresh_token.len() > 256 {
+        return Err(ApiError::validation("refresh_token is malformed"));
+    }
+    let tokens = deps.auth.refresh(&body.refresh_token, &meta).await?;
+    Ok(Json(tokens))
+}
+
+/// The session to end; without a body, every session of the user ends.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutBody {
     refresh_token: Option<String>,
 }
 
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let segs = http::segments_after(&path, "/auth").ok_or(ApiError::NotFound)?;
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", ["login"]) => login(deps, &req).await,
-        ("POST", ["refresh"]) => refresh(deps, &req).await,
-        ("POST", ["logout"]) => logout(deps, &req).await,
-        ("GET", ["me"]) => me(deps, &req).await,
-        (_, ["login" | "refresh" | "logout" | "me"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+#[derive(Serialize, ToSchema)]
+struct LogoutResponse {
+    /// Refresh tokens revoked.
+    revoked_sessions: u64,
 }
 
-async fn login(deps: &AppDeps, req: &Request) -> HandlerResult {
-    let body: LoginBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
-    let email = Email::parse("email", &body.email)?;
-    if body.password.is_empty() || body.password.len() > 1024 {
-        return Err(ApiError::validation("password must be 1-1024 bytes"));
-    }
-    let meta = RequestMeta::from_request(req);
-    let (tokens, user_id) = deps.auth.login(email.as_str(), &body.password, &meta).await?;
-    let mut out = serde_json::to_value(&tokens).map_err(ApiError::internal)?;
-    out["user_id"] = json!(user_id);
-    http::ok(&out)
+/// Sign out: revoke the given refresh token's session, or all of the user's sessions.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    request_body(content = Option<LogoutBody>, description = "Optional; an empty body signs out everywhere"),
+    responses((status = 200, description = "Sessions revoked", body = LogoutResponse)))]
+async fn logout(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    JsonOrEmpty(body): JsonOrEmpty<LogoutBody>,
+) -> Result<Json<LogoutResponse>, ApiError> {
+    let revoked = deps.auth.logout(&ctx, body.refresh_token.as_deref(), &meta).await?;
+    Ok(Json(LogoutResponse { revoked_sessions: revoked }))
 }
 
-async fn refresh(deps: &AppDeps, req: &Request) -> HandlerResult {
-    let body: RefreshBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
-    if body.refresh_token.is_empty() || body.refresh_token.len() > 256 {
-        return Err(ApiError::validation("refresh_token is malformed"));
-    }
-    let tokens = deps.auth.refresh(&body.refresh_token, &RequestMeta::from_request(req)).await?;
-    http::ok(&tokens)
+/// Who is calling.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum PrincipalInfo {
+    User {
+        /// `master_admin`, `company_admin` or `support_agent`.
+        #[schema(value_type = String)]
+        role: Role,
+    },
+    ApiKey {
+        id: Uuid,
+        scopes: Vec<String>,
+    },
+    Worker,
+    Customer,
 }
 
-async fn logout(deps: &AppDeps, req: &Request) -> HandlerResult {
-    let ctx = deps.auth.authenticate(req).await?;
-    let body: LogoutBody = if http::body_bytes(req).is_empty() {
-        LogoutBody::default()
-    } else {
-        http::parse_json(req, deps.cfg.max_body_bytes)?
-    };
-    let revoked = deps.auth.logout(&ctx, body.refresh_token.as_deref(), &RequestMeta::from_request(req)).await?;
-    http::ok(&json!({"revoked_sessions": revoked}))
+#[derive(Serialize, ToSchema)]
+struct MeResponse {
+    /// The signed-in user; `null` for API keys.
+    user: Option<User>,
+    /// The caller's company; `null` for the master admin.
+    company: Option<Company>,
+    principal: PrincipalInfo,
 }
 
-async fn me(deps: &AppDeps, req: &Request) -> HandlerResult {
-    let ctx = deps.auth.authenticate(req).await?;
+/// The caller: user, company and principal.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = MeResponse)))]
+async fn me(State(deps): State<AppDeps>, Tenant(ctx): Tenant) -> Result<Json<MeResponse>, ApiError> {
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let user = match ctx.user_id() {
@@ -86,18 +150,14 @@ async fn me(deps: &AppDeps, req: &Request) -> HandlerResult {
             Some(c) => repo::companies::get(&tx, c.as_uuid()).await?,
             None => None,
         };
-        Ok::<_, ApiError>(json!({
-            "user": user,
-            "company": company,
-            "principal": match ctx.principal() {
-                chatapp::tenant::Principal::User { role, .. } => json!({"type": "user", "role": role}),
-                chatapp::tenant::Principal::ApiKey { key_id, scopes } =>
-                    json!({"type": "api_key", "id": key_id, "scopes": scopes}),
-                chatapp::tenant::Principal::Worker => json!({"type": "worker"}),
-                chatapp::tenant::Principal::Customer { .. } => json!({"type": "customer"}),
-            },
-        }))
+        let principal = match ctx.principal() {
+            Principal::User { role, .. } => PrincipalInfo::User { role: *role },
+            Principal::ApiKey { key_id, scopes } => PrincipalInfo::ApiKey { id: *key_id, scopes: scopes.clone() },
+            Principal::Worker => PrincipalInfo::Worker,
+            Principal::Customer { .. } => PrincipalInfo::Customer,
+        };
+        Ok::<_, ApiError>(MeResponse { user, company, principal })
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }

@@ -5,70 +5,88 @@
 //! POST /api/v1/conversations/{id}/messages      {"content", "client_message_id"} (the chat turn)
 //! GET  /api/v1/conversations/{id}/messages      history
 
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::auth::tokens;
-use chatapp::chat::turn;
+use chatapp::chat::turn::{self, TurnRequest, TurnResponse};
 use chatapp::domain::{self, Email};
-use chatapp::http::{self, HandlerResult};
-use chatapp::repo::chat as repo;
+use chatapp::repo::chat::{self as repo, Message};
 use chatapp::tenant::{Access, Principal, Resource};
+use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Tenant};
 use chatapp::{ApiError, TenantCtx};
-use lambda_http::Request;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let ctx = deps.auth.authenticate(&req).await?;
-    if !matches!(ctx.principal(), Principal::ApiKey { .. }) {
-        return Err(ApiError::forbidden("api_key_required", "the chat API is for API keys (write:messages)"));
-    }
-    if let Some(segs) = http::segments_after(&path, "/api/v1/agents") {
-        return match (req.method().as_str(), segs.as_slice()) {
-            ("POST", [agent, "conversations"]) => start(deps, &ctx, &req, http::path_id(agent)?).await,
-            (_, [_, "conversations"]) => Err(ApiError::MethodNotAllowed),
-            _ => Err(ApiError::NotFound),
-        };
-    }
-    let segs = http::segments_after(&path, "/api/v1/conversations").ok_or(ApiError::NotFound)?;
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", [id, "messages"]) => send(deps, &ctx, &req, http::path_id(id)?).await,
-        ("GET", [id, "messages"]) => history(deps, &ctx, http::path_id(id)?).await,
-        (_, [_, "messages"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(start)).routes(routes!(send, history))
+}
+
+/// The caller: an API key (`Authorization: Bearer ck_…`). Access tokens of users are refused,
+/// before anything else about the request is looked at.
+struct ApiKey(TenantCtx);
+
+impl FromRequestParts<AppDeps> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, deps: &AppDeps) -> Result<Self, ApiError> {
+        let Tenant(ctx) = Tenant::from_request_parts(parts, deps).await?;
+        if !matches!(ctx.principal(), Principal::ApiKey { .. }) {
+            return Err(ApiError::forbidden("api_key_required", "the chat API is for API keys (write:messages)"));
+        }
+        Ok(ApiKey(ctx))
     }
 }
 
-#[derive(Deserialize, Default)]
+/// The customer the conversation is with; all fields optional.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Customer {
+struct NewCustomer {
+    /// Your id for the customer: conversations with the same one share a customer record.
     external_id: Option<String>,
     name: Option<String>,
     email: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
+struct StartConversationBody {
     #[serde(default)]
-    customer: Customer,
+    customer: NewCustomer,
 }
 
-async fn start(deps: &AppDeps, ctx: &TenantCtx, req: &Request, agent: Uuid) -> HandlerResult {
+/// A conversation just started.
+#[derive(Serialize, ToSchema)]
+struct ConversationStarted {
+    conversation_id: Uuid,
+    customer_id: Uuid,
+}
+
+/// Start a conversation with one of the company's agents.
+#[utoipa::path(post, path = "/api/v1/agents/{agent_id}/conversations", tag = "chat-api", security(("bearer" = [])),
+    params(("agent_id" = Uuid, Path, description = "Agent id")),
+    request_body(content = Option<StartConversationBody>, description = "Optional; an empty body starts an anonymous conversation"),
+    responses((status = 201, description = "The conversation", body = ConversationStarted)))]
+async fn start(
+    State(deps): State<AppDeps>,
+    ApiKey(ctx): ApiKey,
+    IdPath(agent): IdPath<Uuid>,
+    JsonOrEmpty(body): JsonOrEmpty<StartConversationBody>,
+) -> Result<(StatusCode, Json<ConversationStarted>), ApiError> {
     ctx.authorize(Resource::Messages, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
-    let body: StartBody = if http::body_bytes(req).is_empty() {
-        StartBody { customer: Customer::default() }
-    } else {
-        http::parse_json(req, deps.cfg.max_body_bytes)?
-    };
     let external = domain::optional_text("customer.external_id", body.customer.external_id.as_deref(), 255)?;
     let name = domain::optional_text("customer.name", body.customer.name.as_deref(), 255)?;
     let email = body.customer.email.as_deref().map(|e| Email::parse("customer.email", e)).transpose()?;
     // The conversation token is never handed out here: the API key is the credential.
     let token_hash = tokens::sha256_hex(&format!("api_{}", tokens::random_secret()));
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let created = async {
         // RLS and the company filter: another company's agent id is simply not found.
         let a = repo::agent(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
@@ -102,15 +120,8 @@ async fn start(deps: &AppDeps, ctx: &TenantCtx, req: &Request, agent: Uuid) -> H
         Ok::<_, ApiError>((id, customer))
     }
     .await;
-    let (id, customer) = tx.finish(created).await?;
-    http::created(&json!({"conversation_id": id, "customer_id": customer}))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendBody {
-    content: String,
-    client_message_id: Option<String>,
+    let (conversation_id, customer_id) = tx.finish(created).await?;
+    Ok((StatusCode::CREATED, Json(ConversationStarted { conversation_id, customer_id })))
 }
 
 /// API keys reach the custom channel's conversations only, never the widget's.
@@ -124,30 +135,46 @@ async fn require_custom(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> 
     }
 }
 
-async fn send(deps: &AppDeps, ctx: &TenantCtx, req: &Request, conversation: Uuid) -> HandlerResult {
+/// The chat turn: the customer's message in, the agent's answer (or a handoff) out.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat-api", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Conversation id")), request_body = TurnRequest,
+    responses((status = 200, description = "The stored message and the answer", body = TurnResponse)))]
+async fn send(
+    State(deps): State<AppDeps>,
+    ApiKey(ctx): ApiKey,
+    IdPath(conversation): IdPath<Uuid>,
+    JsonBody(body): JsonBody<TurnRequest>,
+) -> Result<Json<TurnResponse>, ApiError> {
     ctx.authorize(Resource::Messages, Access::Write)?;
-    require_custom(deps, ctx, conversation).await?;
-    let body: SendBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
+    require_custom(&deps, &ctx, conversation).await?;
     let input = turn::validate(&body.content, body.client_message_id.as_deref())?;
     let mut ignore = |_: &str| {};
-    let out = turn::turn(deps, ctx, conversation, &input, &mut ignore).await?;
-    http::ok(&json!({
-        "message": out.message,
-        "reply": out.reply,
-        "citations": out.reply.as_ref().map(|r| r.metadata["citations"].clone()).unwrap_or(json!([])),
-        "escalation": out.escalation,
-        "handoff": out.handoff,
-        "replayed": out.replayed,
-    }))
+    let out = turn::turn(&deps, &ctx, conversation, &input, &mut ignore).await?;
+    Ok(Json(TurnResponse::from(out)))
 }
 
-async fn history(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> HandlerResult {
+/// A conversation's messages, oldest first.
+#[derive(Serialize, ToSchema)]
+struct ConversationHistory {
+    conversation_id: Uuid,
+    messages: Vec<Message>,
+}
+
+/// The conversation's history (its last 200 messages).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat-api", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Conversation id")),
+    responses((status = 200, description = "The messages", body = ConversationHistory)))]
+async fn history(
+    State(deps): State<AppDeps>,
+    ApiKey(ctx): ApiKey,
+    IdPath(conversation): IdPath<Uuid>,
+) -> Result<Json<ConversationHistory>, ApiError> {
     ctx.authorize(Resource::Messages, Access::Read)?;
     // Unknown, other-company and widget conversations all look the same: not found.
-    require_custom(deps, ctx, conversation).await?;
+    require_custom(&deps, &ctx, conversation).await?;
     let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let messages = repo::history(&tx, company, conversation, 200).await.map_err(ApiError::from);
     let messages = tx.finish(messages).await?;
-    http::ok(&json!({"conversation_id": conversation, "messages": messages}))
+    Ok(Json(ConversationHistory { conversation_id: conversation, messages }))
 }

@@ -5,57 +5,77 @@
 //! POST /admin/companies/{id}/suspend · POST /admin/companies/{id}/reactivate
 //! DELETE /admin/companies/{id} (everything of the company: rows, stored files, vectors)
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::tokens;
 use chatapp::domain::{self, Email, Slug};
-use chatapp::http::{self, HandlerResult, Page, Paged, RequestMeta};
-use chatapp::repo::{self, companies::CompanyPatch};
+use chatapp::error::ErrorBody;
+use chatapp::repo::{self, companies::Company, companies::CompanyPatch};
 use chatapp::tenant::{Access, Resource};
+use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
 use chrono::Utc;
-use lambda_http::Request;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const PREFIX: &str = "/admin/companies";
+use crate::invitations::IssuedInvitation;
 
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let segs = http::segments_after(&path, PREFIX).ok_or(ApiError::NotFound)?;
-    let ctx = deps.auth.authenticate(&req).await?;
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", []) => create(deps, &ctx, &req).await,
-        ("GET", []) => list(deps, &ctx, &req).await,
-        ("GET", [id]) => get(deps, &ctx, http::path_id(id)?).await,
-        ("PATCH", [id]) => update(deps, &ctx, &req, http::path_id(id)?).await,
-        ("DELETE", [id]) => delete(deps, &ctx, &req, http::path_id(id)?).await,
-        ("POST", [id, "suspend"]) => set_status(deps, &ctx, &req, http::path_id(id)?, "suspended").await,
-        ("POST", [id, "reactivate"]) => set_status(deps, &ctx, &req, http::path_id(id)?, "active").await,
-        (_, [] | [_] | [_, "suspend" | "reactivate"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(create, list))
+        .routes(routes!(get, update, delete))
+        .routes(routes!(suspend))
+        .routes(routes!(reactivate))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+struct CreateCompanyBody {
     name: String,
+    /// Lowercase letters, digits and hyphens; unique.
     slug: String,
     description: Option<String>,
+    /// Default `UTC`.
     timezone: Option<String>,
+    /// Default `en`.
     locale: Option<String>,
     /// Plan slug; `free` by default.
     plan: Option<String>,
+    /// 0..=365 (default 14).
     trial_days: Option<i32>,
     /// Invites this address as the company's first admin.
     admin_email: Option<String>,
 }
 
-async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// The new company, its subscription, and the first admin's invitation if one was asked for.
+#[derive(Serialize, ToSchema)]
+struct CreatedCompany {
+    company: Company,
+    subscription_id: Uuid,
+    /// `null` unless `admin_email` was given; its token is shown this once.
+    admin_invitation: Option<IssuedInvitation>,
+}
+
+/// Create a company with a subscription, optionally inviting its first admin (master admin).
+#[utoipa::path(post, path = "/admin/companies", tag = "companies", security(("bearer" = [])),
+    request_body = CreateCompanyBody,
+    responses(
+        (status = 201, description = "The new company", body = CreatedCompany),
+        (status = 409, description = "The slug is taken", body = ErrorBody)))]
+async fn create(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<CreateCompanyBody>,
+) -> Result<(StatusCode, Json<CreatedCompany>), ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
-    let body: CreateBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let name = domain::text("name", &body.name, 255)?;
     let slug = Slug::parse("slug", &body.slug)?;
     let description = domain::optional_text("description", body.description.as_deref(), 5000)?;
@@ -67,9 +87,8 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         return Err(ApiError::validation("trial_days must be 0..=365"));
     }
     let admin_email = body.admin_email.as_deref().map(|e| Email::parse("admin_email", e)).transpose()?;
-    let meta = RequestMeta::from_request(req);
 
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let company = repo::companies::create(
             &tx,
@@ -89,7 +108,7 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         let subscription = repo::plans::subscribe(&tx, company.id, &plan, trial_days)
             .await?
             .ok_or_else(|| ApiError::validation(format!("unknown plan {plan:?}")))?;
-        let mut invitation = Value::Null;
+        let mut invitation = None;
         if let Some(email) = &admin_email {
             let token = tokens::random_secret();
             let inv = repo::invitations::create(
@@ -106,7 +125,7 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
                 },
             )
             .await?;
-            invitation = json!({"invitation": inv, "token": token});
+            invitation = Some(IssuedInvitation { invitation: inv, token });
         }
         audit::record(
             &tx,
@@ -120,55 +139,101 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
             &meta,
         )
         .await?;
-        Ok::<_, ApiError>(json!({"company": company, "subscription_id": subscription, "admin_invitation": invitation}))
+        Ok::<_, ApiError>(CreatedCompany { company, subscription_id: subscription, admin_invitation: invitation })
     }
     .await;
-    http::created(&tx.finish(result).await?)
+    Ok((StatusCode::CREATED, Json(tx.finish(result).await?)))
 }
 
-async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Only companies with this status: `active`, `suspended`, `pending` or `deleted`.
+    status: Option<String>,
+}
+
+/// List companies: all of them for the master admin, the caller's own for anyone else.
+#[utoipa::path(get, path = "/admin/companies", tag = "companies", security(("bearer" = [])),
+    params(PageParams, ListQuery),
+    responses((status = 200, description = "One page of companies", body = Paged<Company>)))]
+async fn list(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Paged<Company>>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Read)?;
-    let page = Page::from_request(req)?;
-    let status = http::query_map(req).get("status").cloned();
+    let status = q.status;
     if let Some(s) = &status {
         if !["active", "suspended", "pending", "deleted"].contains(&s.as_str()) {
             return Err(ApiError::validation("status must be active, suspended, pending or deleted"));
         }
     }
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::companies::list(&tx, page, status.as_deref()).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
-    http::ok(&Paged { items, limit: page.limit, offset: page.offset, total })
+    Ok(Json(Paged::new(items, page, total)))
 }
 
-async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
+/// A company with its plan limits.
+#[derive(Serialize, ToSchema)]
+struct CompanyDetail {
+    company: Company,
+    /// The plan's limits with the company's custom limits applied, e.g. `{"supportSeats": 5}`.
+    #[schema(value_type = Object)]
+    limits: Value,
+}
+
+/// One company with its plan limits; another tenant's company is a 404.
+#[utoipa::path(get, path = "/admin/companies/{id}", tag = "companies", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Company id")),
+    responses((status = 200, description = "The company and its limits", body = CompanyDetail)))]
+async fn get(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+) -> Result<Json<CompanyDetail>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Read)?;
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let company = repo::companies::get(&tx, id).await?.ok_or(ApiError::NotFound)?;
         let limits = repo::plans::limits(&tx, id).await?;
-        Ok::<_, ApiError>(json!({"company": company, "limits": limits}))
+        Ok::<_, ApiError>(CompanyDetail { company, limits })
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
-#[derive(Deserialize)]
+/// The fields to change; absent fields are kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+struct UpdateCompanyBody {
     name: Option<String>,
     description: Option<String>,
     logo_url: Option<String>,
+    /// `#rrggbb`.
     primary_color: Option<String>,
+    /// `#rrggbb`.
     secondary_color: Option<String>,
     timezone: Option<String>,
     locale: Option<String>,
+    /// A JSON object; replaces the stored settings.
+    #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
 }
 
-async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Change a company's profile or settings (master admin).
+#[utoipa::path(patch, path = "/admin/companies/{id}", tag = "companies", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Company id")), request_body = UpdateCompanyBody,
+    responses((status = 200, description = "The updated company", body = Company)))]
+async fn update(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<UpdateCompanyBody>,
+) -> Result<Json<Company>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
-    let body: UpdateBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     if let Some(s) = &body.settings {
         if !s.is_object() {
             return Err(ApiError::validation("settings must be a JSON object"));
@@ -185,37 +250,70 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         settings: body.settings,
         status: None,
     };
-    change(deps, ctx, req, id, &patch, "company.update").await
+    change(&deps, &ctx, &meta, id, &patch, "company.update").await
 }
 
-#[derive(Deserialize, Default)]
+/// Why the status changes (optional; the body may be empty).
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StatusBody {
+struct CompanyStatusBody {
+    /// At most 1000 characters.
     reason: Option<String>,
 }
 
-async fn set_status(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, status: &str) -> HandlerResult {
+/// Suspend a company: its users and keys are locked out (master admin).
+#[utoipa::path(post, path = "/admin/companies/{id}/suspend", tag = "companies", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Company id")),
+    request_body(content = Option<CompanyStatusBody>, description = "Optional"),
+    responses((status = 200, description = "The suspended company", body = Company)))]
+async fn suspend(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+    JsonOrEmpty(body): JsonOrEmpty<CompanyStatusBody>,
+) -> Result<Json<Company>, ApiError> {
+    set_status(&deps, &ctx, &meta, id, body, "suspended").await
+}
+
+/// Reactivate a suspended company (master admin).
+#[utoipa::path(post, path = "/admin/companies/{id}/reactivate", tag = "companies", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Company id")),
+    request_body(content = Option<CompanyStatusBody>, description = "Optional"),
+    responses((status = 200, description = "The reactivated company", body = Company)))]
+async fn reactivate(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+    JsonOrEmpty(body): JsonOrEmpty<CompanyStatusBody>,
+) -> Result<Json<Company>, ApiError> {
+    set_status(&deps, &ctx, &meta, id, body, "active").await
+}
+
+async fn set_status(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    meta: &RequestMeta,
+    id: Uuid,
+    body: CompanyStatusBody,
+    status: &str,
+) -> Result<Json<Company>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
-    let body: StatusBody = if http::body_bytes(req).is_empty() {
-        StatusBody::default()
-    } else {
-        http::parse_json(req, deps.cfg.max_body_bytes)?
-    };
     domain::optional_text("reason", body.reason.as_deref(), 1000)?;
     let patch = CompanyPatch { status: Some(status.to_string()), ..Default::default() };
     let action = if status == "suspended" { "company.suspend" } else { "company.reactivate" };
-    change(deps, ctx, req, id, &patch, action).await
+    change(deps, ctx, meta, id, &patch, action).await
 }
 
 async fn change(
     deps: &AppDeps,
     ctx: &TenantCtx,
-    req: &Request,
+    meta: &RequestMeta,
     id: Uuid,
     patch: &CompanyPatch,
     action: &str,
-) -> HandlerResult {
-    let meta = RequestMeta::from_request(req);
+) -> Result<Json<Company>, ApiError> {
     let tx = deps.db.begin(ctx).await?;
     let result = async {
         let before = repo::companies::get(&tx, id).await?.ok_or(ApiError::NotFound)?;
@@ -229,23 +327,32 @@ async fn change(
                 before: Some(json!(before)),
                 after: Some(json!(after)),
             },
-            &meta,
+            meta,
         )
         .await?;
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
-/// Deletes a company for good. Rows go first (cascading to every tenant table), then the
-/// objects and vectors (queued for retry if the stores are unavailable), so nothing of the
-/// company is left anywhere. The audit row is platform-level (no company), so it survives.
-async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Delete a company for good: its rows, stored files and vectors (master admin).
+///
+/// Rows go first (cascading to every tenant table), then the objects and vectors (queued for
+/// retry if the stores are unavailable), so nothing of the company is left anywhere. The audit
+/// row is platform-level (no company), so it survives.
+#[utoipa::path(delete, path = "/admin/companies/{id}", tag = "companies", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Company id")),
+    responses((status = 204, description = "Deleted")))]
+async fn delete(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<StatusCode, ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
     let company = ctx.acting_for(Some(id)).require_company()?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::companies::get(&tx, id).await?.ok_or(ApiError::NotFound)?;
         if !repo::companies::delete(&tx, id).await? {
@@ -267,8 +374,8 @@ async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
     }
     .await;
     tx.finish(result).await?;
-    chatapp::knowledge::service::purge_or_enqueue(deps, company, chatapp::knowledge::service::PurgeTarget::Company)
+    chatapp::knowledge::service::purge_or_enqueue(&deps, company, chatapp::knowledge::service::PurgeTarget::Company)
         .await
         .map_err(ApiError::internal)?;
-    http::no_content()
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,56 +3,70 @@
 //! POST /admin/invitations · GET /admin/invitations · DELETE /admin/invitations/{id} (revoke)
 //! POST /invitations/accept (public: the token is the credential)
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
-use chatapp::auth::tokens;
+use chatapp::auth::{tokens, TokenPair};
 use chatapp::domain::{self, Email};
-use chatapp::http::{self, HandlerResult, Page, Paged, RequestMeta};
-use chatapp::repo;
+use chatapp::error::ErrorBody;
+use chatapp::repo::{self, invitations::Invitation, users::User};
 use chatapp::tenant::{Access, Resource, Role};
-use chatapp::{ApiError, TenantCtx};
+use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
+use chatapp::ApiError;
 use chrono::Utc;
-use lambda_http::Request;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const ADMIN_PREFIX: &str = "/admin/invitations";
 pub const INVITATION_DAYS: i64 = 7;
 
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    if path == "/invitations/accept" {
-        return match req.method().as_str() {
-            "POST" => accept(deps, &req).await,
-            _ => Err(ApiError::MethodNotAllowed),
-        };
-    }
-    let segs = http::segments_after(&path, ADMIN_PREFIX).ok_or(ApiError::NotFound)?;
-    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", []) => create(deps, &ctx, &req).await,
-        ("GET", []) => list(deps, &ctx, &req).await,
-        ("DELETE", [id]) => revoke(deps, &ctx, &req, http::path_id(id)?).await,
-        (_, [] | [_]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
+        .routes(routes!(accept))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+struct CreateInvitationBody {
     email: String,
+    /// `company_admin` or `support_agent` (the default).
     role: Option<String>,
     name: Option<String>,
+    /// `{"<resource>": ["read" | "write"]}`.
+    #[schema(value_type = Option<Object>)]
     permissions: Option<Value>,
 }
 
-async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// An invitation with its token, returned once for the inviter to deliver (only its hash is
+/// stored).
+#[derive(Serialize, ToSchema)]
+pub struct IssuedInvitation {
+    pub invitation: Invitation,
+    pub token: String,
+}
+
+/// Invite someone to the company; the answer holds the token to deliver to them.
+#[utoipa::path(post, path = "/admin/invitations", tag = "invitations", security(("bearer" = [])),
+    params(CompanyParam), request_body = CreateInvitationBody,
+    responses(
+        (status = 201, description = "The invitation and its token", body = IssuedInvitation),
+        (status = 402, description = "The plan's seats are all in use or invited", body = ErrorBody)))]
+async fn create(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<CreateInvitationBody>,
+) -> Result<(StatusCode, Json<IssuedInvitation>), ApiError> {
     ctx.authorize(Resource::Invitations, Access::Write)?;
     let company = ctx.require_company()?;
     let inviter = ctx.user_id().ok_or_else(|| ApiError::forbidden("forbidden", "only users can invite"))?;
-    let body: CreateBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let email = Email::parse("email", &body.email)?;
     let role = match body.role.as_deref().map(Role::parse) {
         None => Role::SupportAgent,
@@ -64,9 +78,8 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
     if !permissions.is_object() {
         return Err(ApiError::validation("permissions must be an object"));
     }
-    let meta = RequestMeta::from_request(req);
     let token = tokens::random_secret();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let limits = repo::plans::limits(&tx, company.as_uuid()).await?;
         if let Some(seats) = repo::plans::limit_of(&limits, "supportSeats") {
@@ -105,27 +118,44 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         )
         .await?;
         // The token is returned once, for the inviter to deliver; only its hash is stored.
-        Ok::<_, ApiError>(json!({"invitation": invitation, "token": token}))
+        Ok::<_, ApiError>(IssuedInvitation { invitation, token })
     }
     .await;
-    http::created(&tx.finish(result).await?)
+    Ok((StatusCode::CREATED, Json(tx.finish(result).await?)))
 }
 
-async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// List the company's invitations (pending ones past their expiry show as `expired`).
+#[utoipa::path(get, path = "/admin/invitations", tag = "invitations", security(("bearer" = [])),
+    params(PageParams, CompanyParam),
+    responses((status = 200, description = "One page of invitations", body = Paged<Invitation>)))]
+async fn list(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    page: Page,
+) -> Result<Json<Paged<Invitation>>, ApiError> {
     ctx.authorize(Resource::Invitations, Access::Read)?;
     let company = ctx.require_company()?;
-    let page = Page::from_request(req)?;
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::invitations::list(&tx, company.as_uuid(), page).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
-    http::ok(&Paged { items, limit: page.limit, offset: page.offset, total })
+    Ok(Json(Paged::new(items, page, total)))
 }
 
-async fn revoke(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Revoke a pending invitation.
+#[utoipa::path(delete, path = "/admin/invitations/{id}", tag = "invitations", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Invitation id"), CompanyParam),
+    responses(
+        (status = 200, description = "The revoked invitation", body = Invitation),
+        (status = 409, description = "The invitation is no longer pending", body = ErrorBody)))]
+async fn revoke(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<Invitation>, ApiError> {
     ctx.authorize(Resource::Invitations, Access::Write)?;
     let company = ctx.require_company()?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::invitations::get(&tx, id)
             .await?
@@ -149,26 +179,38 @@ async fn revoke(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AcceptBody {
+struct AcceptInvitationBody {
+    /// The invitation token.
     token: String,
+    /// The new account's password.
     password: String,
     name: Option<String>,
 }
 
-async fn accept(deps: &AppDeps, req: &Request) -> HandlerResult {
-    let body: AcceptBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
+/// The new account, signed in.
+#[derive(Serialize, ToSchema)]
+struct AcceptedInvitation {
+    user: User,
+    tokens: TokenPair,
+}
+
+/// Accept an invitation: creates the account and signs it in (the token is the credential).
+#[utoipa::path(post, path = "/invitations/accept", tag = "invitations", request_body = AcceptInvitationBody,
+    responses((status = 201, description = "The new user and their tokens", body = AcceptedInvitation)))]
+async fn accept(
+    State(deps): State<AppDeps>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<AcceptInvitationBody>,
+) -> Result<(StatusCode, Json<AcceptedInvitation>), ApiError> {
     if body.token.is_empty() || body.token.len() > 128 {
         return Err(ApiError::bad_request("invalid_invitation", "invitation is invalid, used, revoked or expired"));
     }
     let name = domain::optional_text("name", body.name.as_deref(), 255)?;
-    let (tokens, user) = deps
-        .auth
-        .accept_invitation(&body.token, name.as_deref(), &body.password, &RequestMeta::from_request(req))
-        .await?;
-    http::created(&json!({"user": user, "tokens": tokens}))
+    let (tokens, user) = deps.auth.accept_invitation(&body.token, name.as_deref(), &body.password, &meta).await?;
+    Ok((StatusCode::CREATED, Json(AcceptedInvitation { user, tokens })))
 }

@@ -4,49 +4,55 @@
 //! POST|GET /admin/knowledge/articles · GET|PATCH|DELETE /admin/knowledge/articles/{id}
 //! POST /admin/knowledge/articles/{id}/publish · POST /admin/knowledge/articles/{id}/unpublish
 
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::Json;
 use chatapp::adapters::queue::INGEST;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::db::TenantTx;
 use chatapp::domain;
-use chatapp::http::{self, HandlerResult, Page, Paged, RequestMeta};
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
-use chatapp::repo::{self, knowledge::ArticleFields};
+use chatapp::repo::{self, knowledge::Article, knowledge::ArticleFields};
 use chatapp::tenant::{Access, CompanyId, Resource};
+use chatapp::web::{CompanyParam, IdPath, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
-use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const PREFIX: &str = "/admin/knowledge/articles";
 /// Articles may be long; JSON bodies elsewhere stay at the configured (smaller) limit.
 const MAX_ARTICLE_BODY: usize = 512 * 1024;
 const MAX_CONTENT_CHARS: usize = 200_000;
 
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let segs = http::segments_after(&path, PREFIX).ok_or(ApiError::NotFound)?;
-    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", []) => create(deps, &ctx, &req).await,
-        ("GET", []) => list(deps, &ctx, &req).await,
-        ("GET", [id]) => get(deps, &ctx, http::path_id(id)?).await,
-        ("PATCH", [id]) => update(deps, &ctx, &req, http::path_id(id)?).await,
-        ("DELETE", [id]) => delete(deps, &ctx, &req, http::path_id(id)?).await,
-        ("POST", [id, "publish"]) => set_published(deps, &ctx, &req, http::path_id(id)?, true).await,
-        ("POST", [id, "unpublish"]) => set_published(deps, &ctx, &req, http::path_id(id)?, false).await,
-        (_, [] | [_] | [_, "publish" | "unpublish"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(create, list))
+        .routes(routes!(get, update, delete))
+        .routes(routes!(publish))
+        .routes(routes!(unpublish))
 }
 
-#[derive(Deserialize)]
+/// An article body (up to 512 KiB of JSON, unlike other bodies).
+async fn article_json<T: serde::de::DeserializeOwned>(req: Request) -> Result<T, ApiError> {
+    let bytes = chatapp::web::read_body(req, MAX_ARTICLE_BODY).await?;
+    chatapp::web::parse_json(&bytes)
+}
+
+/// A new article.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ArticleBody {
+    /// At most 255 characters.
     title: String,
+    /// At most 200000 characters.
     content: String,
+    /// A category of this company.
     category_id: Option<Uuid>,
+    /// At most 50, each at most 50 characters.
     #[serde(default)]
     tags: Vec<String>,
     /// Publish (and index) right away.
@@ -54,7 +60,8 @@ struct ArticleBody {
     publish: bool,
 }
 
-#[derive(Deserialize)]
+/// The fields to change; absent fields are kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ArticlePatch {
     title: Option<String>,
@@ -94,14 +101,22 @@ async fn enqueue(deps: &AppDeps, company: CompanyId, article: Uuid) -> Result<()
     Ok(())
 }
 
-async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// Write an article; published ones are indexed for search.
+#[utoipa::path(post, path = "/admin/knowledge/articles", tag = "knowledge-articles", security(("bearer" = [])),
+    params(CompanyParam), request_body = ArticleBody,
+    responses((status = 201, description = "The created article", body = Article)))]
+async fn create(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    req: Request,
+) -> Result<(StatusCode, Json<Article>), ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let body: ArticleBody = http::parse_json(req, MAX_ARTICLE_BODY)?;
+    let body: ArticleBody = article_json(req).await?;
     let v = validate(&body.title, &body.content, body.category_id, &body.tags)?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         check_category(&tx, cid, v.category_id).await?;
         let fields = ArticleFields { category_id: v.category_id, title: &v.title, content: &v.content, tags: &v.tags };
@@ -130,18 +145,27 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
     let article = tx.finish(result).await?;
     // After the commit: a worker must see the published row.
     if article.status == "published" {
-        enqueue(deps, company, article.id).await?;
+        enqueue(&deps, company, article.id).await?;
     }
-    http::created(&article)
+    Ok((StatusCode::CREATED, Json(article)))
 }
 
-async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Edit an article; a published one is re-indexed.
+#[utoipa::path(patch, path = "/admin/knowledge/articles/{id}", tag = "knowledge-articles", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Article id"), CompanyParam), request_body = ArticlePatch,
+    responses((status = 200, description = "The updated article", body = Article)))]
+async fn update(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+    req: Request,
+) -> Result<Json<Article>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let patch: ArticlePatch = http::parse_json(req, MAX_ARTICLE_BODY)?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let patch: ArticlePatch = article_json(req).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
         let old_tags: Vec<String> = serde_json::from_value(before.tags.clone()).unwrap_or_default();
@@ -172,16 +196,47 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
     .await;
     let after = tx.finish(result).await?;
     if after.status == "published" {
-        enqueue(deps, company, id).await?;
+        enqueue(&deps, company, id).await?;
     }
-    http::ok(&after)
+    Ok(Json(after))
 }
 
-async fn set_published(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, published: bool) -> HandlerResult {
+/// Publish an article: it is indexed and becomes searchable.
+#[utoipa::path(post, path = "/admin/knowledge/articles/{id}/publish", tag = "knowledge-articles", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Article id"), CompanyParam),
+    responses((status = 200, description = "The published article", body = Article)))]
+async fn publish(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<Article>, ApiError> {
+    set_published(&deps, &ctx, &meta, id, true).await
+}
+
+/// Unpublish an article: it leaves search at once.
+#[utoipa::path(post, path = "/admin/knowledge/articles/{id}/unpublish", tag = "knowledge-articles", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Article id"), CompanyParam),
+    responses((status = 200, description = "The unpublished (draft) article", body = Article)))]
+async fn unpublish(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<Article>, ApiError> {
+    set_published(&deps, &ctx, &meta, id, false).await
+}
+
+async fn set_published(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    meta: &RequestMeta,
+    id: Uuid,
+    published: bool,
+) -> Result<Json<Article>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let meta = RequestMeta::from_request(req);
     let tx = deps.db.begin(ctx).await?;
     let result = async {
         let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
@@ -195,7 +250,7 @@ async fn set_published(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid,
                 before: Some(json!({"status": before.status})),
                 after: Some(json!({"status": after.status})),
             },
-            &meta,
+            meta,
         )
         .await?;
         Ok::<_, ApiError>(after)
@@ -208,33 +263,52 @@ async fn set_published(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid,
         // Out of search at once, not when a worker gets round to it.
         service::remove_article_chunks(deps, ctx, id).await.map_err(ApiError::internal)?;
     }
-    http::ok(&after)
+    Ok(Json(after))
 }
 
-async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// List the company's articles, most recently updated first.
+#[utoipa::path(get, path = "/admin/knowledge/articles", tag = "knowledge-articles", security(("bearer" = [])),
+    params(PageParams, CompanyParam),
+    responses((status = 200, description = "One page of articles", body = Paged<Article>)))]
+async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<Article>>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let page = Page::from_request(req)?;
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::knowledge::list_articles(&tx, company, page).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
-    http::ok(&Paged { items, limit: page.limit, offset: page.offset, total })
+    Ok(Json(Paged::new(items, page, total)))
 }
 
-async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
+/// One article of the company.
+#[utoipa::path(get, path = "/admin/knowledge/articles/{id}", tag = "knowledge-articles", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Article id"), CompanyParam),
+    responses((status = 200, description = "The article", body = Article)))]
+async fn get(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+) -> Result<Json<Article>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::knowledge::get_article(&tx, company, id).await.map_err(ApiError::from);
-    http::ok(&tx.finish(result).await?.ok_or(ApiError::NotFound)?)
+    Ok(Json(tx.finish(result).await?.ok_or(ApiError::NotFound)?))
 }
 
-async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Delete an article with its chunks and vectors.
+#[utoipa::path(delete, path = "/admin/knowledge/articles/{id}", tag = "knowledge-articles", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Article id"), CompanyParam),
+    responses((status = 204, description = "Deleted")))]
+async fn delete(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<StatusCode, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
         repo::knowledge::delete_article(&tx, cid, id).await?;
@@ -254,6 +328,6 @@ async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
     }
     .await;
     tx.finish(result).await?;
-    service::purge_or_enqueue(deps, company, PurgeTarget::Article(id)).await.map_err(ApiError::internal)?;
-    http::no_content()
+    service::purge_or_enqueue(&deps, company, PurgeTarget::Article(id)).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }

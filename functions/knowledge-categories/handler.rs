@@ -4,56 +4,47 @@
 //! POST|GET /admin/knowledge/categories · GET|PATCH|DELETE /admin/knowledge/categories/{id}
 //! GET|PUT /admin/knowledge/agents/{agent_id}/categories
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::domain::{self, Slug};
-use chatapp::http::{self, HandlerResult, RequestMeta};
 use chatapp::knowledge::service::{self, PurgeTarget};
 use chatapp::repo::{self, knowledge::Category};
 use chatapp::tenant::{Access, Resource};
-use chatapp::{ApiError, TenantCtx};
-use lambda_http::Request;
+use chatapp::web::{CompanyParam, IdPath, JsonBody, RequestMeta, Tenant};
+use chatapp::ApiError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const CATEGORIES: &str = "/admin/knowledge/categories";
-const AGENTS: &str = "/admin/knowledge/agents";
-
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
-    if let Some(segs) = http::segments_after(&path, CATEGORIES) {
-        return match (req.method().as_str(), segs.as_slice()) {
-            ("POST", []) => create(deps, &ctx, &req).await,
-            ("GET", []) => list(deps, &ctx).await,
-            ("GET", [id]) => get(deps, &ctx, http::path_id(id)?).await,
-            ("PATCH", [id]) => update(deps, &ctx, &req, http::path_id(id)?).await,
-            ("DELETE", [id]) => delete(deps, &ctx, &req, http::path_id(id)?).await,
-            (_, [] | [_]) => Err(ApiError::MethodNotAllowed),
-            _ => Err(ApiError::NotFound),
-        };
-    }
-    let segs = http::segments_after(&path, AGENTS).ok_or(ApiError::NotFound)?;
-    match (req.method().as_str(), segs.as_slice()) {
-        ("GET", [agent, "categories"]) => agent_categories(deps, &ctx, http::path_id(agent)?).await,
-        ("PUT", [agent, "categories"]) => set_agent_categories(deps, &ctx, &req, http::path_id(agent)?).await,
-        (_, [_, "categories"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(create, list))
+        .routes(routes!(get, update, delete))
+        .routes(routes!(agent_categories, set_agent_categories))
 }
 
-#[derive(Deserialize)]
+/// A new category.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CategoryBody {
     name: String,
+    /// 2-100 characters of `a-z`, `0-9` and inner `-`; made from the name when absent.
     slug: Option<String>,
     description: Option<String>,
+    /// A category of the same company; absent for the top level.
     parent_id: Option<Uuid>,
+    /// -1000000..=1000000 (default 0).
     sort_order: Option<i32>,
 }
 
-#[derive(Deserialize)]
+/// The fields to change; absent fields are kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CategoryPatch {
     name: Option<String>,
@@ -61,6 +52,7 @@ struct CategoryPatch {
     description: Option<String>,
     /// `null` moves the category to the top level; absent leaves it where it is.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
     parent_id: Option<Option<Uuid>>,
     sort_order: Option<i32>,
 }
@@ -117,10 +109,18 @@ fn slug_taken(e: ApiError) -> ApiError {
     }
 }
 
-async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// Create a category (within the plan's category limit).
+#[utoipa::path(post, path = "/admin/knowledge/categories", tag = "knowledge-categories", security(("bearer" = [])),
+    params(CompanyParam), request_body = CategoryBody,
+    responses((status = 201, description = "The created category", body = Category)))]
+async fn create(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<CategoryBody>,
+) -> Result<(StatusCode, Json<Category>), ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
-    let body: CategoryBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let valid = validate(
         &body.name,
         body.slug.as_deref(),
@@ -128,8 +128,7 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         body.parent_id,
         body.sort_order.unwrap_or(0),
     )?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let limits = repo::plans::limits(&tx, company).await?;
         if let Some(max) = repo::plans::limit_of(&limits, "knowledgeCategories") {
@@ -162,57 +161,86 @@ async fn create(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         Ok::<_, ApiError>(created)
     }
     .await;
-    http::created(&tx.finish(result).await?)
+    Ok((StatusCode::CREATED, Json(tx.finish(result).await?)))
 }
 
-#[derive(Serialize)]
-struct Node {
+/// A category with its subcategories.
+#[derive(Serialize, ToSchema)]
+struct CategoryNode {
     #[serde(flatten)]
     category: Category,
-    children: Vec<Node>,
+    #[schema(no_recursion)]
+    children: Vec<CategoryNode>,
+}
+
+/// The whole category tree; `total` counts every category, nested ones included.
+#[derive(Serialize, ToSchema)]
+struct CategoryTree {
+    items: Vec<CategoryNode>,
+    total: usize,
 }
 
 /// Nests categories under their parents, keeping each level's order.
-fn tree(all: Vec<Category>) -> Vec<Node> {
-    fn build(parent: Option<Uuid>, all: &[Category]) -> Vec<Node> {
+fn tree(all: Vec<Category>) -> Vec<CategoryNode> {
+    fn build(parent: Option<Uuid>, all: &[Category]) -> Vec<CategoryNode> {
         all.iter()
             .filter(|c| c.parent_id == parent)
-            .map(|c| Node { category: c.clone(), children: build(Some(c.id), all) })
+            .map(|c| CategoryNode { category: c.clone(), children: build(Some(c.id), all) })
             .collect()
     }
     // A parent outside the list cannot happen (same-company FK), but keep such rows visible.
     let ids: std::collections::HashSet<Uuid> = all.iter().map(|c| c.id).collect();
     let mut roots = build(None, &all);
     for orphan in all.iter().filter(|c| c.parent_id.is_some_and(|p| !ids.contains(&p))) {
-        roots.push(Node { category: orphan.clone(), children: build(Some(orphan.id), &all) });
+        roots.push(CategoryNode { category: orphan.clone(), children: build(Some(orphan.id), &all) });
     }
     roots
 }
 
-async fn list(deps: &AppDeps, ctx: &TenantCtx) -> HandlerResult {
+/// The company's categories as a tree, each level in sort order.
+#[utoipa::path(get, path = "/admin/knowledge/categories", tag = "knowledge-categories", security(("bearer" = [])),
+    params(CompanyParam),
+    responses((status = 200, description = "The category tree", body = CategoryTree)))]
+async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant) -> Result<Json<CategoryTree>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::knowledge::list_categories(&tx, company).await.map_err(ApiError::from);
     let all = tx.finish(result).await?;
     let total = all.len();
-    http::ok(&json!({"items": tree(all), "total": total}))
+    Ok(Json(CategoryTree { items: tree(all), total }))
 }
 
-async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
+/// One category of the company.
+#[utoipa::path(get, path = "/admin/knowledge/categories/{id}", tag = "knowledge-categories", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Category id"), CompanyParam),
+    responses((status = 200, description = "The category", body = Category)))]
+async fn get(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+) -> Result<Json<Category>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::knowledge::get_category(&tx, company, id).await.map_err(ApiError::from);
-    http::ok(&tx.finish(result).await?.ok_or(ApiError::NotFound)?)
+    Ok(Json(tx.finish(result).await?.ok_or(ApiError::NotFound)?))
 }
 
-async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Rename, re-slug, describe, move or reorder a category.
+#[utoipa::path(patch, path = "/admin/knowledge/categories/{id}", tag = "knowledge-categories", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Category id"), CompanyParam), request_body = CategoryPatch,
+    responses((status = 200, description = "The updated category", body = Category)))]
+async fn update(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+    JsonBody(patch): JsonBody<CategoryPatch>,
+) -> Result<Json<Category>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
-    let patch: CategoryPatch = http::parse_json(req, deps.cfg.max_body_bytes)?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::knowledge::get_category(&tx, company, id).await?.ok_or(ApiError::NotFound)?;
         let parent_id = patch.parent_id.unwrap_or(before.parent_id);
@@ -251,17 +279,25 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
-/// Deleting a category deletes the knowledge filed under it (files, their objects, articles,
-/// chunks and vectors); its subcategories move up to the top level.
-async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Delete a category and the knowledge filed under it; its subcategories move to the top level.
+///
+/// The knowledge deleted: files, their objects, articles, chunks and vectors.
+#[utoipa::path(delete, path = "/admin/knowledge/categories/{id}", tag = "knowledge-categories", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Category id"), CompanyParam),
+    responses((status = 204, description = "Deleted")))]
+async fn delete(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<StatusCode, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::knowledge::get_category(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
         let files = repo::knowledge::files_in_category(&tx, cid, id).await?;
@@ -291,43 +327,68 @@ async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
     let (files, articles) = tx.finish(result).await?;
     // Rows are gone; now the objects and vectors (retried from the queue if this fails).
     for f in &files {
-        service::purge_or_enqueue(deps, company, PurgeTarget::File(f.id)).await.map_err(ApiError::internal)?;
+        service::purge_or_enqueue(&deps, company, PurgeTarget::File(f.id)).await.map_err(ApiError::internal)?;
     }
     for a in &articles {
-        service::purge_or_enqueue(deps, company, PurgeTarget::Article(*a)).await.map_err(ApiError::internal)?;
+        service::purge_or_enqueue(&deps, company, PurgeTarget::Article(*a)).await.map_err(ApiError::internal)?;
     }
-    service::purge_or_enqueue(deps, company, PurgeTarget::Category(id)).await.map_err(ApiError::internal)?;
-    http::no_content()
+    service::purge_or_enqueue(&deps, company, PurgeTarget::Category(id)).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-async fn agent_categories(deps: &AppDeps, ctx: &TenantCtx, agent: Uuid) -> HandlerResult {
-    ctx.authorize(Resource::Agents, Access::Read)?;
-    let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
-    let result = repo::knowledge::agent_categories(&tx, company, agent).await.map_err(ApiError::from);
-    let ids = tx.finish(result).await?.ok_or(ApiError::NotFound)?;
-    http::ok(&json!({"agent_id": agent, "category_ids": ids}))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AgentCategoriesBody {
+/// The categories an agent answers from.
+#[derive(Serialize, ToSchema)]
+struct AgentCategories {
+    agent_id: Uuid,
     category_ids: Vec<Uuid>,
 }
 
-async fn set_agent_categories(deps: &AppDeps, ctx: &TenantCtx, req: &Request, agent: Uuid) -> HandlerResult {
+/// The categories an agent answers from.
+#[utoipa::path(get, path = "/admin/knowledge/agents/{agent_id}/categories", tag = "knowledge-categories", security(("bearer" = [])),
+    params(("agent_id" = Uuid, Path, description = "Agent id"), CompanyParam),
+    responses((status = 200, description = "The agent's categories", body = AgentCategories)))]
+async fn agent_categories(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(agent): IdPath<Uuid>,
+) -> Result<Json<AgentCategories>, ApiError> {
+    ctx.authorize(Resource::Agents, Access::Read)?;
+    let company = ctx.require_company()?.as_uuid();
+    let tx = deps.db.begin(&ctx).await?;
+    let result = repo::knowledge::agent_categories(&tx, company, agent).await.map_err(ApiError::from);
+    let ids = tx.finish(result).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(AgentCategories { agent_id: agent, category_ids: ids }))
+}
+
+/// The whole set of categories the agent answers from (replaces the current set).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AgentCategoriesBody {
+    /// Categories of this company; at most 1000 (duplicates are ignored).
+    category_ids: Vec<Uuid>,
+}
+
+/// Replace the categories an agent answers from.
+#[utoipa::path(put, path = "/admin/knowledge/agents/{agent_id}/categories", tag = "knowledge-categories", security(("bearer" = [])),
+    params(("agent_id" = Uuid, Path, description = "Agent id"), CompanyParam), request_body = AgentCategoriesBody,
+    responses((status = 200, description = "The agent's categories", body = AgentCategories)))]
+async fn set_agent_categories(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(agent): IdPath<Uuid>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<AgentCategoriesBody>,
+) -> Result<Json<AgentCategories>, ApiError> {
     ctx.authorize(Resource::Agents, Access::Write)?;
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let body: AgentCategoriesBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let mut ids = body.category_ids;
     ids.sort();
     ids.dedup();
     if ids.len() > 1000 {
         return Err(ApiError::validation("at most 1000 categories per agent"));
     }
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::knowledge::agent_categories(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
         if repo::knowledge::count_existing_categories(&tx, company, &ids).await? != ids.len() as i64 {
@@ -346,8 +407,8 @@ async fn set_agent_categories(deps: &AppDeps, ctx: &TenantCtx, req: &Request, ag
             &meta,
         )
         .await?;
-        Ok::<_, ApiError>(json!({"agent_id": agent, "category_ids": ids}))
+        Ok::<_, ApiError>(AgentCategories { agent_id: agent, category_ids: ids })
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }

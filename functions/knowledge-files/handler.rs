@@ -5,21 +5,28 @@
 //! GET /admin/knowledge/files · GET|DELETE /admin/knowledge/files/{id}
 //! POST /admin/knowledge/files/{id}/retry · POST /admin/knowledge/files/{id}/reindex
 
+use std::collections::BTreeMap;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::Json;
 use chatapp::adapters::blob::ObjectKey;
 use chatapp::adapters::queue::INGEST;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::db::TenantTx;
 use chatapp::domain;
-use chatapp::http::{self, HandlerResult, Page, Paged, RequestMeta};
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
 use chatapp::repo::{self, knowledge::KnowledgeFile};
 use chatapp::tenant::{Access, CompanyId, Resource};
+use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
-use chrono::Utc;
-use lambda_http::Request;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 const PREFIX: &str = "/admin/knowledge/files";
@@ -38,31 +45,51 @@ const TYPES: &[(&str, &str)] = &[
     ("json", "application/json"),
 ];
 
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let segs = http::segments_after(&path, PREFIX).ok_or(ApiError::NotFound)?;
-    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", []) => request_upload(deps, &ctx, &req).await,
-        ("GET", []) => list(deps, &ctx, &req).await,
-        ("GET", [id]) => get(deps, &ctx, http::path_id(id)?).await,
-        ("DELETE", [id]) => delete(deps, &ctx, &req, http::path_id(id)?).await,
-        ("PUT", [id, "content"]) => upload(deps, &ctx, &req, http::path_id(id)?).await,
-        ("POST", [id, "retry"]) => requeue(deps, &ctx, &req, http::path_id(id)?, Requeue::Retry).await,
-        ("POST", [id, "reindex"]) => requeue(deps, &ctx, &req, http::path_id(id)?, Requeue::Reindex).await,
-        (_, [] | [_] | [_, "content" | "retry" | "reindex"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(request_upload, list))
+        .routes(routes!(get, delete))
+        .routes(routes!(upload))
+        .routes(routes!(retry))
+        .routes(routes!(reindex))
 }
 
-#[derive(Deserialize)]
+/// A file to upload.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UploadRequest {
+    /// The original name; its extension must be one of txt, text, md, markdown, html, htm, pdf,
+    /// docx, csv, json.
     filename: String,
+    /// A category of this company.
     category_id: Uuid,
     /// Exact size in bytes; a presigned URL only accepts this many.
     size: i64,
+    /// Defaults to the extension's type.
     mime_type: Option<String>,
+}
+
+/// How to send the file's bytes.
+#[derive(Serialize, ToSchema)]
+struct UploadInstructions {
+    /// The HTTP method to use (`PUT`).
+    method: String,
+    /// A presigned object-store URL when `direct`, else this API's upload route.
+    url: String,
+    /// Headers to send exactly as given (a presigned URL's signature covers them).
+    headers: BTreeMap<String, String>,
+    /// When a presigned URL stops working (only when `direct`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    /// `true`: straight to the object store; `false`: through `PUT /admin/knowledge/files/{id}/content`.
+    direct: bool,
+}
+
+/// The new file (`pending` until its bytes arrive) and how to upload them.
+#[derive(Serialize, ToSchema)]
+struct UploadTicket {
+    file: KnowledgeFile,
+    upload: UploadInstructions,
 }
 
 /// A file name safe inside an object key: ASCII letters, digits, `.`, `-`, `_`.
@@ -111,11 +138,19 @@ async fn check_limits(tx: &TenantTx, company: Uuid, size: i64, replacing: i64) -
     Ok(())
 }
 
-async fn request_upload(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// Register a file and get where to upload its bytes (within the plan's size and storage limits).
+#[utoipa::path(post, path = "/admin/knowledge/files", tag = "knowledge-files", security(("bearer" = [])),
+    params(CompanyParam), request_body = UploadRequest,
+    responses((status = 201, description = "The file and its upload instructions", body = UploadTicket)))]
+async fn request_upload(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<UploadRequest>,
+) -> Result<(StatusCode, Json<UploadTicket>), ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let body: UploadRequest = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let original = domain::text("filename", &body.filename, 255)?;
     if original.contains(['/', '\\', '\0']) {
         return Err(ApiError::validation("filename must not contain path separators"));
@@ -138,8 +173,7 @@ async fn request_upload(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> Handl
     let id = Uuid::new_v4();
     let name = storage_name(&original);
     let key = ObjectKey::new(company, &format!("{id}/{name}")).map_err(|e| ApiError::validation(e.to_string()))?;
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         repo::knowledge::get_category(&tx, cid, body.category_id)
             .await?
@@ -177,13 +211,24 @@ async fn request_upload(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> Handl
     .await;
     let file = tx.finish(result).await?;
     let ttl = deps.cfg.upload_url_ttl;
-    let upload = match deps.blobs.presign_put(&key, &mime, body.size as u64, ttl).await.map_err(ApiError::internal)? {
-        Some(p) => json!({"method": p.method, "url": p.url, "headers": p.headers,
-                          "expires_at": Utc::now() + ttl, "direct": true}),
-        None => json!({"method": "PUT", "url": format!("{PREFIX}/{id}/content"),
-                       "headers": {"content-type": mime}, "direct": false}),
+    let presigned = deps.blobs.presign_put(&key, &mime, body.size as u64, ttl).await.map_err(ApiError::internal)?;
+    let upload = match presigned {
+        Some(p) => UploadInstructions {
+            method: p.method,
+            url: p.url,
+            headers: p.headers,
+            expires_at: Some(Utc::now() + ttl),
+            direct: true,
+        },
+        None => UploadInstructions {
+            method: "PUT".to_string(),
+            url: format!("{PREFIX}/{id}/content"),
+            headers: BTreeMap::from([("content-type".to_string(), mime)]),
+            expires_at: None,
+            direct: false,
+        },
     };
-    http::created(&json!({"file": file, "upload": upload}))
+    Ok((StatusCode::CREATED, Json(UploadTicket { file, upload })))
 }
 
 /// Sends the ingest job inside the transaction that marked the file queued: if the send
@@ -193,22 +238,36 @@ async fn enqueue(deps: &AppDeps, company: CompanyId, file: Uuid) -> Result<(), A
     Ok(())
 }
 
-async fn upload(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Upload a `pending` file's bytes through the API and queue its ingestion.
+///
+/// The route a file's upload instructions name when they are not `direct`. The body is the
+/// raw file, up to the deployment's upload limit (and the plan's file size limit).
+#[utoipa::path(put, path = "/admin/knowledge/files/{id}/content", tag = "knowledge-files", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "File id"), CompanyParam),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's content"),
+    responses((status = 200, description = "The file, now queued", body = KnowledgeFile)))]
+async fn upload(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+    req: Request,
+) -> Result<Json<KnowledgeFile>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let bytes = http::body_bytes(req);
+    let limit = deps.cfg.max_upload_bytes;
+    let bytes = chatapp::web::read_body(req, limit).await.map_err(|e| match e {
+        ApiError::PayloadTooLarge { .. } => ApiError::TooLarge {
+            code: "file_too_large",
+            message: format!("uploads through this route are limited to {limit} bytes"),
+        },
+        other => other,
+    })?;
     if bytes.is_empty() {
         return Err(ApiError::validation("the request body must be the file's content"));
     }
-    if bytes.len() > deps.cfg.max_upload_bytes {
-        return Err(ApiError::TooLarge {
-            code: "file_too_large",
-            message: format!("uploads through this route are limited to {} bytes", deps.cfg.max_upload_bytes),
-        });
-    }
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let file = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
         if file.status != "pending" {
@@ -219,10 +278,7 @@ async fn upload(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         }
         check_limits(&tx, cid, bytes.len() as i64, i64::from(file.size)).await?;
         let key = ObjectKey::parse_full(&file.storage_path).map_err(ApiError::internal)?;
-        deps.blobs
-            .put(&key, bytes::Bytes::copy_from_slice(bytes), &file.mime_type)
-            .await
-            .map_err(ApiError::internal)?;
+        deps.blobs.put(&key, bytes.clone(), &file.mime_type).await.map_err(ApiError::internal)?;
         let queued = repo::knowledge::queue_file(&tx, cid, id, &["pending"], Some(bytes.len() as i32))
             .await?
             .ok_or(ApiError::NotFound)?;
@@ -238,11 +294,11 @@ async fn upload(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
             &meta,
         )
         .await?;
-        enqueue(deps, company, id).await?;
+        enqueue(&deps, company, id).await?;
         Ok::<_, ApiError>(queued)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
 #[derive(Clone, Copy)]
@@ -251,7 +307,39 @@ enum Requeue {
     Reindex,
 }
 
-async fn requeue(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, kind: Requeue) -> HandlerResult {
+/// Queue a failed (or stale) file's ingestion again.
+#[utoipa::path(post, path = "/admin/knowledge/files/{id}/retry", tag = "knowledge-files", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "File id"), CompanyParam),
+    responses((status = 200, description = "The file, now queued", body = KnowledgeFile)))]
+async fn retry(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<KnowledgeFile>, ApiError> {
+    requeue(&deps, &ctx, &meta, id, Requeue::Retry).await
+}
+
+/// Ingest an indexed, failed or stale file again (after a RAG config change, say).
+#[utoipa::path(post, path = "/admin/knowledge/files/{id}/reindex", tag = "knowledge-files", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "File id"), CompanyParam),
+    responses((status = 200, description = "The file, now queued", body = KnowledgeFile)))]
+async fn reindex(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<KnowledgeFile>, ApiError> {
+    requeue(&deps, &ctx, &meta, id, Requeue::Reindex).await
+}
+
+async fn requeue(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    meta: &RequestMeta,
+    id: Uuid,
+    kind: Requeue,
+) -> Result<Json<KnowledgeFile>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
@@ -260,7 +348,6 @@ async fn requeue(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, kind:
         Requeue::Retry => (&["failed", "stale"], "knowledge_file.retry"),
         Requeue::Reindex => (&["indexed", "failed", "stale"], "knowledge_file.reindex"),
     };
-    let meta = RequestMeta::from_request(req);
     let tx = deps.db.begin(ctx).await?;
     let result = async {
         let before = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
@@ -279,14 +366,14 @@ async fn requeue(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, kind:
                 before: Some(json!({"status": before.status, "processing_error": before.processing_error})),
                 after: Some(json!({"status": after.status})),
             },
-            &meta,
+            meta,
         )
         .await?;
         enqueue(deps, company, id).await?;
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
 fn action_verb(kind: Requeue) -> &'static str {
@@ -296,42 +383,76 @@ fn action_verb(kind: Requeue) -> &'static str {
     }
 }
 
-async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// Filters of the file list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FileListQuery {
+    /// Only files in this status: `pending`, `queued`, `processing`, `indexed` or `failed`.
+    status: Option<String>,
+    /// Only files of this category.
+    #[param(value_type = Option<Uuid>)]
+    category_id: Option<String>,
+}
+
+/// List the company's files, newest first.
+#[utoipa::path(get, path = "/admin/knowledge/files", tag = "knowledge-files", security(("bearer" = [])),
+    params(FileListQuery, PageParams, CompanyParam),
+    responses((status = 200, description = "One page of files", body = Paged<KnowledgeFile>)))]
+async fn list(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    page: Page,
+    Query(q): Query<FileListQuery>,
+) -> Result<Json<Paged<KnowledgeFile>>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let page = Page::from_request(req)?;
-    let q = http::query_map(req);
-    let status = q.get("status").cloned();
+    let status = q.status;
     if let Some(s) = &status {
         if !["pending", "queued", "processing", "indexed", "failed"].contains(&s.as_str()) {
             return Err(ApiError::validation("status must be pending, queued, processing, indexed or failed"));
         }
     }
-    let category_id = match q.get("category_id") {
+    let category_id = match q.category_id.as_deref() {
         Some(c) => Some(Uuid::parse_str(c).map_err(|_| ApiError::validation("category_id must be a UUID"))?),
         None => None,
     };
     let filter = repo::knowledge::FileFilter { status, category_id };
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::knowledge::list_files(&tx, company, &filter, page).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
-    http::ok(&Paged::<KnowledgeFile> { items, limit: page.limit, offset: page.offset, total })
+    Ok(Json(Paged::new(items, page, total)))
 }
 
-async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
+/// One file of the company, with its ingestion status.
+#[utoipa::path(get, path = "/admin/knowledge/files/{id}", tag = "knowledge-files", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "File id"), CompanyParam),
+    responses((status = 200, description = "The file", body = KnowledgeFile)))]
+async fn get(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+) -> Result<Json<KnowledgeFile>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::knowledge::get_file(&tx, company, id).await.map_err(ApiError::from);
-    http::ok(&tx.finish(result).await?.ok_or(ApiError::NotFound)?)
+    Ok(Json(tx.finish(result).await?.ok_or(ApiError::NotFound)?))
 }
 
-async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Delete a file with its object, chunks and vectors.
+#[utoipa::path(delete, path = "/admin/knowledge/files/{id}", tag = "knowledge-files", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "File id"), CompanyParam),
+    responses((status = 204, description = "Deleted")))]
+async fn delete(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<StatusCode, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
         repo::knowledge::delete_file(&tx, cid, id).await?;
@@ -351,8 +472,8 @@ async fn delete(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
     }
     .await;
     tx.finish(result).await?;
-    service::purge_or_enqueue(deps, company, PurgeTarget::File(id)).await.map_err(ApiError::internal)?;
-    http::no_content()
+    service::purge_or_enqueue(&deps, company, PurgeTarget::File(id)).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -3,56 +3,76 @@
 //!
 //! POST /admin/knowledge/search
 
+use axum::extract::State;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::domain;
-use chatapp::http::{self, HandlerResult};
-use chatapp::knowledge::service::{self, RagConfig, SearchMode, SearchRequest};
+use chatapp::knowledge::service::{self, RagConfig, SearchHit, SearchMode, SearchRequest};
 use chatapp::knowledge::vector::Scope;
 use chatapp::repo;
 use chatapp::tenant::{Access, Resource};
-use chatapp::{ApiError, TenantCtx};
-use lambda_http::Request;
-use serde::Deserialize;
-use serde_json::json;
+use chatapp::web::{CompanyParam, JsonBody, Tenant};
+use chatapp::ApiError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const PREFIX: &str = "/admin/knowledge/search";
-
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let segs = http::segments_after(&path, PREFIX).ok_or(ApiError::NotFound)?;
-    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
-    match (req.method().as_str(), segs.as_slice()) {
-        ("POST", []) => search(deps, &ctx, &req).await,
-        (_, []) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(search))
 }
 
-#[derive(Deserialize)]
+/// A question for the knowledge base.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchBody {
+    /// At most 2000 characters.
     query: String,
+    /// `hybrid` (default), `dense` or `lexical`.
     #[serde(default)]
     mode: SearchMode,
+    /// 1..=100; defaults to the RAG config's.
     max_results: Option<usize>,
+    /// 0..=1; defaults to the RAG config's.
     relevance_threshold: Option<f32>,
     /// Only these categories (of this company).
     category_ids: Option<Vec<Uuid>>,
     /// Search as this agent does: its categories and its RAG config.
     agent_id: Option<Uuid>,
+    /// Also search the global (platform-wide) knowledge; default `true`.
     #[serde(default = "yes")]
+    #[schema(default = true)]
     include_global: bool,
+}
+
+/// The ranked chunks, with the settings the search ran with.
+#[derive(Serialize, ToSchema)]
+struct SearchResponse {
+    query: String,
+    mode: SearchMode,
+    max_results: usize,
+    relevance_threshold: f32,
+    /// How long the search took, in milliseconds.
+    took_ms: f64,
+    results: Vec<SearchHit>,
 }
 
 fn yes() -> bool {
     true
 }
 
-async fn search(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// Search the knowledge base the way an agent would, with each hit's scores and source.
+#[utoipa::path(post, path = "/admin/knowledge/search", tag = "knowledge-search", security(("bearer" = [])),
+    params(CompanyParam), request_body = SearchBody,
+    responses((status = 200, description = "The ranked chunks", body = SearchResponse)))]
+async fn search(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    JsonBody(body): JsonBody<SearchBody>,
+) -> Result<Json<SearchResponse>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let body: SearchBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let query = domain::text("query", &body.query, 2000)?;
     if body.max_results.is_some_and(|n| !(1..=100).contains(&n)) {
         return Err(ApiError::validation("max_results must be 1..=100"));
@@ -61,7 +81,7 @@ async fn search(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         return Err(ApiError::validation("relevance_threshold must be between 0 and 1"));
     }
     // Resolve the agent (its categories and RAG config) and check the categories, through RLS.
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let resolved = async {
         let mut rag = RagConfig::from_json(&repo::knowledge::rag_config_for_category(&tx, company, None).await?);
         let mut categories = body.category_ids.clone();
@@ -95,13 +115,13 @@ async fn search(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult
         scope: Scope { categories, files: None, include_global: body.include_global },
     };
     let started = std::time::Instant::now();
-    let hits = service::search(deps, ctx, &request).await.map_err(ApiError::internal)?;
-    http::ok(&json!({
-        "query": request.query,
-        "mode": request.mode,
-        "max_results": request.max_results,
-        "relevance_threshold": request.relevance_threshold,
-        "took_ms": started.elapsed().as_secs_f64() * 1000.0,
-        "results": hits,
+    let hits = service::search(&deps, &ctx, &request).await.map_err(ApiError::internal)?;
+    Ok(Json(SearchResponse {
+        took_ms: started.elapsed().as_secs_f64() * 1000.0,
+        query: request.query,
+        mode: request.mode,
+        max_results: request.max_results,
+        relevance_threshold: request.relevance_threshold,
+        results: hits,
     }))
 }

@@ -1,6 +1,6 @@
 //! `chatapp-local`: the whole platform on one machine with embedded defaults. Creates the
 //! database if needed, migrates, seeds (plans, packages, demo company), and serves every HTTP
-//! function of template.yaml on 127.0.0.1.
+//! function's router on 127.0.0.1. `chatapp-local openapi` prints the OpenAPI document.
 
 use chatapp::app::AppDeps;
 use chatapp::config::Config;
@@ -9,33 +9,35 @@ use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // `chatapp-local openapi`: the OpenAPI document (what docs/openapi.json holds), then exit.
+    if std::env::args().nth(1).as_deref() == Some("openapi") {
+        println!("{}", chatapp_functions::http_function::openapi_json());
+        return Ok(());
+    }
     chatapp::app::init_tracing();
     let cfg = Config::from_env()?;
-    if let Err(e) = local::ensure_database(&cfg.migration_database_url).await {
+    if let Err(e) = local::ensure_database(cfg.migration_database_url.expose()).await {
         eprintln!(
             "PostgreSQL is not reachable at {}: {e}\n\
              Start it with:  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
              (or install it: apt-get install -y postgresql), or point MIGRATION_DATABASE_URL and\n\
              DATABASE_URL at a running server.",
-            local::redact(&cfg.migration_database_url)
+            local::redact(cfg.migration_database_url.expose())
         );
         std::process::exit(2);
     }
     chatapp_functions::migrate::run(&cfg).await?;
     let demo = chatapp::seed::demo_tenant(&cfg).await?;
-    let routes = local::routes_from_template(local::TEMPLATE)?;
     let listener = TcpListener::bind(&cfg.local_bind).await?;
     let addr = listener.local_addr()?;
     let deps = AppDeps::from_config(cfg).await?;
     println!("chatapp is running at http://{addr}");
-    for r in &routes {
-        println!(
-            "  {:<6} http://{addr}{}  -> functions/{}",
-            r.method.as_deref().unwrap_or("ANY"),
-            r.path,
-            r.function.binary()
-        );
+    for f in chatapp_functions::http_function::HttpFunction::ALL {
+        for path in f.openapi().paths.paths.keys() {
+            println!("  http://{addr}{path}  -> functions/{}", f.binary());
+        }
     }
+    println!("API reference: http://{addr}/docs (OpenAPI document at /openapi.json)");
     println!("Demo company {} — sign in with POST /auth/login as {}", demo.company_id, demo.admin_email);
     match &demo.generated_password {
         Some(p) => println!("  generated password (shown once): {p}"),
@@ -49,6 +51,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tokio::spawn(async move {
         chatapp_functions::ingest_worker::run_local(&worker, std::time::Duration::from_millis(500)).await
     });
-    local::serve_site(listener, deps, routes, local::Site { demo_agent: Some(demo.agent_id) }).await;
+    local::serve_site(listener, deps, local::Site { demo_agent: Some(demo.agent_id) }).await;
     Ok(())
 }

@@ -4,65 +4,76 @@
 //! POST /admin/team/users/{id}/deactivate · POST /admin/team/users/{id}/activate
 //! Master admins pass `?company_id=` to act on one company.
 
+use axum::extract::State;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::domain;
-use chatapp::http::{self, HandlerResult, Page, Paged, RequestMeta};
-use chatapp::repo::{self, users::UserPatch};
+use chatapp::repo::{self, users::User, users::UserPatch};
 use chatapp::tenant::{Access, Resource, Role};
+use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
 use chrono::{DateTime, Utc};
-use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const PREFIX: &str = "/admin/team";
-
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let path = req.uri().path().to_string();
-    let segs = http::segments_after(&path, PREFIX).ok_or(ApiError::NotFound)?;
-    let ctx = deps.auth.authenticate(&req).await?.acting_for(http::company_param(&req)?);
-    match (req.method().as_str(), segs.as_slice()) {
-        ("GET", ["users"]) => list(deps, &ctx, &req).await,
-        ("GET", ["users", id]) => get(deps, &ctx, http::path_id(id)?).await,
-        ("PATCH", ["users", id]) => update(deps, &ctx, &req, http::path_id(id)?).await,
-        ("POST", ["users", id, "deactivate"]) => set_active(deps, &ctx, &req, http::path_id(id)?, false).await,
-        ("POST", ["users", id, "activate"]) => set_active(deps, &ctx, &req, http::path_id(id)?, true).await,
-        (_, ["users"] | ["users", _] | ["users", _, "deactivate" | "activate"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
-    }
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(list))
+        .routes(routes!(get, update))
+        .routes(routes!(deactivate))
+        .routes(routes!(activate))
 }
 
-async fn list(deps: &AppDeps, ctx: &TenantCtx, req: &Request) -> HandlerResult {
+/// List the company's users.
+#[utoipa::path(get, path = "/admin/team/users", tag = "team", security(("bearer" = [])),
+    params(PageParams, CompanyParam),
+    responses((status = 200, description = "One page of users", body = Paged<User>)))]
+async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<User>>, ApiError> {
     ctx.authorize(Resource::Team, Access::Read)?;
     let company = ctx.require_company()?;
-    let page = Page::from_request(req)?;
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = repo::users::list(&tx, company.as_uuid(), page).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
-    http::ok(&Paged { items, limit: page.limit, offset: page.offset, total })
+    Ok(Json(Paged::new(items, page, total)))
 }
 
 /// A user of the acting company; anyone else (another tenant, the master admin) is a 404.
-async fn company_user(tx: &chatapp::db::TenantTx, ctx: &TenantCtx, id: Uuid) -> Result<repo::users::User, ApiError> {
+async fn company_user(tx: &chatapp::db::TenantTx, ctx: &TenantCtx, id: Uuid) -> Result<User, ApiError> {
     let company = ctx.require_company()?;
     repo::users::get(tx, id).await?.filter(|u| u.company_id == Some(company.as_uuid())).ok_or(ApiError::NotFound)
 }
 
-async fn get(deps: &AppDeps, ctx: &TenantCtx, id: Uuid) -> HandlerResult {
+/// One user of the company.
+#[utoipa::path(get, path = "/admin/team/users/{id}", tag = "team", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id"), CompanyParam),
+    responses((status = 200, description = "The user", body = User)))]
+async fn get(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+) -> Result<Json<User>, ApiError> {
     ctx.authorize(Resource::Team, Access::Read)?;
-    let tx = deps.db.begin(ctx).await?;
-    let result = company_user(&tx, ctx, id).await;
-    http::ok(&tx.finish(result).await?)
+    let tx = deps.db.begin(&ctx).await?;
+    let result = company_user(&tx, &ctx, id).await;
+    Ok(Json(tx.finish(result).await?))
 }
 
-#[derive(Deserialize)]
+/// The fields to change; absent fields are kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+struct UpdateUserBody {
+    /// `company_admin` or `support_agent`.
     role: Option<String>,
+    /// `{"<resource>": ["read" | "write"]}`.
+    #[schema(value_type = Option<Object>)]
     permissions: Option<Value>,
     name: Option<String>,
+    /// Addresses or CIDR blocks.
     ip_allowlist: Option<Vec<String>>,
     /// RFC 3339; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
@@ -99,9 +110,18 @@ fn check_permissions(p: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> HandlerResult {
+/// Change a user's role, permissions, name, allowlist or access expiry.
+#[utoipa::path(patch, path = "/admin/team/users/{id}", tag = "team", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id"), CompanyParam), request_body = UpdateUserBody,
+    responses((status = 200, description = "The updated user", body = User)))]
+async fn update(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<UpdateUserBody>,
+) -> Result<Json<User>, ApiError> {
     ctx.authorize(Resource::Team, Access::Write)?;
-    let body: UpdateBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
     let role = match body.role.as_deref() {
         None => None,
         Some(r) => match Role::parse(r) {
@@ -129,10 +149,9 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         ip_allowlist: body.ip_allowlist.map(|l| json!(l)),
         access_expires_at: body.access_expires_at,
     };
-    let meta = RequestMeta::from_request(req);
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = company_user(&tx, ctx, id).await?;
+        let before = company_user(&tx, &ctx, id).await?;
         let after = repo::users::update(&tx, id, &patch).await?.ok_or(ApiError::NotFound)?;
         audit::record(
             &tx,
@@ -149,15 +168,46 @@ async fn update(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid) -> Han
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
-async fn set_active(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, active: bool) -> HandlerResult {
+/// Deactivate a user: they can no longer sign in, and their sessions end now.
+#[utoipa::path(post, path = "/admin/team/users/{id}/deactivate", tag = "team", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id"), CompanyParam),
+    responses((status = 200, description = "The deactivated user", body = User)))]
+async fn deactivate(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<User>, ApiError> {
+    set_active(&deps, &ctx, &meta, id, false).await
+}
+
+/// Reactivate a user.
+#[utoipa::path(post, path = "/admin/team/users/{id}/activate", tag = "team", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id"), CompanyParam),
+    responses((status = 200, description = "The reactivated user", body = User)))]
+async fn activate(
+    State(deps): State<AppDeps>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<Uuid>,
+    meta: RequestMeta,
+) -> Result<Json<User>, ApiError> {
+    set_active(&deps, &ctx, &meta, id, true).await
+}
+
+async fn set_active(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    meta: &RequestMeta,
+    id: Uuid,
+    active: bool,
+) -> Result<Json<User>, ApiError> {
     ctx.authorize(Resource::Team, Access::Write)?;
     if !active && ctx.user_id() == Some(id) {
         return Err(ApiError::bad_request("cannot_deactivate_self", "you cannot deactivate your own account"));
     }
-    let meta = RequestMeta::from_request(req);
     let tx = deps.db.begin(ctx).await?;
     let result = async {
         let before = company_user(&tx, ctx, id).await?;
@@ -175,13 +225,13 @@ async fn set_active(deps: &AppDeps, ctx: &TenantCtx, req: &Request, id: Uuid, ac
                 before: Some(json!({"is_active": before.is_active})),
                 after: Some(json!({"is_active": after.is_active})),
             },
-            &meta,
+            meta,
         )
         .await?;
         Ok::<_, ApiError>(after)
     }
     .await;
-    http::ok(&tx.finish(result).await?)
+    Ok(Json(tx.finish(result).await?))
 }
 
 /// CIDR syntax check without pulling the parser into this crate's public surface.

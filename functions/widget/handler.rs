@@ -9,156 +9,171 @@
 //! Session tokens are 256 random bits, stored as SHA-256, valid for their one conversation
 //! (`Authorization: Bearer <token>`). Sites that verify identities send `identifier` and
 //! `identity_hash = hex(HMAC-SHA256(widget secret, identifier))`, compared in constant time.
+//!
+//! CORS: a response carries the grant for the request's Origin whenever the route accepted
+//! that origin, errors included (so the widget can read them); a refused origin
+//! (`origin_not_allowed`) gets none, and the browser blocks the response.
 
-use ::http::{HeaderValue, StatusCode};
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE,
+    CACHE_CONTROL, CONTENT_TYPE, VARY,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::options;
+use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::auth::tokens;
-use chatapp::chat::turn::{self, TurnOutput};
+use chatapp::chat::turn::{self, TurnOutput, TurnRequest, TurnResponse};
 use chatapp::domain::{self, Email};
-use chatapp::http::{self, HandlerResult};
+use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::repo::chat::{self as repo, WidgetConfig};
 use chatapp::tenant::{Access, Resource};
+use chatapp::web::{header, IdPath, JsonBody, JsonOrEmpty};
 use chatapp::{ApiError, TenantCtx};
-use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-const AGENTS: &str = "/widget/agents";
-const CONVERSATIONS: &str = "/widget/conversations";
-
-/// The body of a widget response: complete, or server-sent events still being produced by a
-/// running turn (the local runner sends them as they come).
-pub enum WidgetBody {
-    Whole(Body),
-    Events(tokio::sync::mpsc::UnboundedReceiver<String>),
+/// The widget's routes with their OpenAPI description. The CORS preflights are routed here
+/// too, but not described.
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base())
+        .routes(routes!(config))
+        .route("/widget/agents/{agent_id}/config", options(agent_preflight))
+        .routes(routes!(start_session))
+        .route("/widget/agents/{agent_id}/sessions", options(agent_preflight))
+        .routes(routes!(send, history))
+        .route("/widget/conversations/{id}/messages", options(conversation_preflight))
+        .routes(routes!(end))
+        .route("/widget/conversations/{id}/end", options(conversation_preflight))
 }
 
-/// A response body that can be sent while it is produced (hyper locally, Lambda response
-/// streaming deployed).
-pub type StreamingBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>;
+/// The widget's router: its routes with the CORS grant (see the module docs).
+pub fn router(deps: AppDeps) -> axum::Router {
+    chatapp::web::into_router(routes(), deps).layer(axum::middleware::from_fn(cors))
+}
 
-impl WidgetBody {
-    pub fn into_streaming_body(self) -> StreamingBody {
-        use http_body_util::BodyExt;
-        match self {
-            WidgetBody::Whole(b) => http_body_util::Full::new(bytes::Bytes::from(match b {
-                Body::Text(t) => t.into_bytes(),
-                Body::Binary(b) => b,
-                _ => Vec::new(),
-            }))
-            .boxed(),
-            WidgetBody::Events(rx) => {
-                let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-                    let frame = rx.recv().await?;
-                    Some((Ok(http_body::Frame::data(bytes::Bytes::from(frame))), rx))
-                });
-                http_body_util::StreamBody::new(frames).boxed()
-            }
-        }
+/// Set on a response to a refused origin: it gets no CORS grant.
+#[derive(Clone, Copy, Debug)]
+struct OriginRefused;
+
+/// Adds the CORS grant for the request's Origin unless the route refused it. Requests without
+/// an Origin come from servers, not browsers, and get none.
+async fn cors(req: Request, next: Next) -> Response {
+    let origin = header(req.headers(), "origin").map(str::to_string);
+    let mut response = next.run(req).await;
+    let Some(origin) = origin else { return response };
+    if response.extensions().get::<OriginRefused>().is_some() {
+        return response;
     }
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&origin) {
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(VARY, HeaderValue::from_static("Origin"));
+    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type, accept"));
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
 }
 
-fn whole(r: Response<Body>) -> Response<WidgetBody> {
-    r.map(WidgetBody::Whole)
-}
-
-/// The buffered form (what API Gateway relays): a stream is collected before answering.
-pub async fn handle(deps: &AppDeps, req: Request) -> HandlerResult {
-    let (parts, body) = respond(deps, req).await.into_parts();
-    let body = match body {
-        WidgetBody::Whole(b) => b,
-        WidgetBody::Events(mut rx) => {
-            let mut all = String::new();
-            while let Some(frame) = rx.recv().await {
-                all.push_str(&frame);
-            }
-            Body::Text(all)
-        }
-    };
-    Ok(Response::from_parts(parts, body))
-}
-
-/// Routes a widget request; a chat turn asked for as `text/event-stream` streams its answer.
-pub async fn respond(deps: &AppDeps, req: Request) -> Response<WidgetBody> {
-    let path = req.uri().path().to_string();
-    let origin = http::header(&req, "origin").map(str::to_string);
-    let method = req.method().as_str().to_string();
-    let result = route(deps, &req, &path, &method, origin.as_deref()).await;
-    // CORS headers only for an origin the route accepted (errors included, so the widget can
-    // read them); a refused origin gets none, and the browser blocks the response.
-    let (mut response, allowed_origin) = match result {
-        Ok((r, allowed)) => (r, allowed),
-        Err(e) => {
-            let refused = matches!(&e, ApiError::Forbidden { code: "origin_not_allowed", .. });
-            (whole(e.into_response()), if refused { None } else { origin })
-        }
-    };
-    if let Some(o) = allowed_origin {
-        let h = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&o) {
-            h.insert("access-control-allow-origin", v);
-        }
-        h.insert("vary", HeaderValue::from_static("Origin"));
-        h.insert("access-control-allow-headers", HeaderValue::from_static("authorization, content-type, accept"));
-        h.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, OPTIONS"));
-        h.insert("access-control-max-age", HeaderValue::from_static("600"));
+/// The error response of an origin or session check; a refused origin is marked for [`cors`].
+fn rejection(e: ApiError) -> Response {
+    let refused = matches!(&e, ApiError::Forbidden { code: "origin_not_allowed", .. });
+    let mut response = e.into_response();
+    if refused {
+        response.extensions_mut().insert(OriginRefused);
     }
     response
 }
 
-type Routed = Result<(Response<WidgetBody>, Option<String>), ApiError>;
+/// An agent route's caller: the agent's company context and widget settings, for a request
+/// from an origin the widget admits.
+struct AgentWidget {
+    ctx: TenantCtx,
+    agent: Uuid,
+    widget: WidgetConfig,
+}
 
-async fn route(deps: &AppDeps, req: &Request, path: &str, method: &str, origin: Option<&str>) -> Routed {
-    if let Some(segs) = http::segments_after(path, AGENTS) {
-        let [agent, action] = segs.as_slice() else { return Err(ApiError::NotFound) };
-        let agent = http::path_id(agent)?;
-        let ctx = deps.auth.widget_ctx(agent).await?;
-        let widget = widget_for(deps, &ctx, agent).await?;
-        let allowed = check_origin(&widget.allowed_domains, origin)?;
-        return match (method, *action) {
-            ("OPTIONS", "config" | "sessions") => Ok((whole(http::no_content()?), allowed)),
-            ("GET", "config") => Ok((whole(config(deps, &widget, agent)?), allowed)),
-            ("POST", "sessions") => Ok((whole(start_session(deps, &ctx, req, agent, &widget).await?), allowed)),
-            (_, "config" | "sessions") => Err(ApiError::MethodNotAllowed),
-            _ => Err(ApiError::NotFound),
-        };
-    }
-    let segs = http::segments_after(path, CONVERSATIONS).ok_or(ApiError::NotFound)?;
-    let [conversation, action] = segs.as_slice() else { return Err(ApiError::NotFound) };
-    let conversation = http::path_id(conversation)?;
-    if method == "OPTIONS" {
-        // Preflight carries no credentials; the real request is checked in full.
-        return Ok((whole(http::no_content()?), origin.map(str::to_string)));
-    }
-    let token = bearer(req)?;
-    let session = deps.auth.session_ctx(token).await?;
-    let (ctx, session_conversation) = (session.ctx, session.conversation_id);
-    // A token opens its own conversation only; another one is indistinguishable from unknown.
-    if session_conversation != conversation {
-        return Err(ApiError::unauthorized("invalid_session", "the session token is missing, wrong or expired"));
-    }
-    ctx.authorize(Resource::Messages, Access::Write)?;
-    let allowed = check_origin(&session.allowed_domains, origin)?;
-    match (method, *action) {
-        ("POST", "messages") => Ok((send(deps, &ctx, req, conversation).await?, allowed)),
-        ("GET", "messages") => Ok((whole(history(deps, &ctx, conversation).await?), allowed)),
-        ("POST", "end") => {
-            let ended = end(deps, &ctx, req, conversation).await?;
-            deps.auth.forget_session(token);
-            Ok((whole(ended), allowed))
-        }
-        (_, "messages" | "end") => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
+impl FromRequestParts<AppDeps> for AgentWidget {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, deps: &AppDeps) -> Result<Self, Response> {
+        let IdPath(agent) =
+            IdPath::<Uuid>::from_request_parts(parts, deps).await.map_err(IntoResponse::into_response)?;
+        agent_widget(deps, agent, header(&parts.headers, "origin")).await.map_err(rejection)
     }
 }
 
-fn bearer(req: &Request) -> Result<&str, ApiError> {
-    http::header(req, "authorization")
+async fn agent_widget(deps: &AppDeps, agent: Uuid, origin: Option<&str>) -> Result<AgentWidget, ApiError> {
+    let ctx = deps.auth.widget_ctx(agent).await?;
+    let widget = widget_for(deps, &ctx, agent).await?;
+    check_origin(&widget.allowed_domains, origin)?;
+    Ok(AgentWidget { ctx, agent, widget })
+}
+
+/// A conversation route's caller: a session token for this conversation, from an origin the
+/// agent's widget admits.
+struct Session {
+    ctx: TenantCtx,
+    conversation: Uuid,
+    token: String,
+}
+
+impl FromRequestParts<AppDeps> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, deps: &AppDeps) -> Result<Self, Response> {
+        let IdPath(conversation) =
+            IdPath::<Uuid>::from_request_parts(parts, deps).await.map_err(IntoResponse::into_response)?;
+        session(deps, &parts.headers, conversation).await.map_err(rejection)
+    }
+}
+
+async fn session(deps: &AppDeps, headers: &HeaderMap, conversation: Uuid) -> Result<Session, ApiError> {
+    let token = bearer(headers)?;
+    let session = deps.auth.session_ctx(token).await?;
+    // A token opens its own conversation only; another one is indistinguishable from unknown.
+    if session.conversation_id != conversation {
+        return Err(invalid_session());
+    }
+    session.ctx.authorize(Resource::Messages, Access::Write)?;
+    check_origin(&session.allowed_domains, header(headers, "origin"))?;
+    Ok(Session { ctx: session.ctx, conversation, token: token.to_string() })
+}
+
+fn invalid_session() -> ApiError {
+    ApiError::unauthorized("invalid_session", "the session token is missing, wrong or expired")
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    header(headers, "authorization")
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("invalid_session", "the session token is missing, wrong or expired"))
+        .ok_or_else(invalid_session)
+}
+
+/// Preflight of an agent route: 204 for an origin the agent's widget admits.
+async fn agent_preflight(_: AgentWidget) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// Preflight of a conversation route: it carries no credentials, so it is answered for any
+/// origin; the real request is checked in full.
+async fn conversation_preflight(IdPath(_): IdPath<Uuid>) -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 async fn widget_for(deps: &AppDeps, ctx: &TenantCtx, agent: Uuid) -> Result<WidgetConfig, ApiError> {
@@ -171,10 +186,10 @@ async fn widget_for(deps: &AppDeps, ctx: &TenantCtx, agent: Uuid) -> Result<Widg
 /// The Origin must be one of the widget's `allowed_domains` (`example.com` also admits its
 /// subdomains; `*` admits any) when the list is set. Requests without an Origin come from
 /// servers, not browsers, and are let through.
-fn check_origin(allowed_domains: &[String], origin: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(origin) = origin else { return Ok(None) };
+fn check_origin(allowed_domains: &[String], origin: Option<&str>) -> Result<(), ApiError> {
+    let Some(origin) = origin else { return Ok(()) };
     if allowed_domains.is_empty() || origin_allowed(allowed_domains, origin) {
-        return Ok(Some(origin.to_string()));
+        return Ok(());
     }
     Err(ApiError::forbidden("origin_not_allowed", "this site may not embed this chat"))
 }
@@ -189,33 +204,62 @@ fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     })
 }
 
-fn config(deps: &AppDeps, widget: &WidgetConfig, agent: Uuid) -> HandlerResult {
-    http::ok(&json!({"agent_id": agent, "widget": widget, "stream_url": deps.cfg.widget_stream_url}))
+/// What the embedding page needs to show the widget.
+#[derive(Serialize, ToSchema)]
+struct WidgetSettings {
+    agent_id: Uuid,
+    widget: WidgetConfig,
+    /// Where to send chat turns so the answer streams (unset: the API base).
+    stream_url: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The widget's settings for an agent.
+#[utoipa::path(get, path = "/widget/agents/{agent_id}/config", tag = "widget",
+    params(("agent_id" = Uuid, Path, description = "Agent id")),
+    responses((status = 200, description = "The widget's settings", body = WidgetSettings)))]
+async fn config(State(deps): State<AppDeps>, w: AgentWidget) -> Json<WidgetSettings> {
+    Json(WidgetSettings { agent_id: w.agent, widget: w.widget, stream_url: deps.cfg.widget_stream_url.clone() })
+}
+
+/// Who the customer is; all fields optional.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SessionBody {
+struct StartSessionBody {
     name: Option<String>,
     email: Option<String>,
+    /// The site's id for the customer; linked to a customer record only when verified.
     identifier: Option<String>,
+    /// `hex(HMAC-SHA256(widget secret, identifier))`.
     identity_hash: Option<String>,
+    /// Anything the site wants stored with the conversation: a JSON object of at most 4 KB.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
+/// A conversation just started, with the token that opens it.
+#[derive(Serialize, ToSchema)]
+struct SessionStarted {
+    conversation_id: Uuid,
+    customer_id: Uuid,
+    /// `Authorization: Bearer <session_token>` on the conversation's routes.
+    session_token: String,
+    /// The identity was verified.
+    verified: bool,
+    welcome_message: Option<String>,
+}
+
+/// Start a conversation: a session token for it.
+#[utoipa::path(post, path = "/widget/agents/{agent_id}/sessions", tag = "widget",
+    params(("agent_id" = Uuid, Path, description = "Agent id")),
+    request_body(content = Option<StartSessionBody>, description = "Optional; an empty body starts an anonymous session"),
+    responses((status = 201, description = "The conversation and its session token", body = SessionStarted)))]
 async fn start_session(
-    deps: &AppDeps,
-    ctx: &TenantCtx,
-    req: &Request,
-    agent: Uuid,
-    widget: &WidgetConfig,
-) -> HandlerResult {
+    State(deps): State<AppDeps>,
+    w: AgentWidget,
+    JsonOrEmpty(body): JsonOrEmpty<StartSessionBody>,
+) -> Result<(StatusCode, Json<SessionStarted>), ApiError> {
+    let AgentWidget { ctx, agent, widget } = w;
     let company = ctx.require_company()?.as_uuid();
-    let body: SessionBody = if http::body_bytes(req).is_empty() {
-        serde_json::from_value(json!({})).expect("all optional")
-    } else {
-        http::parse_json(req, deps.cfg.max_body_bytes)?
-    };
     let name = domain::optional_text("name", body.name.as_deref(), 255)?;
     let email = body.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
     let identifier = domain::optional_text("identifier", body.identifier.as_deref(), 255)?;
@@ -240,7 +284,7 @@ async fn start_session(
         return Err(ApiError::unauthorized("identity_required", "this chat requires a verified identity"));
     }
     let token = format!("cs_{}", tokens::random_secret());
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let created = async {
         let agent_row = repo::agent(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
         if agent_row.status != "active" {
@@ -275,21 +319,17 @@ async fn start_session(
         Ok::<_, ApiError>((id, customer))
     }
     .await;
-    let (conversation, customer) = tx.finish(created).await?;
-    http::created(&json!({
-        "conversation_id": conversation,
-        "customer_id": customer,
-        "session_token": token,
-        "verified": verified,
-        "welcome_message": widget.welcome_message,
-    }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendBody {
-    content: String,
-    client_message_id: Option<String>,
+    let (conversation_id, customer_id) = tx.finish(created).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionStarted {
+            conversation_id,
+            customer_id,
+            session_token: token,
+            verified,
+            welcome_message: widget.welcome_message,
+        }),
+    ))
 }
 
 /// What the running turn reports to the response.
@@ -298,23 +338,29 @@ enum Progress {
     Done(Box<Result<TurnOutput, ApiError>>),
 }
 
+/// The chat turn. With `Accept: text/event-stream` the answer streams as server-sent events:
+/// `delta` (`{"text"}`) pieces, then `escalated` (if the turn escalated) and `done` (the whole
+/// result), or `error` (`{"error": {"code", "message"}}`) if the turn fails after it started.
+#[utoipa::path(post, path = "/widget/conversations/{id}/messages", tag = "widget", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Conversation id")), request_body = TurnRequest,
+    responses((status = 200, description = "The stored message and the answer, whole or as server-sent events",
+        content((TurnResponse = "application/json"), (String = "text/event-stream")))))]
 async fn send(
-    deps: &AppDeps,
-    ctx: &TenantCtx,
-    req: &Request,
-    conversation: Uuid,
-) -> Result<Response<WidgetBody>, ApiError> {
-    let body: SendBody = http::parse_json(req, deps.cfg.max_body_bytes)?;
+    State(deps): State<AppDeps>,
+    session: Session,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TurnRequest>,
+) -> Result<Response, ApiError> {
+    let Session { ctx, conversation, .. } = session;
     let input = turn::validate(&body.content, body.client_message_id.as_deref())?;
-    if !http::header(req, "accept").is_some_and(|a| a.contains("text/event-stream")) {
+    if !header(&headers, "accept").is_some_and(|a| a.contains("text/event-stream")) {
         let mut ignore = |_: &str| {};
-        let out = turn::turn(deps, ctx, conversation, &input, &mut ignore).await?;
-        return Ok(whole(http::ok(&turn_json(&out))?));
+        let out = turn::turn(&deps, &ctx, conversation, &input, &mut ignore).await?;
+        return Ok(Json(TurnResponse::from(out)).into_response());
     }
     // The turn runs on its own task; the response starts with its first piece of text. Errors
     // before that (limits, closed conversation, ...) are still ordinary JSON 4xx responses.
     let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel::<Progress>();
-    let (deps, ctx) = (deps.clone(), ctx.clone());
     tokio::spawn(async move {
         let deltas = progress.clone();
         let mut sink = |d: &str| {
@@ -328,23 +374,17 @@ async fn send(
         None => return Err(ApiError::internal("the chat turn ended without a result")),
         Some(Progress::Done(result)) => {
             let out = (*result)?;
-            let _ = frames.send(sse(&out, &[]));
+            let _ = frames.send(finished_turn_frames(out));
         }
         Some(Progress::Delta(first)) => {
-            let _ = frames.send(frame("delta", &json!({"text": first})));
+            let _ = frames.send(delta_frame(&first));
             tokio::spawn(async move {
                 while let Some(update) = updates.recv().await {
                     let text = match update {
-                        Progress::Delta(d) => frame("delta", &json!({"text": d})),
+                        Progress::Delta(d) => delta_frame(&d),
                         Progress::Done(result) => match *result {
-                            Ok(out) => closing_frames(&out),
-                            Err(e) => {
-                                let body = json!({"error": {"code": e.code(), "message": e.to_string()}});
-                                if let ApiError::Internal(cause) = &e {
-                                    tracing::error!(error.chain = %chatapp::error::error_chain(cause.as_ref()), "chat turn failed mid-stream");
-                                }
-                                frame("error", &body)
-                            }
+                            Ok(out) => closing_frames(out),
+                            Err(e) => error_frame(&e),
                         },
                     };
                     if frames.send(text).is_err() {
@@ -354,93 +394,151 @@ async fn send(
             });
         }
     }
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .header("x-accel-buffering", "no")
-        .body(WidgetBody::Events(events))
-        .expect("static response parts are valid"))
+    let stream = futures_util::stream::unfold(events, |mut events| async move {
+        let next = events.recv().await?;
+        Some((Ok::<_, Infallible>(next), events))
+    });
+    Ok((
+        [(CONTENT_TYPE, "text/event-stream"), (CACHE_CONTROL, "no-cache")],
+        [("x-accel-buffering", "no")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
-fn frame(name: &str, data: &Value) -> String {
+/// One server-sent event.
+fn frame(name: &str, data: &impl Serialize) -> String {
+    let data = serde_json::to_string(data).expect("event data serialises");
     format!("event: {name}\ndata: {data}\n\n")
 }
 
+/// A piece of the answer.
+#[derive(Serialize)]
+struct Delta<'a> {
+    text: &'a str,
+}
+
+fn delta_frame(text: &str) -> String {
+    frame("delta", &Delta { text })
+}
+
 /// After the text: the escalation (if any), then the whole result.
-fn closing_frames(out: &TurnOutput) -> String {
+fn closing_frames(out: TurnOutput) -> String {
     let mut s = String::new();
     if let Some(e) = &out.escalation {
         s.push_str(&frame("escalated", e));
     }
-    s.push_str(&frame("done", &turn_json(out)));
+    s.push_str(&frame("done", &TurnResponse::from(out)));
     s
 }
 
-fn turn_json(out: &TurnOutput) -> Value {
-    json!({
-        "message": out.message,
-        "reply": out.reply,
-        "citations": out.reply.as_ref().map(|r| r.metadata["citations"].clone()).unwrap_or(json!([])),
-        "escalation": out.escalation,
-        "handoff": out.handoff,
-        "replayed": out.replayed,
-    })
+/// A turn that failed after its answer started: the error as an `error` event.
+fn error_frame(e: &ApiError) -> String {
+    if let ApiError::Internal(cause) = e {
+        tracing::error!(error.chain = %chatapp::error::error_chain(cause.as_ref()), "chat turn failed mid-stream");
+    }
+    frame("error", &ErrorBody { error: ErrorDetail { code: e.code().to_string(), message: e.to_string() } })
 }
 
-/// Server-sent events of a finished turn: the answer's pieces (the stored reply for a replayed
-/// send), then the closing frames.
-fn sse(out: &TurnOutput, deltas: &[String]) -> String {
+/// Server-sent events of a turn that finished before any text streamed: the reply (the stored
+/// one for a replayed send) as one piece, then the closing frames.
+fn finished_turn_frames(out: TurnOutput) -> String {
     let mut s = String::new();
-    match (&out.reply, out.replayed || deltas.is_empty()) {
-        (Some(r), true) => s.push_str(&frame("delta", &json!({"text": r.content}))),
-        _ => deltas.iter().for_each(|d| s.push_str(&frame("delta", &json!({"text": d})))),
+    if let Some(r) = &out.reply {
+        s.push_str(&delta_frame(&r.content));
     }
     s.push_str(&closing_frames(out));
     s
 }
 
-async fn history(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> HandlerResult {
+/// A message as the customer sees it.
+#[derive(Serialize, ToSchema)]
+struct WidgetMessage {
+    id: Uuid,
+    /// `user`, `assistant` or `human_agent`.
+    role: String,
+    content: String,
+    created_at: DateTime<Utc>,
+    /// The sources an answer cites (`[]` for others).
+    #[schema(value_type = Vec<Object>)]
+    citations: Value,
+}
+
+/// The conversation's messages, oldest first.
+#[derive(Serialize, ToSchema)]
+struct WidgetHistory {
+    conversation_id: Uuid,
+    messages: Vec<WidgetMessage>,
+}
+
+/// The conversation's history (its last 200 messages; internal notes and tool traffic are left out).
+#[utoipa::path(get, path = "/widget/conversations/{id}/messages", tag = "widget", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Conversation id")),
+    responses((status = 200, description = "The messages", body = WidgetHistory)))]
+async fn history(State(deps): State<AppDeps>, session: Session) -> Result<Json<WidgetHistory>, ApiError> {
+    let Session { ctx, conversation, .. } = session;
     let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let messages = repo::history(&tx, company, conversation, 200).await.map_err(ApiError::from);
     let messages = tx.finish(messages).await?;
     // Internal notes and tool traffic stay internal.
-    let visible: Vec<Value> = messages
-        .iter()
+    let visible = messages
+        .into_iter()
         .filter(|m| matches!(m.role.as_str(), "user" | "assistant" | "human_agent"))
-        .map(|m| {
-            json!({"id": m.id, "role": m.role, "content": m.content, "created_at": m.created_at,
-                   "citations": m.metadata.get("citations").cloned().unwrap_or(json!([]))})
+        .map(|m| WidgetMessage {
+            citations: m.metadata.get("citations").cloned().unwrap_or_else(|| Value::Array(Vec::new())),
+            id: m.id,
+            role: m.role,
+            content: m.content,
+            created_at: m.created_at,
         })
         .collect();
-    http::ok(&json!({"conversation_id": conversation, "messages": visible}))
+    Ok(Json(WidgetHistory { conversation_id: conversation, messages: visible }))
 }
 
-#[derive(Deserialize, Default)]
+/// The customer's rating of the conversation; both fields optional.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EndBody {
+struct EndConversationBody {
+    /// 1-5.
+    #[schema(minimum = 1, maximum = 5)]
     rating: Option<i32>,
+    /// At most 2000 characters.
     comment: Option<String>,
 }
 
-async fn end(deps: &AppDeps, ctx: &TenantCtx, req: &Request, conversation: Uuid) -> HandlerResult {
-    let body: EndBody = if http::body_bytes(req).is_empty() {
-        EndBody::default()
-    } else {
-        http::parse_json(req, deps.cfg.max_body_bytes)?
-    };
+/// A conversation just ended.
+#[derive(Serialize, ToSchema)]
+struct ConversationEnded {
+    conversation_id: Uuid,
+    /// Always `resolved`.
+    status: String,
+    rating: Option<i32>,
+}
+
+/// End the conversation, with an optional CSAT rating; its session token stops working.
+#[utoipa::path(post, path = "/widget/conversations/{id}/end", tag = "widget", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Conversation id")),
+    request_body(content = Option<EndConversationBody>, description = "Optional; an empty body ends it unrated"),
+    responses((status = 200, description = "The conversation ended", body = ConversationEnded)))]
+async fn end(
+    State(deps): State<AppDeps>,
+    session: Session,
+    JsonOrEmpty(body): JsonOrEmpty<EndConversationBody>,
+) -> Result<Json<ConversationEnded>, ApiError> {
+    let Session { ctx, conversation, token } = session;
     if body.rating.is_some_and(|r| !(1..=5).contains(&r)) {
         return Err(ApiError::validation("rating must be 1-5"));
     }
     let comment = domain::optional_text("comment", body.comment.as_deref(), 2000)?;
     let company = ctx.require_company()?.as_uuid();
-    let tx = deps.db.begin(ctx).await?;
+    let tx = deps.db.begin(&ctx).await?;
     let ended = repo::end_conversation(&tx, company, conversation, body.rating, comment.as_deref())
         .await
         .map_err(ApiError::from);
     tx.finish(ended).await?;
-    http::ok(&json!({"conversation_id": conversation, "status": "resolved", "rating": body.rating}))
+    deps.auth.forget_session(&token);
+    Ok(Json(ConversationEnded { conversation_id: conversation, status: "resolved".to_string(), rating: body.rating }))
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub struct AppDeps {
 
 impl AppDeps {
     pub async fn from_config(cfg: Config) -> Result<Self, InitError> {
-        let db = Db::connect(&cfg.database_url, cfg.db_pool_size)?;
+        let db = Db::connect(cfg.database_url.expose(), cfg.db_pool_size, cfg.db_pool_timeout)?;
         let needs_aws = matches!(cfg.blob_backend, BlobBackend::S3 { .. }) || cfg.queue_backend == QueueBackend::Sqs;
         let sdk = if needs_aws { Some(aws::sdk_config(&cfg).await) } else { None };
         let blobs: Arc<dyn BlobStore> = match (&cfg.blob_backend, &sdk) {
@@ -63,7 +63,7 @@ impl AppDeps {
             EmbedderBackend::OpenAi { base_url, api_key, model, dimensions } => {
                 Arc::new(OpenAiEmbedder::new(OpenAiEmbedderConfig {
                     base_url: base_url.clone(),
-                    api_key: api_key.clone(),
+                    api_key: api_key.as_ref().map(|k| k.expose().clone()),
                     model: model.clone(),
                     dimensions: *dimensions,
                     ..Default::default()
@@ -80,14 +80,14 @@ impl AppDeps {
             ChatProvider::Extractive => Arc::new(ExtractiveModel),
             ChatProvider::OpenAi { base_url, api_key, model } => Arc::new(OpenAiChatModel::new(OpenAiChatConfig {
                 base_url: base_url.clone(),
-                api_key: api_key.clone(),
+                api_key: api_key.as_ref().map(|k| k.expose().clone()),
                 model: model.clone(),
                 ..Default::default()
             })?),
             ChatProvider::Anthropic { base_url, api_key, model } => {
                 Arc::new(AnthropicChatModel::new(AnthropicChatConfig {
                     base_url: base_url.clone(),
-                    api_key: api_key.clone(),
+                    api_key: api_key.as_ref().map(|k| k.expose().clone()),
                     model: model.clone(),
                     ..Default::default()
                 })?)
@@ -128,9 +128,15 @@ impl LazyVectors {
                             .map_err(|e| VectorError::Backend(e.to_string()))??;
                         Arc::new(idx)
                     }
-                    VectorBackend::Qdrant { url, api_key, collection } => {
-                        Arc::new(QdrantServerIndex::connect(url, api_key.as_deref(), collection, self.dims).await?)
-                    }
+                    VectorBackend::Qdrant { url, api_key, collection } => Arc::new(
+                        QdrantServerIndex::connect(
+                            url,
+                            api_key.as_ref().map(|k| k.expose().as_str()),
+                            collection,
+                            self.dims,
+                        )
+                        .await?,
+                    ),
                 })
             })
             .await
@@ -159,12 +165,19 @@ impl VectorIndex for LazyVectors {
     }
 }
 
-/// JSON logs on Lambda (CloudWatch), plain text locally; `RUST_LOG` filters.
+/// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`, set by the template's
+/// `LoggingConfig`), plain text otherwise; `RUST_LOG` (or Lambda's `AWS_LAMBDA_LOG_LEVEL`) filters.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()).unwrap_or_else(|_| "info".into());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // Lambda adds its own timestamps; ANSI colours would garble CloudWatch.
-    let _ = if on_lambda { builder.without_time().with_ansi(false).try_init() } else { builder.try_init() };
+    let _ = match (json, on_lambda) {
+        (true, _) => builder.json().flatten_event(true).without_time().with_ansi(false).try_init(),
+        (false, true) => builder.without_time().with_ansi(false).try_init(),
+        (false, false) => builder.try_init(),
+    };
 }

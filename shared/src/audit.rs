@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
-use crate::http::RequestMeta;
+use crate::web::RequestMeta;
 
 pub struct AuditEntry<'a> {
     pub action: &'a str,

@@ -4,6 +4,31 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A value that must never reach a log: `Debug` prints `***`. Read it with `expose()`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<T> From<T> for Secret<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BlobBackend {
     /// Files under `<data_dir>/blobs` (embedded default).
@@ -25,7 +50,7 @@ pub enum EmbedderBackend {
     /// all-MiniLM-L6-v2 run in-process with candle from local files (embedded default).
     Local { model_dir: Option<PathBuf> },
     /// An OpenAI-compatible `/v1/embeddings` endpoint.
-    OpenAi { base_url: String, api_key: Option<String>, model: String, dimensions: usize },
+    OpenAi { base_url: String, api_key: Option<Secret<String>>, model: String, dimensions: usize },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,9 +58,9 @@ pub enum ChatProvider {
     /// Offline: answers with the best retrieved passages, labelled as such (embedded default).
     Extractive,
     /// An OpenAI-compatible `/v1/chat/completions` (OpenAI, vLLM, Ollama, llama.cpp server).
-    OpenAi { base_url: String, api_key: Option<String>, model: String },
+    OpenAi { base_url: String, api_key: Option<Secret<String>>, model: String },
     /// Anthropic's Messages API.
-    Anthropic { base_url: String, api_key: Option<String>, model: String },
+    Anthropic { base_url: String, api_key: Option<Secret<String>>, model: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,17 +68,19 @@ pub enum VectorBackend {
     /// qdrant-edge in-process, on disk under `<data_dir>/vectors` (embedded default).
     Edge,
     /// A Qdrant server (gRPC URL, e.g. http://localhost:6334).
-    Qdrant { url: String, api_key: Option<String>, collection: String },
+    Qdrant { url: String, api_key: Option<Secret<String>>, collection: String },
 }
 
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Connection string of the application role (`chatapp_app`, subject to RLS).
-    pub database_url: String,
+    pub database_url: Secret<String>,
     /// Connection string of the schema owner, used only by `migrate`.
-    pub migration_database_url: String,
+    pub migration_database_url: Secret<String>,
     pub db_pool_size: usize,
-    pub jwt_secret: Vec<u8>,
+    /// Longest wait for a pooled connection (or a new one) before answering 503 `busy`.
+    pub db_pool_timeout: Duration,
+    pub jwt_secret: Secret<Vec<u8>>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub login_max_failures: i64,
@@ -77,9 +104,9 @@ pub struct Config {
     pub queue_visibility_timeout: Duration,
     pub queue_max_receives: i32,
     pub master_admin_email: Option<String>,
-    pub master_admin_password: Option<String>,
+    pub master_admin_password: Option<Secret<String>>,
     pub master_admin_password_hash: Option<String>,
-    pub demo_admin_password: Option<String>,
+    pub demo_admin_password: Option<Secret<String>>,
     pub local_bind: String,
     pub embedder: EmbedderBackend,
     pub vectors: VectorBackend,
@@ -152,7 +179,7 @@ impl Config {
             "local" => EmbedderBackend::Local { model_dir: get("EMBEDDING_MODEL_DIR").map(PathBuf::from) },
             "openai" => EmbedderBackend::OpenAi {
                 base_url: get("EMBEDDING_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
-                api_key: get("EMBEDDING_API_KEY"),
+                api_key: get("EMBEDDING_API_KEY").map(Secret::new),
                 model: get("EMBEDDING_MODEL").unwrap_or_else(|| "text-embedding-3-small".into()),
                 dimensions: num(&get, "EMBEDDING_DIMENSIONS", 1536)?,
             },
@@ -170,7 +197,7 @@ impl Config {
                     name: "QDRANT_URL",
                     reason: "required when VECTOR_BACKEND=qdrant".into(),
                 })?,
-                api_key: get("QDRANT_API_KEY"),
+                api_key: get("QDRANT_API_KEY").map(Secret::new),
                 collection: get("QDRANT_COLLECTION").unwrap_or_else(|| "chatapp_knowledge".into()),
             },
             other => {
@@ -184,12 +211,12 @@ impl Config {
             "extractive" => ChatProvider::Extractive,
             "openai" => ChatProvider::OpenAi {
                 base_url: get("CHAT_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
-                api_key: get("CHAT_API_KEY"),
+                api_key: get("CHAT_API_KEY").map(Secret::new),
                 model: get("CHAT_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
             },
             "anthropic" => ChatProvider::Anthropic {
                 base_url: get("CHAT_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
-                api_key: get("CHAT_API_KEY"),
+                api_key: get("CHAT_API_KEY").map(Secret::new),
                 model: get("CHAT_MODEL").unwrap_or_else(|| "claude-3-5-haiku-latest".into()),
             },
             other => {
@@ -200,10 +227,11 @@ impl Config {
             }
         };
         Ok(Self {
-            database_url,
-            migration_database_url,
+            database_url: Secret::new(database_url),
+            migration_database_url: Secret::new(migration_database_url),
             db_pool_size: num(&get, "DB_POOL_SIZE", 4)?,
-            jwt_secret,
+            db_pool_timeout: Duration::from_millis(num(&get, "DB_POOL_TIMEOUT_MS", 5000)?),
+            jwt_secret: Secret::new(jwt_secret),
             access_token_ttl: Duration::from_secs(num(&get, "ACCESS_TOKEN_TTL_SECS", 900)?),
             refresh_token_ttl: Duration::from_secs(num(&get, "REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?),
             login_max_failures: num(&get, "LOGIN_MAX_FAILURES", 5)?,
@@ -222,9 +250,9 @@ impl Config {
             queue_visibility_timeout: Duration::from_secs(num(&get, "QUEUE_VISIBILITY_TIMEOUT_SECS", 60)?),
             queue_max_receives: num(&get, "QUEUE_MAX_RECEIVES", 5)?,
             master_admin_email: get("MASTER_ADMIN_EMAIL"),
-            master_admin_password: get("MASTER_ADMIN_PASSWORD"),
+            master_admin_password: get("MASTER_ADMIN_PASSWORD").map(Secret::new),
             master_admin_password_hash: get("MASTER_ADMIN_PASSWORD_HASH"),
-            demo_admin_password: get("DEMO_ADMIN_PASSWORD"),
+            demo_admin_password: get("DEMO_ADMIN_PASSWORD").map(Secret::new),
             local_bind: get("LOCAL_BIND").unwrap_or_else(|| "127.0.0.1:3000".into()),
             embedder,
             vectors,

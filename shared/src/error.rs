@@ -1,8 +1,6 @@
 //! The one JSON error shape every route answers with: `{"error":{"code":..,"message":..}}`.
 
 use http::StatusCode;
-use lambda_http::{Body, Response};
-use serde_json::json;
 
 /// An error a handler returns. Client errors carry a stable code and a readable message;
 /// `Internal` keeps its cause for the log and answers an opaque 500.
@@ -29,6 +27,9 @@ pub enum ApiError {
     PaymentRequired { code: &'static str, message: String },
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
+    /// 503: no capacity right now (the database pool is exhausted); safe to retry.
+    #[error("the service is busy; try again shortly")]
+    Busy,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -64,6 +65,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } | Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,22 +82,39 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::TooManyRequests { .. } => "rate_limited",
+            Self::Busy => "busy",
             Self::Internal(_) => "internal_error",
         }
     }
+}
 
-    /// Renders the JSON error; internal causes are logged with their whole chain, never sent.
-    pub fn into_response(self) -> Response<Body> {
+/// The error body every route answers with.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `validation_failed`, `not_found`.
+    pub code: String,
+    /// Readable; names the offending field where there is one.
+    pub message: String,
+}
+
+/// Renders the JSON error; internal causes are logged with their whole chain, never sent.
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
         if let Self::Internal(cause) = &self {
             tracing::error!(error.chain = %error_chain(cause.as_ref()), "request failed");
         }
         let status = self.status();
-        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
-        let mut builder = Response::builder().status(status).header("content-type", "application/json");
+        let body = ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.to_string() } };
+        let mut response = (status, axum::Json(body)).into_response();
         if let Self::TooManyRequests { retry_after_secs, .. } = &self {
-            builder = builder.header("retry-after", retry_after_secs.to_string());
+            response.headers_mut().insert("retry-after", http::HeaderValue::from(*retry_after_secs));
         }
-        builder.body(Body::Text(body.to_string())).expect("static response parts are valid")
+        response
     }
 }
 
@@ -119,10 +138,15 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         match e.unique_violation() {
-            Some(constraint) => Self::conflict(
-                "already_exists",
-                format!("a record with the same unique value already exists ({constraint})"),
-            ),
+            // The constraint's name is schema detail: logged, not sent.
+            Some(constraint) => {
+                tracing::info!(constraint, "unique violation");
+                Self::conflict("already_exists", "a record with the same unique value already exists")
+            }
+            None if e.is_busy() => {
+                tracing::warn!(error = %error_chain(&e), "database pool busy");
+                Self::Busy
+            }
             None => Self::Internal(Box::new(e)),
         }
     }

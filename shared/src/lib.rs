@@ -9,11 +9,11 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod http;
 pub mod knowledge;
 pub mod repo;
 pub mod seed;
 pub mod tenant;
+pub mod web;
 
 pub use error::ApiError;
 pub use tenant::TenantCtx;

@@ -3,7 +3,7 @@
 //! the schema owner with the master-admin role set for the transaction, since every table
 //! forces row-level security.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::auth::{password, tokens};
@@ -24,13 +24,7 @@ pub enum SeedError {
 
 #[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
 async fn owner_client(url: &str) -> Result<Client, SeedError> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "seed connection closed");
-        }
-    });
-    Ok(client)
+    crate::db::tls::connect_once(url).await.map_err(|e| SeedError::Invalid(crate::error::error_chain(&e)))
 }
 
 async fn as_master(client: &Client, sql_body: &str) -> Result<(), SeedError> {
@@ -44,7 +38,7 @@ async fn as_master(client: &Client, sql_body: &str) -> Result<(), SeedError> {
 
 /// Plans Free/Starter/Professional/Enterprise, default agent packages, model catalog.
 pub async fn reference_data(cfg: &Config) -> Result<(), SeedError> {
-    let client = owner_client(&cfg.migration_database_url).await?;
+    let client = owner_client(cfg.migration_database_url.expose()).await?;
     as_master(&client, REFERENCE_DATA).await
 }
 
@@ -58,9 +52,9 @@ pub async fn bootstrap_master_admin(cfg: &Config) -> Result<bool, SeedError> {
             return Err(SeedError::Invalid("MASTER_ADMIN_PASSWORD_HASH must be an argon2 PHC string".into()))
         }
         (None, Some(p)) => {
-            password::check_password_policy(p)
+            password::check_password_policy(p.expose())
                 .map_err(|e| SeedError::Invalid(format!("MASTER_ADMIN_PASSWORD: {e}")))?;
-            password::hash_password(p).map_err(|e| SeedError::Invalid(e.to_string()))?
+            password::hash_password(p.expose()).map_err(|e| SeedError::Invalid(e.to_string()))?
         }
         (None, None) => {
             return Err(SeedError::Invalid(
@@ -68,7 +62,7 @@ pub async fn bootstrap_master_admin(cfg: &Config) -> Result<bool, SeedError> {
             ))
         }
     };
-    let client = owner_client(&cfg.migration_database_url).await?;
+    let client = owner_client(cfg.migration_database_url.expose()).await?;
     client.batch_execute("BEGIN; SELECT set_config('app.user_role', 'master_admin', true)").await?;
     let n = client
         .execute(
@@ -120,7 +114,7 @@ pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.chatapp.local";
 /// Creates (once) the demo company on the Professional plan and its admin, whose password
 /// comes from `DEMO_ADMIN_PASSWORD` or is generated and returned so the runner can print it.
 pub async fn demo_tenant(cfg: &Config) -> Result<DemoTenant, SeedError> {
-    let client = owner_client(&cfg.migration_database_url).await?;
+    let client = owner_client(cfg.migration_database_url.expose()).await?;
     client.batch_execute("BEGIN; SELECT set_config('app.user_role', 'master_admin', true)").await?;
     let company_id: Uuid = client
         .query_one(
@@ -147,7 +141,7 @@ pub async fn demo_tenant(cfg: &Config) -> Result<DemoTenant, SeedError> {
     let mut generated = None;
     if !exists {
         let pw = match &cfg.demo_admin_password {
-            Some(p) => p.clone(),
+            Some(p) => p.expose().clone(),
             None => {
                 let p = tokens::random_secret()[..20].to_string();
                 generated = Some(p.clone());
@@ -265,7 +259,7 @@ async fn demo_agent(client: &tokio_postgres::Client, company: Uuid) -> Result<(U
 
 /// Applies migrations, reference data and the master admin: what `migrate` does.
 pub async fn migrate_and_bootstrap(cfg: &Config) -> Result<Vec<crate::db::migrate::MigrationOutcome>, SeedError> {
-    let outcomes = crate::db::migrate::run(&cfg.migration_database_url).await?;
+    let outcomes = crate::db::migrate::run(cfg.migration_database_url.expose()).await?;
     reference_data(cfg).await?;
     if bootstrap_master_admin(cfg).await? {
         tracing::info!("master admin created");

@@ -59,7 +59,7 @@ async fn main() {
     for _ in 0..N {
         let req = bearer(&tenant.admin_token);
         let t = Instant::now();
-        let ctx = env.deps.auth.authenticate(&req).await;
+        let ctx = env.deps.auth.authenticate(Some(&req), &Default::default()).await;
         jwt.push(t.elapsed());
         assert!(ctx.is_ok());
     }
@@ -69,7 +69,7 @@ async fn main() {
     for _ in 0..N {
         let req = bearer(&key);
         let t = Instant::now();
-        let ctx = env.deps.auth.authenticate(&req).await;
+        let ctx = env.deps.auth.authenticate(Some(&req), &Default::default()).await;
         api.push(t.elapsed());
         assert!(ctx.is_ok());
     }

@@ -119,8 +119,8 @@ async fn main() {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
             .env("RUST_LOG", "warn")
-            .env("DATABASE_URL", &env.cfg.database_url)
-            .env("JWT_SECRET", String::from_utf8(env.cfg.jwt_secret.clone()).unwrap())
+            .env("DATABASE_URL", env.cfg.database_url.expose())
+            .env("JWT_SECRET", String::from_utf8(env.cfg.jwt_secret.expose().clone()).unwrap())
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use chatapp::app::AppDeps;
 use chatapp::config::Config;
-use chatapp::http::LocalPeer;
+use chatapp::web::LocalPeer;
 use chatapp_functions::http_function::HttpFunction;
 use http::StatusCode;
 use lambda_http::Body;
@@ -79,12 +79,12 @@ impl TestEnv {
 
     /// Superuser connection to this test's database (bypasses RLS: for setup and checks).
     pub async fn owner(&self) -> Client {
-        connect(&self.cfg.migration_database_url).await
+        connect(self.cfg.migration_database_url.expose()).await
     }
 
     /// A raw connection as the application role (RLS applies).
     pub async fn app_client(&self) -> Client {
-        connect(&self.cfg.database_url).await
+        connect(self.cfg.database_url.expose()).await
     }
 
     pub async fn send(&self, f: HttpFunction, req: Req) -> Resp {
@@ -111,11 +111,13 @@ impl TestEnv {
         request.extensions_mut().insert(LocalPeer(req.ip));
         let response = f.call(&self.deps, request).await;
         let status = response.status();
-        let body = match response.body() {
-            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
-            Body::Empty => Value::Null,
-            Body::Binary(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-            _ => Value::Null,
+        let headers = response.headers().clone();
+        let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         if status.is_client_error() || status.is_server_error() {
             // Every error is the JSON shape {"error":{"code","message"}}.
@@ -124,7 +126,7 @@ impl TestEnv {
                 "bad error body: {body}"
             );
         }
-        Resp { status, body, headers: response.headers().clone() }
+        Resp { status, body, headers }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
@@ -316,13 +318,9 @@ macro_rules! assert_error {
     }};
 }
 
-/// A bare request carrying `Authorization: Bearer <token>`, for calling the auth code directly.
-pub fn bearer(token: &str) -> lambda_http::Request {
-    http::Request::builder()
-        .uri("/auth/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::Empty)
-        .unwrap()
+/// The `Authorization` header value for `token`, for calling the auth code directly.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
 }
 
 /// The value after `name` on a bench's command line (`--corpus <path>`).

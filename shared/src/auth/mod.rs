@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_http::Request;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_postgres::Row;
@@ -23,9 +22,9 @@ use crate::audit::{self, AuditEntry};
 use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::error::ApiError;
-use crate::http::RequestMeta;
 use crate::repo::{self, refresh_tokens::NewRefreshToken};
 use crate::tenant::{CompanyId, Principal, Role, TenantCtx};
+use crate::web::RequestMeta;
 use session_cache::{ResolvedSession, SessionCache};
 
 /// The user columns auth needs, read through `chatapp_auth_user_by_*`.
@@ -72,11 +71,15 @@ impl AuthUser {
 }
 
 /// Issued on login, refresh and invitation acceptance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
+    /// A short-lived JWT for `Authorization: Bearer`.
     pub access_token: String,
+    /// Always `Bearer`.
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Single use: exchange it at `/auth/refresh` for a new pair.
     pub refresh_token: String,
 }
 
@@ -103,7 +106,7 @@ impl Auth {
     pub fn new(db: Db, cfg: &Config) -> Self {
         Self {
             db,
-            jwt_secret: cfg.jwt_secret.clone(),
+            jwt_secret: cfg.jwt_secret.expose().clone(),
             access_ttl: cfg.access_token_ttl,
             refresh_ttl: cfg.refresh_token_ttl,
             max_failures: cfg.login_max_failures,
@@ -117,20 +120,18 @@ impl Auth {
     }
 
     /// `Authorization: Bearer <JWT | API key>` → the acting tenant context.
-    pub async fn authenticate(&self, req: &Request) -> Result<TenantCtx, ApiError> {
-        let header = crate::http::header(req, "authorization")
-            .ok_or_else(|| unauthenticated("missing Authorization: Bearer header"))?;
+    pub async fn authenticate(&self, authorization: Option<&str>, meta: &RequestMeta) -> Result<TenantCtx, ApiError> {
+        let header = authorization.ok_or_else(|| unauthenticated("missing Authorization: Bearer header"))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("Authorization must be a Bearer token"))?;
-        let meta = RequestMeta::from_request(req);
         if tokens::api_key_prefix(token).is_some() {
             self.authenticate_api_key(token).await
         } else {
-            self.authenticate_jwt(token, &meta).await
+            self.authenticate_jwt(token, meta).await
         }
     }
 

@@ -69,6 +69,50 @@ pub struct TurnOutput {
     pub replayed: bool,
 }
 
+/// A customer message, as the widget and the chat API send it.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TurnRequest {
+    /// The message, at most 4000 characters.
+    pub content: String,
+    /// The client's id for the message (1-100 printable characters): a retried send with the
+    /// same id replays the stored result instead of answering twice.
+    pub client_message_id: Option<String>,
+}
+
+/// A chat turn as the API answers it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TurnResponse {
+    /// The customer's message as stored.
+    pub message: Message,
+    /// The answer; `null` while a human owns the conversation.
+    pub reply: Option<Message>,
+    /// The sources the answer cites (`[]` without an answer).
+    #[schema(value_type = Vec<Object>)]
+    pub citations: Value,
+    /// The escalation this turn raised, if any.
+    #[schema(value_type = Option<Object>)]
+    pub escalation: Option<Value>,
+    /// The conversation waits for or is with a human.
+    pub handoff: bool,
+    /// A retried send: the stored result of the first one, nothing new written.
+    pub replayed: bool,
+}
+
+impl From<TurnOutput> for TurnResponse {
+    fn from(out: TurnOutput) -> Self {
+        let citations = out.reply.as_ref().map(|r| r.metadata["citations"].clone()).unwrap_or(json!([]));
+        Self {
+            message: out.message,
+            reply: out.reply,
+            citations,
+            escalation: out.escalation,
+            handoff: out.handoff,
+            replayed: out.replayed,
+        }
+    }
+}
+
 /// Parses and checks the customer's input at the edge.
 pub fn validate(content: &str, client_message_id: Option<&str>) -> Result<TurnInput, ApiError> {
     let content = content.trim();

@@ -2,7 +2,7 @@
 //! in order, in its own transaction, as the schema owner; a changed file is refused.
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::DbError;
 
@@ -22,7 +22,8 @@ pub fn checksum(sql: &str) -> String {
 /// Connects as the owner and applies every pending migration.
 #[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
 pub async fn run(owner_url: &str) -> Result<Vec<MigrationOutcome>, DbError> {
-    let (client, connection) = tokio_postgres::connect(owner_url, NoTls).await?;
+    let target = super::tls::target(owner_url)?;
+    let (client, connection) = target.config.connect(target.tls).await?;
     let conn_task = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::error!(error = %e, "migration connection closed");

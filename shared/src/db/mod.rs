@@ -4,13 +4,14 @@
 //! request. Repository functions (crate `repo` modules) are the only code that runs SQL.
 
 pub mod migrate;
+pub mod tls;
 
-use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use crate::tenant::TenantCtx;
 
@@ -27,6 +28,11 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// No connection could be had in time: the pool is exhausted or the server unreachable.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, DbError::Pool(deadpool_postgres::PoolError::Timeout(_)))
+    }
+
     /// The violated constraint's name when this is a unique violation (SQLSTATE 23505).
     pub fn unique_violation(&self) -> Option<String> {
         match self {
@@ -47,11 +53,19 @@ pub struct Db {
 
 impl Db {
     /// Builds the pool; connections are made lazily, so a cold start costs no round trip.
-    pub fn connect(url: &str, pool_size: usize) -> Result<Self, DbError> {
-        let pg = tokio_postgres::Config::from_str(url).map_err(|e| DbError::Config(e.to_string()))?;
-        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool =
-            Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(|e| DbError::Config(e.to_string()))?;
+    /// Waiting for a free connection, or for a new one to be made, is bounded by `timeout`:
+    /// an exhausted pool answers 503 `busy` instead of hanging the request.
+    pub fn connect(url: &str, pool_size: usize, timeout: Duration) -> Result<Self, DbError> {
+        let target = tls::target(url)?;
+        let manager =
+            Manager::from_config(target.config, target.tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .build()
+            .map_err(|e| DbError::Config(e.to_string()))?;
         Ok(Self { pool })
     }
 

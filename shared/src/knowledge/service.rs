@@ -573,7 +573,8 @@ async fn embed_cached(
 // Search
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `hybrid` (dense and lexical, fused; the default), `dense` or `lexical`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     Dense,
@@ -591,7 +592,8 @@ pub struct SearchRequest {
     pub scope: Scope,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// A ranked chunk with its scores and source.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     /// Fused rank score (reciprocal rank fusion) for hybrid, the raw score otherwise.
     pub score: f32,

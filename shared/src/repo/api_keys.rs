@@ -5,15 +5,19 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
-use crate::http::Page;
+use crate::web::Page;
 
 /// An API key as listed: never the key or its hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
+    /// The key's first characters, to tell keys apart.
     pub key_prefix: String,
+    /// `<access>:<resource>` scopes, e.g. `read:team`.
+    #[schema(value_type = Vec<String>)]
     pub scopes: Value,
+    /// Requests per minute.
     pub rate_limit: Option<i32>,
     pub is_active: bool,
     pub last_used_at: Option<DateTime<Utc>>,

@@ -82,7 +82,8 @@ fn chat_agent(r: &Row) -> ChatAgent {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The widget's settings as the embedding page reads them (never its allowed domains or secret).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WidgetConfig {
     pub theme: String,
     pub position: String,
@@ -307,11 +308,15 @@ pub async fn lock_conversation(tx: &TenantTx, company: Uuid, id: Uuid) -> Result
     }))
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A stored message of a conversation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: Uuid,
+    /// `user`, `assistant`, `human_agent`, `system` or `tool`.
     pub role: String,
     pub content: String,
+    /// Citations, the answer's kind, model usage, ...
+    #[schema(value_type = Object)]
     pub metadata: Value,
     pub sentiment: Option<f64>,
     pub client_message_id: Option<String>,

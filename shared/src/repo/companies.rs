@@ -5,9 +5,10 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
-use crate::http::Page;
+use crate::web::Page;
 
-#[derive(Debug, Clone, Serialize)]
+/// A company (tenant).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Company {
     pub id: Uuid,
     pub name: String,
@@ -19,7 +20,9 @@ pub struct Company {
     pub custom_domain: Option<String>,
     pub timezone: Option<String>,
     pub locale: Option<String>,
+    #[schema(value_type = Object)]
     pub settings: Value,
+    /// `active`, `suspended`, `pending` or `deleted`.
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

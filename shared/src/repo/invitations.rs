@@ -5,16 +5,21 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
-use crate::http::Page;
+use crate::web::Page;
 
-#[derive(Debug, Clone, Serialize)]
+/// An invitation to join a company (never its token).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Invitation {
     pub id: Uuid,
     pub company_id: Uuid,
     pub email: String,
     pub name: Option<String>,
+    /// `company_admin` or `support_agent`.
     pub role: String,
+    /// `{"<resource>": ["read" | "write"]}`.
+    #[schema(value_type = Object)]
     pub permissions: Value,
+    /// `pending`, `accepted`, `revoked` or `expired`;
     /// `expired` is reported for pending invitations past their expiry.
     pub status: String,
     pub invited_by: Uuid,

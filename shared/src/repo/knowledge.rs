@@ -7,13 +7,14 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
-use crate::http::Page;
+use crate::web::Page;
 
 // ---------------------------------------------------------------------------------------------
 // Categories
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize)]
+/// A knowledge category; `file_count` counts the files filed directly under it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Category {
     pub id: Uuid,
     pub company_id: Uuid,
@@ -205,7 +206,8 @@ pub async fn count_existing_categories(tx: &TenantTx, company: Uuid, ids: &[Uuid
 // Files
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize)]
+/// A knowledge file and where its ingestion stands.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KnowledgeFile {
     pub id: Uuid,
     pub company_id: Uuid,
@@ -215,9 +217,12 @@ pub struct KnowledgeFile {
     pub mime_type: String,
     pub size: i32,
     pub storage_path: String,
+    /// `pending`, `queued`, `processing`, `indexed` or `failed`.
     pub status: String,
     pub processing_error: Option<String>,
     pub chunk_count: i32,
+    /// What ingestion recorded: kind, word/page/char counts, chunking settings, embedding model.
+    #[schema(value_type = Object)]
     pub metadata: Value,
     pub content_hash: Option<String>,
     pub ingest_attempts: i32,
@@ -460,14 +465,17 @@ pub async fn delete_file(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<bool,
 // Articles (text knowledge without a file)
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize)]
+/// A knowledge article: text written in the dashboard.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Article {
     pub id: Uuid,
     pub company_id: Option<Uuid>,
     pub category_id: Option<Uuid>,
     pub title: String,
     pub content: String,
+    #[schema(value_type = Vec<String>)]
     pub tags: Value,
+    /// `draft` or `published`.
     pub status: String,
     pub chunk_count: i32,
     pub published_at: Option<DateTime<Utc>>,
@@ -720,7 +728,7 @@ pub async fn count_chunks(tx: &TenantTx, company: Uuid) -> Result<i64, DbError> 
 }
 
 /// A chunk with its source's name, for search results and citations.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChunkRef {
     pub chunk_id: Uuid,
     pub file_id: Option<Uuid>,

@@ -5,18 +5,24 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
-use crate::http::Page;
+use crate::web::Page;
 
-#[derive(Debug, Clone, Serialize)]
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
     pub name: Option<String>,
     pub company_id: Option<Uuid>,
+    /// `master_admin`, `company_admin` or `support_agent`.
     pub role: String,
+    /// `{"<resource>": ["read" | "write"]}`.
+    #[schema(value_type = Object)]
     pub permissions: Value,
     pub is_active: bool,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Addresses or CIDR blocks the user may act from (empty: anywhere).
+    #[schema(value_type = Vec<String>)]
     pub ip_allowlist: Value,
     pub access_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
