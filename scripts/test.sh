@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: PostgreSQL, tool venv and moto_server as needed, then fmt, clippy,
-# the test suite, and the SAM template lint. Runnable from any directory.
+# the test suite, schemathesis over the OpenAPI document, and the SAM template lint. Runnable from any directory.
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +26,7 @@ step "leftover test databases"
 drop_test_databases 60
 ensure_venv
 ensure_e2e
+ensure_docs_ui
 start_moto
 
 for component in rustfmt clippy; do
@@ -47,6 +48,10 @@ else
     step "cargo test --workspace  (cargo-nextest not installed)"
     cargo test --workspace
 fi
+
+# The API against its own OpenAPI document: company admin, support agent and API key.
+stop_moto
+"$CHATAPP_ROOT/scripts/fuzz-api.sh"
 
 step "sam validate --lint --template template.yaml"
 sam validate --lint --template template.yaml
