@@ -2,7 +2,7 @@
 //! runner both go through it, so a function behaves the same deployed and local.
 
 use axum::Router;
-use chatapp::app::AppDeps;
+use chatapp::app::{AppDeps, Core};
 use chatapp::config::Config;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -57,28 +57,40 @@ impl HttpFunction {
         Self::ALL.iter().copied().find(|f| f.binary() == name)
     }
 
-    /// The function's routes with their OpenAPI description.
-    pub fn routes(self) -> OpenApiRouter<AppDeps> {
+    /// The function's OpenAPI description, from its routes.
+    fn describe(self) -> utoipa::openapi::OpenApi {
+        use chatapp::web::describe;
         match self {
-            HttpFunction::Auth => crate::auth::routes(),
-            HttpFunction::Companies => crate::companies::routes(),
-            HttpFunction::Team => crate::team::routes(),
-            HttpFunction::Invitations => crate::invitations::routes(),
-            HttpFunction::ApiKeys => crate::api_keys::routes(),
-            HttpFunction::KnowledgeCategories => crate::knowledge_categories::routes(),
-            HttpFunction::KnowledgeFiles => crate::knowledge_files::routes(),
-            HttpFunction::KnowledgeArticles => crate::knowledge_articles::routes(),
-            HttpFunction::KnowledgeSearch => crate::knowledge_search::routes(),
-            HttpFunction::Widget => crate::widget::routes(),
-            HttpFunction::ChatApi => crate::chat_api::routes(),
+            HttpFunction::Auth => describe(crate::auth::routes()),
+            HttpFunction::Companies => describe(crate::companies::routes()),
+            HttpFunction::Team => describe(crate::team::routes()),
+            HttpFunction::Invitations => describe(crate::invitations::routes()),
+            HttpFunction::ApiKeys => describe(crate::api_keys::routes()),
+            HttpFunction::KnowledgeCategories => describe(crate::knowledge_categories::routes()),
+            HttpFunction::KnowledgeFiles => describe(crate::knowledge_files::routes()),
+            HttpFunction::KnowledgeArticles => describe(crate::knowledge_articles::routes()),
+            HttpFunction::KnowledgeSearch => describe(crate::knowledge_search::routes()),
+            HttpFunction::Widget => describe(crate::widget::routes()),
+            HttpFunction::ChatApi => describe(crate::chat_api::routes()),
         }
     }
 
-    /// The function's routes bound to `deps`, without a fallback (what the local runner merges).
+    /// The function's routes bound to `deps` (the admin and auth functions take only its
+    /// `Core`), without a fallback: what the local runner merges.
     pub fn bound(self, deps: AppDeps) -> Router {
+        use chatapp::web::into_router;
         match self {
+            HttpFunction::Auth => into_router(crate::auth::routes(), deps.core()),
+            HttpFunction::Companies => into_router(crate::companies::routes(), deps),
+            HttpFunction::Team => into_router(crate::team::routes(), deps.core()),
+            HttpFunction::Invitations => into_router(crate::invitations::routes(), deps.core()),
+            HttpFunction::ApiKeys => into_router(crate::api_keys::routes(), deps.core()),
+            HttpFunction::KnowledgeCategories => into_router(crate::knowledge_categories::routes(), deps),
+            HttpFunction::KnowledgeFiles => into_router(crate::knowledge_files::routes(), deps),
+            HttpFunction::KnowledgeArticles => into_router(crate::knowledge_articles::routes(), deps),
+            HttpFunction::KnowledgeSearch => into_router(crate::knowledge_search::routes(), deps),
             HttpFunction::Widget => crate::widget::router(deps),
-            f => chatapp::web::into_router(f.routes(), deps),
+            HttpFunction::ChatApi => into_router(crate::chat_api::routes(), deps),
         }
     }
 
@@ -100,7 +112,7 @@ impl HttpFunction {
     /// The function's part of the OpenAPI document. Operation ids are prefixed with the
     /// function (`team_list`), so they stay unique across the whole API.
     pub fn openapi(self) -> utoipa::openapi::OpenApi {
-        let mut doc = chatapp::web::describe(self.routes());
+        let mut doc = self.describe();
         let prefix = self.binary().replace('-', "_");
         for item in doc.paths.paths.values_mut() {
             for op in [
@@ -152,11 +164,27 @@ pub fn openapi_json() -> String {
     serde_json::to_string_pretty(&sorted(value)).expect("a JSON value serialises")
 }
 
-/// What every HTTP `main.rs` does: tracing, adapters once per cold start, then serve.
-pub async fn run_on_lambda(function: HttpFunction) -> Result<(), lambda_http::Error> {
+/// The `main` of a function that needs only the `Core` (admin and auth functions): tracing,
+/// the core once per cold start, then its router on the Lambda Runtime API. Each `main.rs`
+/// names its own routes, so a binary links only the code those routes reach.
+pub async fn run_core(routes: fn() -> OpenApiRouter<Core>) -> Result<(), lambda_http::Error> {
+    chatapp::app::init_tracing();
+    let core = Core::from_config(Config::from_env()?)?;
+    chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes(), core))).await
+}
+
+/// The `main` of a function that uses the adapters (blob store, queue, vectors, models).
+pub async fn run_with_adapters(routes: fn() -> OpenApiRouter<AppDeps>) -> Result<(), lambda_http::Error> {
     chatapp::app::init_tracing();
     let deps = AppDeps::from_config(Config::from_env()?).await?;
-    chatapp::web::run_on_lambda(function.router(deps)).await
+    chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes(), deps))).await
+}
+
+/// The `widget` function: its routes with the per-agent CORS layer.
+pub async fn run_widget() -> Result<(), lambda_http::Error> {
+    chatapp::app::init_tracing();
+    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    chatapp::web::run_on_lambda(chatapp::web::with_not_found(crate::widget::router(deps))).await
 }
 
 /// The `widget-stream` function: the widget's routes with Lambda response streaming, so a chat

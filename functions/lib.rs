@@ -31,7 +31,4 @@ pub mod upload_trigger;
 #[path = "widget/handler.rs"]
 pub mod widget;
 
-#[path = "local/server.rs"]
-pub mod local;
-
 pub mod http_function;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use chatapp_functions::http_function::HttpFunction;
-use chatapp_functions::local::{serve, TEMPLATE};
+use chatapp_local::{serve, TEMPLATE};
 use chatapp_tests::TestEnv;
 use http::StatusCode;
 use serde_json::{json, Value};

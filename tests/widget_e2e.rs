@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use chatapp_functions::local::{serve_site, Site};
+use chatapp_local::{serve_site, Site};
 use chatapp_tests::TestEnv;
 use tokio::net::TcpListener;
 

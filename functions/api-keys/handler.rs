@@ -5,7 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chatapp::app::AppDeps;
+use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::tokens;
 use chatapp::domain;
@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn routes() -> OpenApiRouter<AppDeps> {
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(create, list)).routes(routes!(revoke))
 }
 
@@ -54,7 +54,7 @@ fn require_user(ctx: &TenantCtx) -> Result<(), ApiError> {
     params(CompanyParam), request_body = CreateApiKeyBody,
     responses((status = 201, description = "The key's record and the key", body = CreatedApiKey)))]
 async fn create(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateApiKeyBody>,
@@ -118,7 +118,7 @@ async fn create(
 #[utoipa::path(get, path = "/admin/api-keys", tag = "api-keys", security(("bearer" = [])),
     params(PageParams, CompanyParam),
     responses((status = 200, description = "One page of API keys", body = Paged<ApiKey>)))]
-async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<ApiKey>>, ApiError> {
+async fn list(State(deps): State<Core>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<ApiKey>>, ApiError> {
     ctx.authorize(Resource::ApiKeys, Access::Read)?;
     let company = ctx.require_company()?;
     let tx = deps.db.begin(&ctx).await?;
@@ -132,7 +132,7 @@ async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant, page: Page) -> R
     params(("id" = Uuid, Path, description = "API key id"), CompanyParam),
     responses((status = 200, description = "The revoked key", body = ApiKey)))]
 async fn revoke(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,

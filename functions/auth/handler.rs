@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use chatapp::app::AppDeps;
+use chatapp::app::Core;
 use chatapp::auth::TokenPair;
 use chatapp::domain::Email;
 use chatapp::error::ErrorBody;
@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn routes() -> OpenApiRouter<AppDeps> {
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(login))
         .routes(routes!(refresh))
@@ -48,7 +48,7 @@ struct LoginResponse {
         (status = 403, description = "Not from this address, or the company is suspended", body = ErrorBody),
         (status = 429, description = "Too many failed attempts", body = ErrorBody)))]
 async fn login(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Json<LoginResponse>, ApiError> {
@@ -72,7 +72,7 @@ struct RefreshBody {
         (status = 200, description = "A new token pair", body = TokenPair),
         (status = 401, description = "The refresh token is invalid, expired or was already used", body = ErrorBody)))]
 async fn refresh(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Json<TokenPair>, ApiError> {
@@ -101,7 +101,7 @@ struct LogoutResponse {
     request_body(content = Option<LogoutBody>, description = "Optional; an empty body signs out everywhere"),
     responses((status = 200, description = "Sessions revoked", body = LogoutResponse)))]
 async fn logout(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     JsonOrEmpty(body): JsonOrEmpty<LogoutBody>,
@@ -139,7 +139,7 @@ struct MeResponse {
 /// The caller: user, company and principal.
 #[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, description = "The caller", body = MeResponse)))]
-async fn me(State(deps): State<AppDeps>, Tenant(ctx): Tenant) -> Result<Json<MeResponse>, ApiError> {
+async fn me(State(deps): State<Core>, Tenant(ctx): Tenant) -> Result<Json<MeResponse>, ApiError> {
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let user = match ctx.user_id() {

@@ -6,7 +6,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chatapp::app::AppDeps;
+use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::{tokens, TokenPair};
 use chatapp::domain::{self, Email};
@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 pub const INVITATION_DAYS: i64 = 7;
 
-pub fn routes() -> OpenApiRouter<AppDeps> {
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(create, list))
         .routes(routes!(revoke))
@@ -59,7 +59,7 @@ pub struct IssuedInvitation {
         (status = 201, description = "The invitation and its token", body = IssuedInvitation),
         (status = 402, description = "The plan's seats are all in use or invited", body = ErrorBody)))]
 async fn create(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateInvitationBody>,
@@ -128,11 +128,7 @@ async fn create(
 #[utoipa::path(get, path = "/admin/invitations", tag = "invitations", security(("bearer" = [])),
     params(PageParams, CompanyParam),
     responses((status = 200, description = "One page of invitations", body = Paged<Invitation>)))]
-async fn list(
-    State(deps): State<AppDeps>,
-    Tenant(ctx): Tenant,
-    page: Page,
-) -> Result<Json<Paged<Invitation>>, ApiError> {
+async fn list(State(deps): State<Core>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<Invitation>>, ApiError> {
     ctx.authorize(Resource::Invitations, Access::Read)?;
     let company = ctx.require_company()?;
     let tx = deps.db.begin(&ctx).await?;
@@ -148,7 +144,7 @@ async fn list(
         (status = 200, description = "The revoked invitation", body = Invitation),
         (status = 409, description = "The invitation is no longer pending", body = ErrorBody)))]
 async fn revoke(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -203,7 +199,7 @@ struct AcceptedInvitation {
 #[utoipa::path(post, path = "/invitations/accept", tag = "invitations", request_body = AcceptInvitationBody,
     responses((status = 201, description = "The new user and their tokens", body = AcceptedInvitation)))]
 async fn accept(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<AcceptInvitationBody>,
 ) -> Result<(StatusCode, Json<AcceptedInvitation>), ApiError> {

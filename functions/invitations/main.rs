@@ -3,5 +3,5 @@
 // A Lambda instance runs one invocation at a time: one runtime thread, no cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatapp_functions::http_function::run_on_lambda(chatapp_functions::http_function::HttpFunction::Invitations).await
+    chatapp_functions::http_function::run_core(chatapp_functions::invitations::routes).await
 }

@@ -4,7 +4,7 @@
 
 use chatapp::app::AppDeps;
 use chatapp::config::Config;
-use chatapp_functions::local;
+use chatapp_local as local;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -16,13 +16,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     chatapp::app::init_tracing();
     let cfg = Config::from_env()?;
-    if let Err(e) = local::ensure_database(cfg.migration_database_url.expose()).await {
+    if let Err(e) = chatapp::db::tls::ensure_database(cfg.migration_database_url.expose()).await {
         eprintln!(
             "PostgreSQL is not reachable at {}: {e}\n\
              Start it with:  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
              (or install it: apt-get install -y postgresql), or point MIGRATION_DATABASE_URL and\n\
              DATABASE_URL at a running server.",
-            local::redact(cfg.migration_database_url.expose())
+            chatapp::db::tls::redact(cfg.migration_database_url.expose())
         );
         std::process::exit(2);
     }

@@ -18,7 +18,7 @@ use chatapp::web::LocalPeer;
 use chatapp::ApiError;
 use tokio::net::TcpListener;
 
-use crate::http_function::HttpFunction;
+use chatapp_functions::http_function::HttpFunction;
 
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
 /// The embeddable widget and its demo page (on AWS the script is served from a CDN or bucket).
@@ -52,7 +52,7 @@ pub fn app(deps: AppDeps, site: Site) -> Router {
         )
         .route("/", get(demo_page))
         .route("/demo", get(demo_page))
-        .route("/openapi.json", get(|| async { axum::Json(crate::http_function::openapi()) }))
+        .route("/openapi.json", get(|| async { axum::Json(chatapp_functions::http_function::openapi()) }))
         .route("/docs", get(|| async { static_response("text/html; charset=utf-8", DOCS_HTML.to_string()) }))
         .route("/docs/assets/{file}", get(docs_asset))
         .layer(Extension(site));
@@ -85,9 +85,9 @@ const DOCS_HTML: &str = r##"<!doctype html>
 "##;
 
 fn docs_dir() -> PathBuf {
-    std::env::var_os("DOCS_UI_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/local/docs/node_modules/swagger-ui-dist"))
-    })
+    std::env::var_os("DOCS_UI_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/node_modules/swagger-ui-dist")))
 }
 
 async fn docs_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
@@ -115,35 +115,5 @@ pub async fn serve_site(listener: TcpListener, deps: AppDeps, site: Site) {
     let app = app(deps, site).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "local server stopped");
-    }
-}
-
-/// Creates the database named in `owner_url` if it does not exist yet.
-#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
-pub async fn ensure_database(owner_url: &str) -> Result<(), chatapp::db::DbError> {
-    let target = chatapp::db::tls::target(owner_url)?;
-    let name = target.config.get_dbname().unwrap_or("postgres").to_string();
-    let mut admin = target.config.clone();
-    admin.dbname("postgres");
-    let (client, conn) = admin.connect(target.tls).await?;
-    let task = tokio::spawn(conn);
-    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
-    if !exists {
-        // Identifiers cannot be bound; quote it.
-        client.batch_execute(&format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""))).await?;
-    }
-    drop(client);
-    let _ = task.await;
-    Ok(())
-}
-
-/// A connection string without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
     }
 }

@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let cfg = Config::from_env()?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         // From a shell, create the database first, as the local runner does.
-        chatapp_functions::local::ensure_database(cfg.migration_database_url.expose()).await?;
+        chatapp::db::tls::ensure_database(cfg.migration_database_url.expose()).await?;
         let out = chatapp_functions::migrate::run(&cfg).await?;
         println!("{out}");
         return Ok(());

@@ -6,7 +6,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use chatapp::app::AppDeps;
+use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::domain;
 use chatapp::repo::{self, users::User, users::UserPatch};
@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn routes() -> OpenApiRouter<AppDeps> {
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(list))
         .routes(routes!(get, update))
@@ -33,7 +33,7 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
 #[utoipa::path(get, path = "/admin/team/users", tag = "team", security(("bearer" = [])),
     params(PageParams, CompanyParam),
     responses((status = 200, description = "One page of users", body = Paged<User>)))]
-async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<User>>, ApiError> {
+async fn list(State(deps): State<Core>, Tenant(ctx): Tenant, page: Page) -> Result<Json<Paged<User>>, ApiError> {
     ctx.authorize(Resource::Team, Access::Read)?;
     let company = ctx.require_company()?;
     let tx = deps.db.begin(&ctx).await?;
@@ -52,11 +52,7 @@ async fn company_user(tx: &chatapp::db::TenantTx, ctx: &TenantCtx, id: Uuid) -> 
 #[utoipa::path(get, path = "/admin/team/users/{id}", tag = "team", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id"), CompanyParam),
     responses((status = 200, description = "The user", body = User)))]
-async fn get(
-    State(deps): State<AppDeps>,
-    Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
-) -> Result<Json<User>, ApiError> {
+async fn get(State(deps): State<Core>, Tenant(ctx): Tenant, IdPath(id): IdPath<Uuid>) -> Result<Json<User>, ApiError> {
     ctx.authorize(Resource::Team, Access::Read)?;
     let tx = deps.db.begin(&ctx).await?;
     let result = company_user(&tx, &ctx, id).await;
@@ -115,7 +111,7 @@ fn check_permissions(p: &Value) -> Result<(), ApiError> {
     params(("id" = Uuid, Path, description = "User id"), CompanyParam), request_body = UpdateUserBody,
     responses((status = 200, description = "The updated user", body = User)))]
 async fn update(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -176,7 +172,7 @@ async fn update(
     params(("id" = Uuid, Path, description = "User id"), CompanyParam),
     responses((status = 200, description = "The deactivated user", body = User)))]
 async fn deactivate(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -189,7 +185,7 @@ async fn deactivate(
     params(("id" = Uuid, Path, description = "User id"), CompanyParam),
     responses((status = 200, description = "The reactivated user", body = User)))]
 async fn activate(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -198,7 +194,7 @@ async fn activate(
 }
 
 async fn set_active(
-    deps: &AppDeps,
+    deps: &Core,
     ctx: &TenantCtx,
     meta: &RequestMeta,
     id: Uuid,

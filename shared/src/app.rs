@@ -12,11 +12,27 @@ use crate::chat::model::{
 };
 use crate::config::{BlobBackend, ChatProvider, Config, EmbedderBackend, QueueBackend, VectorBackend};
 use crate::db::{Db, DbError};
-use crate::knowledge::embed::{Embedder, LocalEmbedder, OpenAiEmbedder, OpenAiEmbedderConfig};
+use crate::knowledge::embed::{Embedder, OpenAiEmbedder, OpenAiEmbedderConfig};
 use crate::knowledge::vector::{DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk, VectorError, VectorIndex};
-use crate::knowledge::vector_edge::EdgeVectorIndex;
 use crate::knowledge::vector_qdrant::QdrantServerIndex;
 use crate::tenant::CompanyId;
+
+/// What the admin and auth functions use: configuration, the database and the auth code.
+/// Building it touches no AWS SDK, vector index or model, so those functions link none of them.
+#[derive(Clone)]
+pub struct Core {
+    pub cfg: Arc<Config>,
+    pub db: Db,
+    pub auth: Auth,
+}
+
+impl Core {
+    pub fn from_config(cfg: Config) -> Result<Self, InitError> {
+        let db = Db::connect(cfg.database_url.expose(), cfg.db_pool_size, cfg.db_pool_timeout)?;
+        let auth = Auth::new(db.clone(), &cfg);
+        Ok(Self { cfg: Arc::new(cfg), db, auth })
+    }
+}
 
 /// Everything an HTTP or queue handler may use, as trait objects where there is a choice.
 #[derive(Clone)]
@@ -54,12 +70,15 @@ impl AppDeps {
         };
         let auth = Auth::new(db.clone(), &cfg);
         let embedder: Arc<dyn Embedder> = match &cfg.embedder {
+            #[cfg(feature = "embedded")]
             EmbedderBackend::Local { model_dir } => {
                 let dir = crate::knowledge::embed::locate_model_dir(model_dir.as_deref())
                     .or_else(|| model_dir.clone())
                     .unwrap_or_else(|| cfg.data_dir.join("models/all-MiniLM-L6-v2"));
-                Arc::new(LocalEmbedder::new(dir))
+                Arc::new(crate::knowledge::embed::LocalEmbedder::new(dir))
             }
+            #[cfg(not(feature = "embedded"))]
+            EmbedderBackend::Local { .. } => return Err(InitError::NotBuiltIn("EMBEDDER=local")),
             EmbedderBackend::OpenAi { base_url, api_key, model, dimensions } => {
                 Arc::new(OpenAiEmbedder::new(OpenAiEmbedderConfig {
                     base_url: base_url.clone(),
@@ -95,6 +114,10 @@ impl AppDeps {
         };
         Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue, embedder, vectors, chat })
     }
+
+    pub fn core(&self) -> Core {
+        Core { cfg: self.cfg.clone(), db: self.db.clone(), auth: self.auth.clone() }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +128,16 @@ pub enum InitError {
     Embedder(#[from] crate::knowledge::embed::EmbedError),
     #[error(transparent)]
     Chat(#[from] crate::chat::model::ChatError),
+    /// A backend the configuration asks for that this build left out.
+    #[error("{0}: this build has no embedded backends (cargo feature `embedded`)")]
+    NotBuiltIn(&'static str),
 }
 
 /// Opens the configured vector index on first use, so functions that never touch vectors
 /// (auth, team, ...) pay nothing for it at cold start.
 struct LazyVectors {
     backend: VectorBackend,
+    #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
     dir: std::path::PathBuf,
     dims: usize,
     index: tokio::sync::OnceCell<Arc<dyn VectorIndex>>,
@@ -121,12 +148,21 @@ impl LazyVectors {
         self.index
             .get_or_try_init(|| async {
                 Ok::<Arc<dyn VectorIndex>, VectorError>(match &self.backend {
+                    #[cfg(feature = "embedded")]
                     VectorBackend::Edge => {
                         let (dir, dims) = (self.dir.clone(), self.dims);
-                        let idx = tokio::task::spawn_blocking(move || EdgeVectorIndex::open(&dir, dims))
-                            .await
-                            .map_err(|e| VectorError::Backend(e.to_string()))??;
+                        let idx = tokio::task::spawn_blocking(move || {
+                            crate::knowledge::vector_edge::EdgeVectorIndex::open(&dir, dims)
+                        })
+                        .await
+                        .map_err(|e| VectorError::Backend(e.to_string()))??;
                         Arc::new(idx)
+                    }
+                    #[cfg(not(feature = "embedded"))]
+                    VectorBackend::Edge => {
+                        return Err(VectorError::Backend(
+                            "VECTOR_BACKEND=edge: this build has no embedded backends (feature `embedded`)".into(),
+                        ))
                     }
                     VectorBackend::Qdrant { url, api_key, collection } => Arc::new(
                         QdrantServerIndex::connect(

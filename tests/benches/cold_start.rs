@@ -1,9 +1,10 @@
-//! Cold start of one HTTP function: spawns the release `auth` binary as Lambda would, against
-//! an in-process implementation of the Lambda Runtime API, and measures the time from process
-//! start to the first response posted back (GET /auth/me with a valid token: JWT check, user
-//! lookup and one tenant transaction on local PostgreSQL). Also prints every function's
-//! release binary size. Needs `cargo build --release -p chatapp-functions --bins` first
-//! (scripts/bench.sh does it).
+//! Every function's stripped release binary: its size, its cold start (process spawn to the
+//! first response posted to an in-process Lambda Runtime API) and its peak memory, started with
+//! the environment template.yaml gives it (S3, SQS, Qdrant and the embedder pointed at
+//! loopback), beside a minimal `lambda_http` hello-world measured in the same run. Runs
+//! alternate between binaries. Also `auth` answering GET /auth/me (JWT check, user lookup and
+//! one tenant transaction on local PostgreSQL). Needs the release binaries first
+//! (scripts/bench.sh builds them).
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -19,21 +20,64 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-const BINARIES: &[&str] = &["auth", "companies", "team", "invitations", "api-keys", "migrate", "chatapp-local"];
-const RUNS: usize = 20;
+/// (binary, event kind) for every function of template.yaml, and the anchor.
+const FUNCTIONS: &[(&str, Event)] = &[
+    ("hello-lambda", Event::Http("/")),
+    ("auth", Event::Http("/auth/me")),
+    ("companies", Event::Http("/admin/companies")),
+    ("team", Event::Http("/admin/team/users")),
+    ("invitations", Event::Http("/admin/invitations")),
+    ("api-keys", Event::Http("/admin/api-keys")),
+    ("knowledge-categories", Event::Http("/admin/knowledge/categories")),
+    ("knowledge-files", Event::Http("/admin/knowledge/files")),
+    ("knowledge-articles", Event::Http("/admin/knowledge/articles")),
+    ("knowledge-search", Event::Http("/admin/knowledge/search")),
+    ("widget", Event::Http("/widget/conversations/00000000-0000-0000-0000-000000000000/messages")),
+    ("widget-stream", Event::Http("/widget/conversations/00000000-0000-0000-0000-000000000000/messages")),
+    ("chat-api", Event::Http("/api/v1/conversations/00000000-0000-0000-0000-000000000000/messages")),
+    ("upload-trigger", Event::Records),
+    ("ingest-worker", Event::Records),
+    ("migrate", Event::Invoke),
+];
+const RUNS: usize = 15;
+
+#[derive(Clone, Copy)]
+enum Event {
+    /// An API Gateway request with a method the route does not serve: the router's 405,
+    /// no database round trip, so the figure is the start-up itself.
+    Http(&'static str),
+    /// An empty batch of S3 / SQS records.
+    Records,
+    /// A plain invocation (migrate: nothing pending on a migrated database).
+    Invoke,
+}
+
+impl Event {
+    fn payload(self) -> String {
+        match self {
+            Event::Http(path) => http_event("TRACE", path, None),
+            Event::Records => json!({"Records": []}).to_string(),
+            Event::Invoke => json!({}).to_string(),
+        }
+    }
+}
 
 fn release_dir() -> PathBuf {
     // target/release/deps/cold_start-<hash> → target/release
     std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-fn api_gw_event(token: &str) -> String {
+fn http_event(method: &str, path: &str, token: Option<&str>) -> String {
+    let mut headers = json!({"host": "api.example.com"});
+    if let Some(t) = token {
+        headers["authorization"] = json!(format!("Bearer {t}"));
+    }
     json!({
-        "version": "2.0", "routeKey": "ANY /auth/{proxy+}", "rawPath": "/auth/me", "rawQueryString": "",
-        "headers": {"authorization": format!("Bearer {token}"), "host": "api.example.com"},
+        "version": "2.0", "routeKey": format!("ANY {path}"), "rawPath": path, "rawQueryString": "",
+        "headers": headers,
         "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
-            "domainPrefix": "api", "http": {"method": "GET", "path": "/auth/me", "protocol": "HTTP/1.1",
-            "sourceIp": "203.0.113.9", "userAgent": "bench"}, "requestId": "r1", "routeKey": "ANY /auth/{proxy+}",
+            "domainPrefix": "api", "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+            "sourceIp": "203.0.113.9", "userAgent": "bench"}, "requestId": "r1", "routeKey": format!("ANY {path}"),
             "stage": "$default", "time": "23/Nov/2026:10:00:00 +0000", "timeEpoch": 1795428000000u64},
         "isBase64Encoded": false
     })
@@ -86,55 +130,158 @@ async fn runtime_api(listener: tokio::net::TcpListener, event: String, done: mps
     }
 }
 
+/// The environment template.yaml's Globals give every function (and each function's own
+/// additions), with the AWS services and Qdrant pointed at loopback: clients are built at cold
+/// start but nothing is called before the first request needs it.
+fn template_env(env: &TestEnv, binary: &str) -> Vec<(String, String)> {
+    let mut vars: Vec<(&str, String)> = vec![
+        ("AWS_LAMBDA_FUNCTION_NAME", binary.into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "bench".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "bench".into()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+        ("AWS_SESSION_TOKEN", "bench".into()),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9".into()),
+        ("RUST_LOG", "info".into()),
+        ("DATABASE_URL", env.cfg.database_url.expose().clone()),
+        ("JWT_SECRET", String::from_utf8(env.cfg.jwt_secret.expose().clone()).unwrap()),
+        ("BLOB_BACKEND", "s3".into()),
+        ("KNOWLEDGE_BUCKET", "bench-knowledge".into()),
+        ("QUEUE_BACKEND", "sqs".into()),
+        ("INGEST_QUEUE_URL", "http://127.0.0.1:9/000000000000/ingest".into()),
+        ("ESCALATION_QUEUE_URL", "http://127.0.0.1:9/000000000000/escalation".into()),
+        ("OUTBOUND_QUEUE_URL", "http://127.0.0.1:9/000000000000/outbound".into()),
+        ("VECTOR_BACKEND", "qdrant".into()),
+        ("QDRANT_URL", "http://127.0.0.1:6334".into()),
+        ("EMBEDDER", "openai".into()),
+        ("EMBEDDING_BASE_URL", "http://127.0.0.1:9/v1".into()),
+        ("EMBEDDING_MODEL", "text-embedding-3-small".into()),
+        ("EMBEDDING_DIMENSIONS", "1536".into()),
+        ("CHAT_PROVIDER", "extractive".into()),
+    ];
+    match binary {
+        "widget" => vars.push(("WIDGET_STREAM_URL", "https://stream.example.com".into())),
+        "migrate" => vars.push(("MIGRATION_DATABASE_URL", env.cfg.migration_database_url.expose().clone())),
+        _ => {}
+    }
+    vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+struct Run {
+    elapsed: Duration,
+    peak_rss_kib: u64,
+    /// Log lines written, and whether every one was a JSON object.
+    log_lines: usize,
+    json_logs: bool,
+}
+
+/// One cold start: spawn, serve one event, read the peak memory, kill.
+async fn cold_start(bin: &std::path::Path, vars: &[(String, String)], event: String) -> Run {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::channel(1);
+    let server = tokio::spawn(runtime_api(listener, event, tx));
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new(bin)
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("{}: no response", bin.display()))
+        .unwrap();
+    let elapsed = start.elapsed();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id().unwrap())).unwrap_or_default();
+    let peak_rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    assert!(!response.is_empty(), "{}: empty response", bin.display());
+    child.kill().await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    server.abort();
+    let logs = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    let json_logs = lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object()));
+    Run { elapsed, peak_rss_kib, log_lines: lines.len(), json_logs }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = release_dir();
-    println!("release binary sizes ({}):", dir.display());
-    for b in BINARIES {
-        match std::fs::metadata(dir.join(b)) {
-            Ok(m) => println!("  {b:<14} {:>6.2} MiB", m.len() as f64 / 1024.0 / 1024.0),
-            Err(_) => println!("  {b:<14} (not built: cargo build --release -p chatapp-functions --bins)"),
-        }
-    }
-    let auth_bin = dir.join("auth");
-    if !auth_bin.exists() {
-        return;
-    }
     let env = TestEnv::new().await;
     let tenant = env.company("cold", "starter").await;
-    let event = api_gw_event(&tenant.admin_token);
-    let mut samples = Vec::new();
-    for _ in 0..RUNS {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = mpsc::channel(1);
-        let server = tokio::spawn(runtime_api(listener, event.clone(), tx));
-        let start = Instant::now();
-        let mut child = tokio::process::Command::new(&auth_bin)
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "auth")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-            .env("RUST_LOG", "warn")
-            .env("DATABASE_URL", env.cfg.database_url.expose())
-            .env("JWT_SECRET", String::from_utf8(env.cfg.jwt_secret.expose().clone()).unwrap())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("no response").unwrap();
-        samples.push(start.elapsed());
-        assert!(response.contains("\"statusCode\":200"), "{response}");
-        child.kill().await.unwrap();
-        server.abort();
+    let present: Vec<(&str, Event)> = FUNCTIONS.iter().copied().filter(|(b, _)| dir.join(b).exists()).collect();
+    for (b, _) in FUNCTIONS.iter().filter(|(b, _)| !dir.join(b).exists()) {
+        println!("  {b}: not built (scripts/bench.sh builds every function)");
     }
-    samples.sort();
+    let mut runs: Vec<Vec<Run>> = present.iter().map(|_| Vec::new()).collect();
+    // Alternating: run i of every binary before run i+1 of any, so drift hits all alike.
+    for _ in 0..RUNS {
+        for (i, (b, ev)) in present.iter().enumerate() {
+            let vars = template_env(&env, b);
+            runs[i].push(cold_start(&dir.join(b), &vars, ev.payload()).await);
+        }
+    }
+    let hello_p50 = present.iter().position(|(b, _)| *b == "hello-lambda").map(|i| p50(&runs[i]));
+    println!("\n{RUNS} alternating cold starts per binary (spawn → first response), release profile, stripped:");
     println!(
-        "cold start of `auth` (spawn → first response, GET /auth/me), {RUNS} runs: p50={:.1} ms  min={:.1} ms  max={:.1} ms",
-        samples[RUNS / 2].as_secs_f64() * 1e3,
-        samples[0].as_secs_f64() * 1e3,
-        samples[RUNS - 1].as_secs_f64() * 1e3
+        "  {:<22} {:>9} {:>10} {:>9} {:>9} {:>8} {:>9} {:>10}",
+        "binary", "size MiB", "p50 ms", "min ms", "max ms", "× hello", "peak MiB", "log lines"
     );
+    for (i, (b, _)) in present.iter().enumerate() {
+        let size = std::fs::metadata(dir.join(b)).unwrap().len() as f64 / 1024.0 / 1024.0;
+        let mut t: Vec<Duration> = runs[i].iter().map(|r| r.elapsed).collect();
+        t.sort();
+        let peak = runs[i].iter().map(|r| r.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+        let ratio = hello_p50.map(|h| ms(t[RUNS / 2]) / ms(h)).unwrap_or(f64::NAN);
+        let log_lines: usize = runs[i].iter().map(|r| r.log_lines).sum();
+        println!(
+            "  {b:<22} {size:>9.2} {:>10.2} {:>9.2} {:>9.2} {ratio:>8.2} {peak:>9.1} {log_lines:>10}",
+            ms(t[RUNS / 2]),
+            ms(t[0]),
+            ms(t[RUNS - 1])
+        );
+        if *b != "hello-lambda" {
+            assert!(
+                runs[i].iter().all(|r| r.json_logs),
+                "{b}: a log line that is not JSON with AWS_LAMBDA_LOG_FORMAT=JSON"
+            );
+        }
+    }
+    // auth answering a real request: JWT check, user lookup, one tenant transaction.
+    if dir.join("auth").exists() {
+        let vars = template_env(&env, "auth");
+        let mut t: Vec<Duration> = Vec::new();
+        for _ in 0..RUNS {
+            let event = http_event("GET", "/auth/me", Some(&tenant.admin_token));
+            t.push(cold_start(&dir.join("auth"), &vars, event).await.elapsed);
+        }
+        t.sort();
+        println!(
+            "  auth, GET /auth/me with a token (incl. connecting to PostgreSQL): p50={:.2} ms min={:.2} ms max={:.2} ms",
+            ms(t[RUNS / 2]),
+            ms(t[0]),
+            ms(t[RUNS - 1])
+        );
+    }
+}
+
+fn p50(runs: &[Run]) -> Duration {
+    let mut t: Vec<Duration> = runs.iter().map(|r| r.elapsed).collect();
+    t.sort();
+    t[t.len() / 2]
 }

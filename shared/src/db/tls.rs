@@ -196,3 +196,33 @@ pub async fn connect_once(url: &str) -> Result<tokio_postgres::Client, DbError> 
     });
     Ok(client)
 }
+
+/// Creates the database named in `owner_url` if it does not exist yet.
+#[allow(clippy::disallowed_methods)] // owner-level connection, not tenant data
+pub async fn ensure_database(owner_url: &str) -> Result<(), DbError> {
+    let target = target(owner_url)?;
+    let name = target.config.get_dbname().unwrap_or("postgres").to_string();
+    let mut admin = target.config.clone();
+    admin.dbname("postgres");
+    let (client, conn) = admin.connect(target.tls).await?;
+    let task = tokio::spawn(conn);
+    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await?.is_some();
+    if !exists {
+        // Identifiers cannot be bound; quote it.
+        client.batch_execute(&format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""))).await?;
+    }
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}
+
+/// A connection string without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

@@ -8,5 +8,6 @@ pub mod extract;
 pub mod lexical;
 pub mod service;
 pub mod vector;
+#[cfg(feature = "embedded")]
 pub mod vector_edge;
 pub mod vector_qdrant;

@@ -25,6 +25,15 @@ pub trait ApiState: Clone + Send + Sync + 'static {
     fn max_body_bytes(&self) -> usize;
 }
 
+impl ApiState for crate::app::Core {
+    fn auth(&self) -> &Auth {
+        &self.auth
+    }
+    fn max_body_bytes(&self) -> usize {
+        self.cfg.max_body_bytes
+    }
+}
+
 impl ApiState for crate::app::AppDeps {
     fn auth(&self) -> &Auth {
         &self.auth

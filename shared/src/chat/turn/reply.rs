@@ -1,0 +1,205 @@
+//! The ways a turn the AI answers is replied to: the configured message outside business
+//! hours (stage 3), the handoff when an escalation fires (stage 5), and the model's answer
+//! (stage 6). Each ends in [`finish`], the turn's last transaction.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::finish::{finish, silent, Priced};
+use super::{mark, Staged, TurnOutput, FALLBACK_MESSAGE, HANDOFF_MESSAGE};
+use crate::adapters::queue::{ESCALATION, OUTBOUND};
+use crate::app::AppDeps;
+use crate::chat::escalation::{self, Escalation, EscalationConfig, TurnSignals};
+use crate::chat::hours::BusinessHours;
+use crate::chat::model::{ChatMessage, ChatRequest, DeltaSink, Passage, Role};
+use crate::error::ApiError;
+use crate::knowledge::service::SearchHit;
+use crate::repo::chat::{self as repo, ChatAgent, Message};
+use crate::tenant::TenantCtx;
+
+/// 3. Outside business hours: the configured message, no model call.
+pub(super) async fn outside_hours(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    staged: Staged,
+    hours: &BusinessHours,
+    on_delta: DeltaSink<'_>,
+) -> Result<TurnOutput, ApiError> {
+    let text = hours.outside_message().to_string();
+    on_delta(&text);
+    let meta = json!({"reply_to": staged.message.id, "kind": "outside_hours"});
+    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), None).await?;
+    Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
+}
+
+/// Stage 5: the escalation this turn's signals fire, if any: decided from signals (keywords, an
+/// explicit request, sentiment, retrieval confidence, turn count), never from a model reply.
+pub(super) fn escalation_for(staged: &Staged, confidence: Option<f32>) -> Option<Escalation> {
+    let cfg = EscalationConfig::from_agent_json(&staged.agent.escalation_rules);
+    let signals = TurnSignals {
+        message: &staged.message.content,
+        sentiment: staged.sentiment,
+        confidence,
+        customer_turns: staged.turns,
+    };
+    escalation::detect(&cfg, &staged.rules, &signals)
+}
+
+/// Hands the conversation to a human for escalation `e`: the escalation row and its jobs, then
+/// the handoff message. Silent when a concurrent turn handed over first.
+pub(super) async fn hand_over(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    company: Uuid,
+    staged: Staged,
+    e: Escalation,
+    on_delta: DeltaSink<'_>,
+) -> Result<TurnOutput, ApiError> {
+    let conversation_id = staged.conversation_id;
+    let details = json!({"trigger": e.trigger.as_str(), "details": e.details, "priority": e.priority.as_str(),
+                         "reason": e.reason});
+    let meta = json!({"reply_to": staged.message.id, "kind": "handoff", "escalation": details});
+    let tx = deps.db.begin(ctx).await?;
+    let escalated = async {
+        let Some(id) = repo::escalate(
+            &tx,
+            &repo::NewEscalation {
+                conversation_id,
+                company_id: company,
+                agent_id: staged.agent.id,
+                reason: &e.reason,
+                trigger_type: e.trigger.as_str(),
+                details: &e.details,
+                priority: e.priority.as_str(),
+            },
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        // The jobs are sent before the commit but not inside the transaction: the queue uses its
+        // own connection (or SQS). So a committed escalation always has its jobs, while a failed
+        // send or commit rolls the escalation back and leaves the jobs already sent queued.
+        let job = json!({"company_id": company, "conversation_id": conversation_id, "escalation_id": id,
+                         "priority": e.priority.as_str()});
+        deps.queue.send(ESCALATION, &job).await.map_err(ApiError::internal)?;
+        for event in ["conversation.status_changed", "escalation.created"] {
+            let payload = json!({"type": event, "company_id": company, "conversation_id": conversation_id,
+                                 "escalation_id": id, "status": "waiting_human", "at": Utc::now()});
+            deps.queue.send(OUTBOUND, &payload).await.map_err(ApiError::internal)?;
+        }
+        Ok::<_, ApiError>(Some(id))
+    }
+    .await;
+    let Some(id) = tx.finish(escalated).await? else {
+        // A concurrent turn handed the conversation over first: the AI is already silent.
+        return silent(deps, ctx, staged).await;
+    };
+    on_delta(HANDOFF_MESSAGE);
+    let mut escalation = details;
+    escalation["id"] = json!(id);
+    let reply = finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), None).await?;
+    Ok(TurnOutput { message: staged.message, reply, escalation: Some(escalation), handoff: true, replayed: false })
+}
+
+/// Stage 6, generation, grounded in the retrieved passages; a model failure sends the agent's
+/// fallback message instead, so it never loses the turn.
+pub(super) async fn generate(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    staged: Staged,
+    hits: &[SearchHit],
+    confidence: Option<f32>,
+    started: Instant,
+    on_delta: DeltaSink<'_>,
+) -> Result<TurnOutput, ApiError> {
+    let passages: Vec<Passage> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Passage {
+            number: i + 1,
+            source: h.chunk.source_name.clone(),
+            text: h.chunk.content.clone(),
+            score: h.dense_score.unwrap_or(h.score),
+        })
+        .collect();
+    let request = ChatRequest {
+        messages: prompt(&staged.agent, staged.summary.as_deref(), &staged.history[staged.window_start..]),
+        passages,
+        max_tokens: staged.agent.llm_config.get("maxTokens").and_then(Value::as_u64).unwrap_or(600) as u32,
+        temperature: staged.agent.llm_config.get("temperature").and_then(Value::as_f64).unwrap_or(0.3) as f32,
+    };
+    let generation_started = Instant::now();
+    let citations: Vec<Value> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            json!({"n": i + 1, "chunk_id": h.chunk.chunk_id, "file_id": h.chunk.file_id,
+                   "article_id": h.chunk.article_id, "source": h.chunk.source_name,
+                   "start_offset": h.chunk.start_offset, "end_offset": h.chunk.end_offset,
+                   "page": h.chunk.page_number, "section": h.chunk.section_title, "score": h.score})
+        })
+        .collect();
+    let (text, meta, priced) = match deps.chat.complete(&request, on_delta).await {
+        Ok(answer) => {
+            let meta = json!({
+                "reply_to": staged.message.id, "kind": "answer", "model": answer.model,
+                "extractive": answer.extractive, "tokens_in": answer.usage.input_tokens,
+                "tokens_out": answer.usage.output_tokens, "latency_ms": generation_started.elapsed().as_millis() as u64,
+                "turn_ms": started.elapsed().as_millis() as u64, "confidence": confidence,
+                "finish_reason": answer.finish_reason, "citations": citations, "estimated_cost": 0.0,
+            });
+            let priced = Priced { model: answer.model.clone(), usage: answer.usage, extractive: answer.extractive };
+            (answer.text, meta, Some(priced))
+        }
+        Err(e) => {
+            tracing::error!(error.chain = %crate::error::error_chain(&e), agent = %staged.agent.id, "chat model failed; sent the fallback response");
+            let text = staged
+                .agent
+                .fallback_responses
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or(FALLBACK_MESSAGE)
+                .to_string();
+            let meta = json!({"reply_to": staged.message.id, "kind": "fallback", "model": deps.chat.name(),
+                              "error": e.to_string(), "confidence": confidence});
+            (text, meta, None)
+        }
+    };
+    mark(started, "answer generated");
+    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), priced).await?;
+    mark(started, "answer committed");
+    Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
+}
+
+/// The system prompt (with personality and response style), the running summary, then the
+/// recent history ending with the customer's message.
+fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<ChatMessage> {
+    let mut system = agent
+        .system_prompt
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| format!("You are {}, a friendly customer-support assistant.", agent.name));
+    if let Some(p) = agent.personality.as_deref().filter(|p| !p.trim().is_empty()) {
+        system.push_str(&format!("\n\nPersonality: {p}"));
+    }
+    if agent.response_style.as_object().is_some_and(|o| !o.is_empty()) {
+        system.push_str(&format!("\n\nResponse style: {}", agent.response_style));
+    }
+    if let Some(s) = summary.filter(|s| !s.trim().is_empty()) {
+        system.push_str(&format!("\n\nSummary of the conversation so far: {s}"));
+    }
+    let mut messages = vec![ChatMessage { role: Role::System, content: system }];
+    for m in history {
+        let role = match m.role.as_str() {
+            "user" => Role::User,
+            "assistant" | "human_agent" => Role::Assistant,
+            _ => continue,
+        };
+        messages.push(ChatMessage { role, content: m.content.clone() });
+    }
+    messages
+}
