@@ -2,6 +2,7 @@
 //! runner both go through it, so a function behaves the same deployed and local.
 
 use axum::Router;
+use chatapp::adapters::access::AwsAccess;
 use chatapp::app::{AppDeps, Core};
 use chatapp::config::Config;
 use utoipa_axum::router::OpenApiRouter;
@@ -81,16 +82,24 @@ impl HttpFunction {
         use chatapp::web::into_router;
         match self {
             HttpFunction::Auth => into_router(crate::auth::routes(), deps.core()),
-            HttpFunction::Companies => into_router(crate::companies::routes(), deps),
+            HttpFunction::Companies => into_router(crate::companies::routes(), deps.scoped(crate::companies::AWS)),
             HttpFunction::Team => into_router(crate::team::routes(), deps.core()),
             HttpFunction::Invitations => into_router(crate::invitations::routes(), deps.core()),
             HttpFunction::ApiKeys => into_router(crate::api_keys::routes(), deps.core()),
-            HttpFunction::KnowledgeCategories => into_router(crate::knowledge_categories::routes(), deps),
-            HttpFunction::KnowledgeFiles => into_router(crate::knowledge_files::routes(), deps),
-            HttpFunction::KnowledgeArticles => into_router(crate::knowledge_articles::routes(), deps),
-            HttpFunction::KnowledgeSearch => into_router(crate::knowledge_search::routes(), deps),
-            HttpFunction::Widget => crate::widget::router(deps),
-            HttpFunction::ChatApi => into_router(crate::chat_api::routes(), deps),
+            HttpFunction::KnowledgeCategories => {
+                into_router(crate::knowledge_categories::routes(), deps.scoped(crate::knowledge_categories::AWS))
+            }
+            HttpFunction::KnowledgeFiles => {
+                into_router(crate::knowledge_files::routes(), deps.scoped(crate::knowledge_files::AWS))
+            }
+            HttpFunction::KnowledgeArticles => {
+                into_router(crate::knowledge_articles::routes(), deps.scoped(crate::knowledge_articles::AWS))
+            }
+            HttpFunction::KnowledgeSearch => {
+                into_router(crate::knowledge_search::routes(), deps.scoped(crate::knowledge_search::AWS))
+            }
+            HttpFunction::Widget => crate::widget::router(deps.scoped(crate::widget::AWS)),
+            HttpFunction::ChatApi => into_router(crate::chat_api::routes(), deps.scoped(crate::chat_api::AWS)),
         }
     }
 
@@ -173,17 +182,21 @@ pub async fn run_core(routes: fn() -> OpenApiRouter<Core>) -> Result<(), lambda_
     chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes(), core))).await
 }
 
-/// The `main` of a function that uses the adapters (blob store, queue, vectors, models).
-pub async fn run_with_adapters(routes: fn() -> OpenApiRouter<AppDeps>) -> Result<(), lambda_http::Error> {
+/// The `main` of a function that uses the adapters (blob store, queue, vectors, models),
+/// limited to the AWS access it declares.
+pub async fn run_with_adapters(
+    routes: fn() -> OpenApiRouter<AppDeps>,
+    aws: AwsAccess,
+) -> Result<(), lambda_http::Error> {
     chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(aws);
     chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes(), deps))).await
 }
 
 /// The `widget` function: its routes with the per-agent CORS layer.
 pub async fn run_widget() -> Result<(), lambda_http::Error> {
     chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(crate::widget::AWS);
     chatapp::web::run_on_lambda(chatapp::web::with_not_found(crate::widget::router(deps))).await
 }
 
@@ -192,7 +205,7 @@ pub async fn run_widget() -> Result<(), lambda_http::Error> {
 /// function URL in `RESPONSE_STREAM` mode; API Gateway would buffer them).
 pub async fn run_widget_streaming_on_lambda() -> Result<(), lambda_http::Error> {
     chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(crate::widget::AWS);
     serve_widget_streaming(deps).await
 }
 

@@ -32,3 +32,25 @@ pub mod upload_trigger;
 pub mod widget;
 
 pub mod http_function;
+
+/// Every function's declared AWS access, by binary name (`tests/iam.rs` holds template.yaml's
+/// policies to it).
+pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> {
+    Some(match binary {
+        "auth" => auth::AWS,
+        "companies" => companies::AWS,
+        "team" => team::AWS,
+        "invitations" => invitations::AWS,
+        "api-keys" => api_keys::AWS,
+        "knowledge-categories" => knowledge_categories::AWS,
+        "knowledge-files" => knowledge_files::AWS,
+        "knowledge-articles" => knowledge_articles::AWS,
+        "knowledge-search" => knowledge_search::AWS,
+        "widget" | "widget-stream" => widget::AWS,
+        "chat-api" => chat_api::AWS,
+        "upload-trigger" => upload_trigger::AWS,
+        "ingest-worker" => ingest_worker::AWS,
+        "migrate" => migrate::AWS,
+        _ => return None,
+    })
+}

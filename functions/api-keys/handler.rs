@@ -21,6 +21,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+/// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
+
 pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(create, list)).routes(routes!(revoke))
 }

@@ -24,6 +24,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+/// What this function may do on AWS (a turn queues escalations and outbound events); template.yaml grants exactly this (tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: false,
+    send: &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND],
+    poll: &[],
+};
+
 pub fn routes() -> OpenApiRouter<AppDeps> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(start)).routes(routes!(send, history))
 }

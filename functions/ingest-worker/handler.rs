@@ -15,6 +15,13 @@ use chatapp::app::AppDeps;
 use chatapp::knowledge::service::{self, Delivery, IngestError, IngestJob, IngestOutcome};
 use serde_json::{json, Value};
 
+/// What this function may do on AWS (reads files; consumes the ingest queue; sends what can never succeed to its dead-letter queue); template.yaml grants exactly this (tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: true,
+    send: &["ingest-dead-letter"],
+    poll: &[chatapp::adapters::queue::INGEST],
+};
+
 pub async fn handle(deps: &AppDeps, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
     let mut ids = Vec::new();

@@ -9,7 +9,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(chatapp_functions::ingest_worker::AWS);
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(chatapp_functions::ingest_worker::handle(deps, event.payload).await)

@@ -25,6 +25,9 @@ use uuid::Uuid;
 
 pub const INVITATION_DAYS: i64 = 7;
 
+/// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
+
 pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(create, list))

@@ -3,5 +3,9 @@
 // A Lambda instance runs one invocation at a time: one runtime thread, no cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatapp_functions::http_function::run_with_adapters(chatapp_functions::knowledge_articles::routes).await
+    chatapp_functions::http_function::run_with_adapters(
+        chatapp_functions::knowledge_articles::routes,
+        chatapp_functions::knowledge_articles::AWS,
+    )
+    .await
 }

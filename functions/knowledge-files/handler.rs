@@ -45,6 +45,10 @@ const TYPES: &[(&str, &str)] = &[
     ("json", "application/json"),
 ];
 
+/// What this function may do on AWS (presigned uploads, direct uploads, deletes; ingest jobs); template.yaml grants exactly this (tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess =
+    chatapp::adapters::access::AwsAccess { s3: true, send: &[chatapp::adapters::queue::INGEST], poll: &[] };
+
 pub fn routes() -> OpenApiRouter<AppDeps> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(request_upload, list))

@@ -5,6 +5,9 @@ use chatapp::config::Config;
 use chatapp::seed::{self, SeedError};
 use serde_json::{json, Value};
 
+/// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
+
 pub async fn run(cfg: &Config) -> Result<Value, SeedError> {
     let outcomes = seed::migrate_and_bootstrap(cfg).await?;
     let applied: Vec<&str> = outcomes.iter().filter(|o| o.applied).map(|o| o.version.as_str()).collect();

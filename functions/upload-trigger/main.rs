@@ -9,7 +9,7 @@ use serde_json::Value;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?;
+    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(chatapp_functions::upload_trigger::AWS);
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         chatapp_functions::upload_trigger::handle(deps, event.payload).await.map_err(|e| {

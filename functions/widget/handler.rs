@@ -45,6 +45,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+/// What this function may do on AWS (a turn queues escalations and outbound events); template.yaml grants exactly this (tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: false,
+    send: &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND],
+    poll: &[],
+};
+
 /// The widget's routes with their OpenAPI description. The CORS preflights are routed here
 /// too, but not described.
 pub fn routes() -> OpenApiRouter<AppDeps> {

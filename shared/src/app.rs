@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::adapters::access::{AwsAccess, ScopedBlobStore, ScopedJobQueue};
 use crate::adapters::aws;
 use crate::adapters::blob::{BlobStore, LocalBlobStore, S3BlobStore};
 use crate::adapters::queue::{self, JobQueue, PgJobQueue, SqsJobQueue};
@@ -113,6 +114,15 @@ impl AppDeps {
             }
         };
         Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue, embedder, vectors, chat })
+    }
+
+    /// The same dependencies with the blob store and the queue limited to `access`: what a
+    /// function's IAM role allows it (see `adapters::access`).
+    pub fn scoped(&self, access: AwsAccess) -> AppDeps {
+        let mut deps = self.clone();
+        deps.blobs = Arc::new(ScopedBlobStore::new(self.blobs.clone(), access));
+        deps.queue = Arc::new(ScopedJobQueue::new(self.queue.clone(), access));
+        deps
     }
 
     pub fn core(&self) -> Core {

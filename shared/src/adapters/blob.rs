@@ -22,6 +22,9 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
     #[error("S3 request failed: {0}")]
     S3(String),
+    /// The function did not declare S3 access (its `AwsAccess`), so its IAM role has none.
+    #[error("this function has no access to the blob store")]
+    NotPermitted,
 }
 
 impl ObjectKey {

@@ -34,6 +34,10 @@ pub enum QueueError {
     Sqs(String),
     #[error("malformed job: {0}")]
     Malformed(String),
+    /// The function did not declare this queue operation (its `AwsAccess`), so its IAM role
+    /// does not allow it.
+    #[error("this function may not {0} queue {1}")]
+    NotPermitted(&'static str, String),
 }
 
 #[async_trait]

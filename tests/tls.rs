@@ -1,0 +1,156 @@
+//! PostgreSQL over TLS as a deployment uses it: the local server is switched to a certificate
+//! from a CA this test makes, then `sslmode=verify-full` with that CA connects (encrypted),
+//! a wrong CA is refused, and `disable` / `require` behave as libpq's do. The server's settings
+//! are restored afterwards.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use chatapp::db::tls::connect_once;
+use chatapp_tests::{connect, pg_admin_base, TestEnv};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA, and a server certificate it signs for 127.0.0.1 / localhost.
+fn make_certificates(dir: &Path, name: &str) {
+    let ca_key = format!("{name}-ca.key");
+    let ca = format!("{name}-ca.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+/// Writes `contents` to `path` as the PostgreSQL server's OS user (the server must own its key).
+async fn write_as_server(admin: &tokio_postgres::Client, path: &str, contents: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(contents);
+    admin
+        .batch_execute(&format!("COPY (SELECT '{b64}') TO PROGRAM 'rm -f {path} && umask 077 && base64 -d > {path}'"))
+        .await
+        .unwrap();
+}
+
+async fn restore(admin: &tokio_postgres::Client) {
+    for stmt in ["ALTER SYSTEM RESET ssl_cert_file", "ALTER SYSTEM RESET ssl_key_file", "SELECT pg_reload_conf()"] {
+        admin.batch_execute(stmt).await.unwrap();
+    }
+}
+
+async fn encrypted(url: &str) -> Result<bool, String> {
+    let client = connect_once(url).await.map_err(|e| chatapp::error::error_chain(&e))?;
+    let row = client.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    Ok(row.get(0))
+}
+
+#[tokio::test]
+async fn verify_full_connects_with_the_right_ca_and_refuses_a_wrong_one() {
+    let env = TestEnv::new().await;
+    let admin = connect(&format!("{}/postgres", pg_admin_base())).await;
+    let on: String = admin.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    assert_eq!(on, "on", "this test needs ssl = on in the local PostgreSQL (Debian's default)");
+    let data: String = admin.query_one("SHOW data_directory", &[]).await.unwrap().get(0);
+
+    let dir = std::env::temp_dir().join(format!("chatapp-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    make_certificates(&dir, "right");
+    let wrong = dir.join("wrong");
+    std::fs::create_dir_all(&wrong).unwrap();
+    make_certificates(&wrong, "wrong");
+
+    let (cert, key) = (format!("{data}/chatapp-test-server.pem"), format!("{data}/chatapp-test-server.key"));
+    write_as_server(&admin, &cert, &std::fs::read_to_string(dir.join("server.pem")).unwrap()).await;
+    write_as_server(&admin, &key, &std::fs::read_to_string(dir.join("server.key")).unwrap()).await;
+    // ALTER SYSTEM cannot run in a transaction block: one statement at a time.
+    admin.batch_execute(&format!("ALTER SYSTEM SET ssl_cert_file = '{cert}'")).await.unwrap();
+    admin.batch_execute(&format!("ALTER SYSTEM SET ssl_key_file = '{key}'")).await.unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+
+    let base = env.cfg.database_url.expose().clone();
+    let right_ca = dir.join("right-ca.pem");
+    let wrong_ca = wrong.join("wrong-ca.pem");
+    let checks = tokio::spawn(async move {
+        let verify_full = format!("{base}?sslmode=verify-full&sslrootcert={}", right_ca.display());
+        // The reload is asynchronous: wait until new connections get the new certificate.
+        let mut last = Err(String::new());
+        for _ in 0..50 {
+            last = encrypted(&verify_full).await;
+            if last.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(last, Ok(true), "verify-full with the server's CA");
+        let refused = encrypted(&format!("{base}?sslmode=verify-full&sslrootcert={}", wrong_ca.display())).await;
+        assert!(refused.is_err(), "a wrong CA must be refused: {refused:?}");
+        let refused = encrypted(&format!("{base}?sslmode=verify-ca&sslrootcert={}", wrong_ca.display())).await;
+        assert!(refused.is_err(), "verify-ca with a wrong CA must be refused: {refused:?}");
+        assert_eq!(encrypted(&format!("{base}?sslmode=verify-ca&sslrootcert={}", right_ca.display())).await, Ok(true));
+        assert_eq!(encrypted(&format!("{base}?sslmode=require")).await, Ok(true));
+        assert_eq!(encrypted(&format!("{base}?sslmode=disable")).await, Ok(false));
+        assert_eq!(encrypted(&base).await, Ok(true), "prefer (the default) encrypts when the server offers TLS");
+        let no_ca = encrypted(&format!("{base}?sslmode=verify-full")).await.unwrap_err();
+        assert!(no_ca.contains("sslrootcert"), "{no_ca}");
+    })
+    .await;
+    restore(&admin).await;
+    admin.batch_execute(&format!("COPY (SELECT 1) TO PROGRAM 'rm -f {cert} {key}'")).await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
