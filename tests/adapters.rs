@@ -217,3 +217,21 @@ async fn configuration_selects_the_aws_adapters() {
     let m = sqs.receive_message().queue_url(&url).send().await.unwrap();
     assert!(m.messages()[0].body().unwrap().contains("config"));
 }
+
+/// A request that cannot get a database connection in time answers 503 `busy`, and the next one,
+/// once a connection is free, succeeds: an exhausted pool never hangs a request.
+#[tokio::test]
+async fn an_exhausted_pool_answers_503_busy_instead_of_hanging() {
+    use chatapp_functions::http_function::HttpFunction;
+    use chatapp_tests::Req;
+    let env = TestEnv::with(&[("DB_POOL_SIZE", "1"), ("DB_POOL_TIMEOUT_MS", "300")]).await;
+    let tenant = env.company("busy", "starter").await;
+    // The pool's only connection, held by an open transaction.
+    let held = env.deps.db.begin(&chatapp::auth::worker_ctx(tenant.company_id)).await.unwrap();
+    let r = env.send(HttpFunction::Team, Req::get("/admin/team/users").token(&tenant.admin_token)).await;
+    assert_eq!(r.status, http::StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.code(), "busy");
+    held.rollback().await.unwrap();
+    let r = env.send(HttpFunction::Team, Req::get("/admin/team/users").token(&tenant.admin_token)).await;
+    assert_eq!(r.status, http::StatusCode::OK, "{}", r.body);
+}

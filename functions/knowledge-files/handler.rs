@@ -235,8 +235,11 @@ async fn request_upload(
     Ok((StatusCode::CREATED, Json(UploadTicket { file, upload })))
 }
 
-/// Sends the ingest job inside the transaction that marked the file queued: if the send
-/// fails, the status rolls back, so a file is never "queued" without a job.
+/// Sends the ingest job while the transaction that marks the file queued is still open (the
+/// send itself is not part of it: it goes to SQS or over another connection). A failed send
+/// rolls the status back, so a file is never "queued" without a job; a commit that fails
+/// after the send leaves a job for a file still `pending`, which the worker ingests anyway
+/// (the transactional outbox of the human-in-the-loop issue removes that case).
 async fn enqueue(deps: &AppDeps, company: CompanyId, file: Uuid) -> Result<(), ApiError> {
     deps.queue.send(INGEST, &IngestJob::file(company, file).to_json()).await.map_err(ApiError::internal)?;
     Ok(())

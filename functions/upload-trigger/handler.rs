@@ -140,7 +140,8 @@ pub async fn process_record(deps: &AppDeps, record: &Value) -> Result<Outcome, T
             }
         }
         repo::knowledge::queue_file(&tx, company.as_uuid(), file_id, &["pending"], size).await?;
-        // In the same transaction: if the send fails, the file stays pending and S3 retries.
+        // Before the commit (the send is not part of the transaction): if it fails, the file
+        // stays pending and S3 retries; if the commit fails after it, the worker still ingests it.
         deps.queue.send(INGEST, &IngestJob::file(company, file_id).to_json()).await?;
         Ok::<_, TriggerError>(Outcome::Queued { company: company.as_uuid(), file: file_id })
     }
