@@ -212,18 +212,24 @@ impl VectorIndex for LazyVectors {
 }
 
 /// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`, set by the template's
-/// `LoggingConfig`), plain text otherwise; `RUST_LOG` (or Lambda's `AWS_LAMBDA_LOG_LEVEL`) filters.
+/// `LoggingConfig`), plain text otherwise. `RUST_LOG` (`info`, or `warn,chatapp=debug`) filters,
+/// else Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()).unwrap_or_else(|_| "info".into());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let spec = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
+        .unwrap_or_else(|_| "info".into());
+    let filter: Targets = spec.parse().unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    let registry = tracing_subscriber::registry().with(filter);
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let layer = tracing_subscriber::fmt::layer().with_target(false);
     // Lambda adds its own timestamps; ANSI colours would garble CloudWatch.
     let _ = match (json, on_lambda) {
-        (true, _) => builder.json().flatten_event(true).without_time().with_ansi(false).try_init(),
-        (false, true) => builder.without_time().with_ansi(false).try_init(),
-        (false, false) => builder.try_init(),
+        (true, _) => registry.with(layer.json().flatten_event(true).without_time().with_ansi(false)).try_init(),
+        (false, true) => registry.with(layer.without_time().with_ansi(false)).try_init(),
+        (false, false) => registry.with(layer).try_init(),
     };
 }

@@ -62,9 +62,15 @@ impl Event {
     }
 }
 
+/// Where the release binaries are: `BENCH_BIN_DIR`, else `<target>/release` beside this
+/// program's own profile directory (it may itself be a dev build: it only spawns and times).
 fn release_dir() -> PathBuf {
-    // target/release/deps/cold_start-<hash> → target/release
-    std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf()
+    if let Some(dir) = std::env::var_os("BENCH_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // <target>/<profile>/deps/cold_start-<hash> → <target>/release
+    let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    profile_dir.parent().unwrap().join("release")
 }
 
 fn http_event(method: &str, path: &str, token: Option<&str>) -> String {

@@ -68,7 +68,7 @@ pub fn target(url: &str) -> Result<PgTarget, DbError> {
         TlsMode::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(e.to_string()))?;
