@@ -14,6 +14,7 @@ use chatapp::auth::tokens;
 use chatapp::chat::turn::{self, TurnRequest, TurnResponse};
 use chatapp::domain::{self, Email};
 use chatapp::repo::chat::{self as repo, Message};
+use chatapp::status::AgentStatus;
 use chatapp::tenant::{Access, Principal, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -97,7 +98,7 @@ async fn start(
     let created = async {
         // RLS and the company filter: another company's agent id is simply not found.
         let a = repo::agent(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
-        if a.status != "active" {
+        if a.status != AgentStatus::Active {
             return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
         }
         let customer = repo::upsert_customer(

@@ -14,6 +14,7 @@ use chatapp::auth::tokens;
 use chatapp::domain::{self, Email, Slug};
 use chatapp::error::ErrorBody;
 use chatapp::repo::{self, companies::Company, companies::CompanyPatch};
+use chatapp::status::CompanyStatus;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -167,14 +168,14 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Paged<Company>>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Read)?;
-    let status = q.status;
-    if let Some(s) = &status {
-        if !["active", "suspended", "pending", "deleted"].contains(&s.as_str()) {
-            return Err(ApiError::validation("status must be active, suspended, pending or deleted"));
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<CompanyStatus>)
+        .transpose()
+        .map_err(|_| ApiError::validation("status must be active, suspended, pending or deleted"))?;
     let tx = deps.db.begin(&ctx).await?;
-    let result = repo::companies::list(&tx, page, status.as_deref()).await.map_err(ApiError::from);
+    let result = repo::companies::list(&tx, page, status).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
     Ok(Json(Paged::new(items, page, total)))
 }
@@ -277,7 +278,7 @@ async fn suspend(
     meta: RequestMeta,
     JsonOrEmpty(body): JsonOrEmpty<CompanyStatusBody>,
 ) -> Result<Json<Company>, ApiError> {
-    set_status(&deps, &ctx, &meta, id, body, "suspended").await
+    set_status(&deps, &ctx, &meta, id, body, CompanyStatus::Suspended).await
 }
 
 /// Reactivate a suspended company (master admin).
@@ -292,7 +293,7 @@ async fn reactivate(
     meta: RequestMeta,
     JsonOrEmpty(body): JsonOrEmpty<CompanyStatusBody>,
 ) -> Result<Json<Company>, ApiError> {
-    set_status(&deps, &ctx, &meta, id, body, "active").await
+    set_status(&deps, &ctx, &meta, id, body, CompanyStatus::Active).await
 }
 
 async fn set_status(
@@ -301,12 +302,12 @@ async fn set_status(
     meta: &RequestMeta,
     id: Uuid,
     body: CompanyStatusBody,
-    status: &str,
+    status: CompanyStatus,
 ) -> Result<Json<Company>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
     domain::optional_text("reason", body.reason.as_deref(), 1000)?;
-    let patch = CompanyPatch { status: Some(status.to_string()), ..Default::default() };
-    let action = if status == "suspended" { "company.suspend" } else { "company.reactivate" };
+    let patch = CompanyPatch { status: Some(status), ..Default::default() };
+    let action = if status == CompanyStatus::Suspended { "company.suspend" } else { "company.reactivate" };
     change(deps, ctx, meta, id, &patch, action).await
 }
 

@@ -14,6 +14,7 @@ use chatapp::db::TenantTx;
 use chatapp::domain;
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
 use chatapp::repo::{self, knowledge::Article, knowledge::ArticleFields};
+use chatapp::status::ArticleStatus;
 use chatapp::tenant::{Access, CompanyId, Resource};
 use chatapp::web::{CompanyParam, IdPath, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -126,8 +127,9 @@ async fn create(
         let fields = ArticleFields { category_id: v.category_id, title: &v.title, content: &v.content, tags: &v.tags };
         let mut article = repo::knowledge::create_article(&tx, cid, &fields, ctx.user_id()).await?;
         if body.publish {
-            article =
-                repo::knowledge::set_article_status(&tx, cid, article.id, true).await?.ok_or(ApiError::NotFound)?;
+            article = repo::knowledge::set_article_status(&tx, cid, article.id, ArticleStatus::Published)
+                .await?
+                .ok_or(ApiError::NotFound)?;
         }
         audit::record(
             &tx,
@@ -148,7 +150,7 @@ async fn create(
     .await;
     let article = tx.finish(result).await?;
     // After the commit: a worker must see the published row.
-    if article.status == "published" {
+    if article.status == ArticleStatus::Published {
         enqueue(&deps, company, article.id).await?;
     }
     Ok((StatusCode::CREATED, Json(article)))
@@ -199,7 +201,7 @@ async fn update(
     }
     .await;
     let after = tx.finish(result).await?;
-    if after.status == "published" {
+    if after.status == ArticleStatus::Published {
         enqueue(&deps, company, id).await?;
     }
     Ok(Json(after))
@@ -244,7 +246,8 @@ async fn set_published(
     let tx = deps.db.begin(ctx).await?;
     let result = async {
         let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        let after = repo::knowledge::set_article_status(&tx, cid, id, published).await?.ok_or(ApiError::NotFound)?;
+        let status = if published { ArticleStatus::Published } else { ArticleStatus::Draft };
+        let after = repo::knowledge::set_article_status(&tx, cid, id, status).await?.ok_or(ApiError::NotFound)?;
         audit::record(
             &tx,
             AuditEntry {

@@ -18,6 +18,7 @@ use chatapp::db::TenantTx;
 use chatapp::domain;
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
 use chatapp::repo::{self, knowledge::KnowledgeFile};
+use chatapp::status::FileStatus;
 use chatapp::tenant::{Access, CompanyId, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -277,7 +278,7 @@ async fn upload(
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let file = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        if file.status != "pending" {
+        if file.status != FileStatus::Pending {
             return Err(ApiError::conflict(
                 "already_uploaded",
                 format!("this file is {}; request a new upload to replace it", file.status),
@@ -286,7 +287,7 @@ async fn upload(
         check_limits(&tx, cid, bytes.len() as i64, i64::from(file.size)).await?;
         let key = ObjectKey::parse_full(&file.storage_path).map_err(ApiError::internal)?;
         deps.blobs.put(&key, bytes.clone(), &file.mime_type).await.map_err(ApiError::internal)?;
-        let queued = repo::knowledge::queue_file(&tx, cid, id, &["pending"], Some(bytes.len() as i32))
+        let queued = repo::knowledge::queue_file(&tx, cid, id, &[FileStatus::Pending], false, Some(bytes.len() as i32))
             .await?
             .ok_or(ApiError::NotFound)?;
         audit::record(
@@ -350,18 +351,19 @@ async fn requeue(
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let (from, action): (&[&str], &str) = match kind {
-        // "stale": also a queued/processing file untouched for 15 minutes (its job died).
-        Requeue::Retry => (&["failed", "stale"], "knowledge_file.retry"),
-        Requeue::Reindex => (&["indexed", "failed", "stale"], "knowledge_file.reindex"),
+    let (from, action): (&[FileStatus], &str) = match kind {
+        Requeue::Retry => (&[FileStatus::Failed], "knowledge_file.retry"),
+        Requeue::Reindex => (&[FileStatus::Indexed, FileStatus::Failed], "knowledge_file.reindex"),
     };
+    // Both also take a stale file: queued or processing, untouched for 15 minutes (its job died).
+    let allowed = from.iter().map(|s| s.as_str()).chain(["stale"]).collect::<Vec<_>>().join(", ");
     let tx = deps.db.begin(ctx).await?;
     let result = async {
         let before = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        let Some(after) = repo::knowledge::queue_file(&tx, cid, id, from, None).await? else {
+        let Some(after) = repo::knowledge::queue_file(&tx, cid, id, from, true, None).await? else {
             return Err(ApiError::conflict(
                 "invalid_status",
-                format!("a {} file cannot be {}; allowed from: {}", before.status, action_verb(kind), from.join(", ")),
+                format!("a {} file cannot be {}; allowed from: {}", before.status, action_verb(kind), allowed),
             ));
         };
         audit::record(
@@ -413,12 +415,12 @@ async fn list(
 ) -> Result<Json<Paged<KnowledgeFile>>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let status = q.status;
-    if let Some(s) = &status {
-        if !["pending", "queued", "processing", "indexed", "failed"].contains(&s.as_str()) {
-            return Err(ApiError::validation("status must be pending, queued, processing, indexed or failed"));
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<FileStatus>)
+        .transpose()
+        .map_err(|_| ApiError::validation("status must be pending, queued, processing, indexed or failed"))?;
     let category_id = match q.category_id.as_deref() {
         Some(c) => Some(Uuid::parse_str(c).map_err(|_| ApiError::validation("category_id must be a UUID"))?),
         None => None,

@@ -34,6 +34,7 @@ use chatapp::chat::turn::{self, TurnOutput, TurnRequest, TurnResponse};
 use chatapp::domain::{self, Email};
 use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::repo::chat::{self as repo, WidgetConfig};
+use chatapp::status::{AgentStatus, ConversationStatus};
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{header, IdPath, JsonBody, JsonOrEmpty};
 use chatapp::{ApiError, TenantCtx};
@@ -294,7 +295,7 @@ async fn start_session(
     let tx = deps.db.begin(&ctx).await?;
     let created = async {
         let agent_row = repo::agent(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
-        if agent_row.status != "active" {
+        if agent_row.status != AgentStatus::Active {
             return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
         }
         // Only a verified identifier may link to an existing customer record.
@@ -519,7 +520,7 @@ struct EndConversationBody {
 struct ConversationEnded {
     conversation_id: Uuid,
     /// Always `resolved`.
-    status: String,
+    status: ConversationStatus,
     rating: Option<i32>,
 }
 
@@ -545,7 +546,11 @@ async fn end(
         .map_err(ApiError::from);
     tx.finish(ended).await?;
     deps.auth.forget_session(&token);
-    Ok(Json(ConversationEnded { conversation_id: conversation, status: "resolved".to_string(), rating: body.rating }))
+    Ok(Json(ConversationEnded {
+        conversation_id: conversation,
+        status: ConversationStatus::Resolved,
+        rating: body.rating,
+    }))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod knowledge;
 pub mod repo;
 pub mod seed;
+pub mod status;
 pub mod tenant;
 pub mod web;
 
