@@ -27,7 +27,7 @@ macro_rules! labels {
         impl $ty {
             pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
 
-            pub fn as_str(self) -> &'static str {
+            pub fn as_str(&self) -> &'static str {
                 match self {
                     $($ty::$variant => $label),+
                 }
@@ -156,11 +156,11 @@ labels!(ConversationStatus {
 
 impl ConversationStatus {
     /// A human owns the conversation (or is about to): the AI stays silent.
-    pub fn is_human(self) -> bool {
+    pub fn is_human(&self) -> bool {
         matches!(self, Self::WaitingHuman | Self::WithHuman)
     }
 
-    pub fn is_closed(self) -> bool {
+    pub fn is_closed(&self) -> bool {
         matches!(self, Self::Resolved | Self::Abandoned)
     }
 }
@@ -202,7 +202,7 @@ labels!(SubscriptionStatus {
 
 impl SubscriptionStatus {
     /// The company's chat is served.
-    pub fn is_usable(self) -> bool {
+    pub fn is_usable(&self) -> bool {
         matches!(self, Self::Trial | Self::Active | Self::GracePeriod)
     }
 }
