@@ -60,7 +60,8 @@ struct NewCustomer {
     /// Your id for the customer: conversations with the same one share a customer record.
     external_id: Option<String>,
     name: Option<String>,
-    email: Option<String>,
+    #[schema(value_type = Option<String>, format = Email)]
+    email: Option<Email>,
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -92,7 +93,7 @@ async fn start(
     let company = ctx.require_company()?.as_uuid();
     let external = domain::optional_text("customer.external_id", body.customer.external_id.as_deref(), 255)?;
     let name = domain::optional_text("customer.name", body.customer.name.as_deref(), 255)?;
-    let email = body.customer.email.as_deref().map(|e| Email::parse("customer.email", e)).transpose()?;
+    let email = body.customer.email;
     // The conversation token is never handed out here: the API key is the credential.
     let token_hash = tokens::sha256_hex(&format!("api_{}", tokens::random_secret()));
     let tx = deps.db.begin(&ctx).await?;

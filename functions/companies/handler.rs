@@ -45,7 +45,8 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
 struct CreateCompanyBody {
     name: String,
     /// Lowercase letters, digits and hyphens; unique.
-    slug: String,
+    #[schema(value_type = String)]
+    slug: Slug,
     description: Option<String>,
     /// Default `UTC`.
     timezone: Option<String>,
@@ -56,7 +57,8 @@ struct CreateCompanyBody {
     /// 0..=365 (default 14).
     trial_days: Option<i32>,
     /// Invites this address as the company's first admin.
-    admin_email: Option<String>,
+    #[schema(value_type = Option<String>, format = Email)]
+    admin_email: Option<Email>,
 }
 
 /// The new company, its subscription, and the first admin's invitation if one was asked for.
@@ -82,7 +84,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<CreatedCompany>), ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
     let name = domain::text("name", &body.name, 255)?;
-    let slug = Slug::parse("slug", &body.slug)?;
+    let slug = body.slug;
     let description = domain::optional_text("description", body.description.as_deref(), 5000)?;
     let timezone = domain::optional_text("timezone", body.timezone.as_deref(), 50)?.unwrap_or_else(|| "UTC".into());
     let locale = domain::optional_text("locale", body.locale.as_deref(), 10)?.unwrap_or_else(|| "en".into());
@@ -91,7 +93,7 @@ async fn create(
     if !(0..=365).contains(&trial_days) {
         return Err(ApiError::validation("trial_days must be 0..=365"));
     }
-    let admin_email = body.admin_email.as_deref().map(|e| Email::parse("admin_email", e)).transpose()?;
+    let admin_email = body.admin_email;
 
     let tx = deps.db.begin(&ctx).await?;
     let result = async {

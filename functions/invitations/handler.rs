@@ -38,7 +38,8 @@ pub fn routes() -> OpenApiRouter<Core> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateInvitationBody {
-    email: String,
+    #[schema(value_type = String, format = Email)]
+    email: Email,
     /// `company_admin` or `support_agent` (the default).
     role: Option<String>,
     name: Option<String>,
@@ -70,7 +71,7 @@ async fn create(
     ctx.authorize(Resource::Invitations, Access::Write)?;
     let company = ctx.require_company()?;
     let inviter = ctx.user_id().ok_or_else(|| ApiError::forbidden("forbidden", "only users can invite"))?;
-    let email = Email::parse("email", &body.email)?;
+    let email = body.email;
     let role = match body.role.as_deref().map(Role::parse) {
         None => Role::SupportAgent,
         Some(Some(r @ (Role::CompanyAdmin | Role::SupportAgent))) => r,

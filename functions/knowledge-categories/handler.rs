@@ -40,7 +40,8 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
 struct CategoryBody {
     name: String,
     /// 2-100 characters of `a-z`, `0-9` and inner `-`; made from the name when absent.
-    slug: Option<String>,
+    #[schema(value_type = Option<String>)]
+    slug: Option<Slug>,
     description: Option<String>,
     /// A category of the same company; absent for the top level.
     parent_id: Option<Uuid>,
@@ -53,7 +54,8 @@ struct CategoryBody {
 #[serde(deny_unknown_fields)]
 struct CategoryPatch {
     name: Option<String>,
-    slug: Option<String>,
+    #[schema(value_type = Option<String>)]
+    slug: Option<Slug>,
     description: Option<String>,
     /// `null` moves the category to the top level; absent leaves it where it is.
     #[serde(default, with = "double_option")]
@@ -80,16 +82,13 @@ struct ValidCategory {
 
 fn validate(
     name: &str,
-    slug: Option<&str>,
+    slug: Option<Slug>,
     description: Option<&str>,
     parent_id: Option<Uuid>,
     sort_order: i32,
 ) -> Result<ValidCategory, ApiError> {
     let name = domain::text("name", name, 255)?;
-    let slug = match slug {
-        Some(s) => Slug::parse("slug", s)?,
-        None => Slug::from_name(&name),
-    };
+    let slug = slug.unwrap_or_else(|| Slug::from_name(&name));
     let description = domain::optional_text("description", description, 5000)?;
     if !(-1_000_000..=1_000_000).contains(&sort_order) {
         return Err(ApiError::validation("sort_order must be between -1000000 and 1000000"));
@@ -126,13 +125,8 @@ async fn create(
 ) -> Result<(StatusCode, Json<Category>), ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
-    let valid = validate(
-        &body.name,
-        body.slug.as_deref(),
-        body.description.as_deref(),
-        body.parent_id,
-        body.sort_order.unwrap_or(0),
-    )?;
+    let valid =
+        validate(&body.name, body.slug, body.description.as_deref(), body.parent_id, body.sort_order.unwrap_or(0))?;
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let limits = repo::plans::limits(&tx, company).await?;
@@ -249,9 +243,13 @@ async fn update(
     let result = async {
         let before = repo::knowledge::get_category(&tx, company, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         let parent_id = patch.parent_id.unwrap_or(before.parent_id);
+        let slug = match patch.slug.clone() {
+            Some(s) => s,
+            None => Slug::parse("slug", &before.slug)?,
+        };
         let valid = validate(
             patch.name.as_deref().unwrap_or(&before.name),
-            Some(patch.slug.as_deref().unwrap_or(&before.slug)),
+            Some(slug),
             patch.description.as_deref().or(before.description.as_deref()),
             parent_id,
             patch.sort_order.unwrap_or(before.sort_order),

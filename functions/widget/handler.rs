@@ -239,7 +239,8 @@ async fn config(State(deps): State<AppDeps>, w: AgentWidget) -> Json<WidgetSetti
 #[serde(deny_unknown_fields)]
 struct StartSessionBody {
     name: Option<String>,
-    email: Option<String>,
+    #[schema(value_type = Option<String>, format = Email)]
+    email: Option<Email>,
     /// The site's id for the customer; linked to a customer record only when verified.
     identifier: Option<String>,
     /// `hex(HMAC-SHA256(widget secret, identifier))`.
@@ -274,7 +275,7 @@ async fn start_session(
     let AgentWidget { ctx, agent, widget } = w;
     let company = ctx.require_company()?.as_uuid();
     let name = domain::optional_text("name", body.name.as_deref(), 255)?;
-    let email = body.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
+    let email = body.email;
     let identifier = domain::optional_text("identifier", body.identifier.as_deref(), 255)?;
     let metadata = body.metadata.unwrap_or_else(|| json!({}));
     if !metadata.is_object() || metadata.to_string().len() > 4096 {
