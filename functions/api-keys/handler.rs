@@ -9,6 +9,7 @@ use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::tokens;
 use chatapp::domain;
+use chatapp::ids::ApiKeyId;
 use chatapp::repo::{self, api_keys::ApiKey};
 use chatapp::tenant::{Access, Resource, API_KEY_SCOPES};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
@@ -19,7 +20,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
@@ -132,12 +132,12 @@ async fn list(State(deps): State<Core>, Tenant(ctx): Tenant, page: Page) -> Resu
 
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(delete, path = "/admin/api-keys/{id}", tag = "api-keys", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "API key id"), CompanyParam),
+    params(("id" = uuid::Uuid, Path, description = "API key id"), CompanyParam),
     responses((status = 200, description = "The revoked key", body = ApiKey)))]
 async fn revoke(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<ApiKeyId>,
     meta: RequestMeta,
 ) -> Result<Json<ApiKey>, ApiError> {
     require_user(&ctx)?;
@@ -145,14 +145,14 @@ async fn revoke(
     let company = ctx.require_company()?;
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::api_keys::get(&tx, company.as_uuid(), id).await?.ok_or(ApiError::NotFound)?;
-        let after = repo::api_keys::revoke(&tx, company.as_uuid(), id).await?.ok_or(ApiError::NotFound)?;
+        let before = repo::api_keys::get(&tx, company.as_uuid(), id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        let after = repo::api_keys::revoke(&tx, company.as_uuid(), id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         audit::record(
             &tx,
             AuditEntry {
                 action: "api_key.revoke",
                 resource_type: "api_key",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"is_active": before.is_active, "revoked_at": before.revoked_at})),
                 after: Some(json!({"is_active": after.is_active, "revoked_at": after.revoked_at})),
             },

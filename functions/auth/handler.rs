@@ -30,7 +30,8 @@ pub fn routes() -> OpenApiRouter<Core> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
-    email: String,
+    #[schema(value_type = String, format = Email)]
+    email: Email,
     /// 1-1024 bytes.
     password: String,
 }
@@ -55,11 +56,10 @@ async fn login(
     meta: RequestMeta,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let email = Email::parse("email", &body.email)?;
     if body.password.is_empty() || body.password.len() > 1024 {
         return Err(ApiError::validation("password must be 1-1024 bytes"));
     }
-    let (tokens, user_id) = deps.auth.login(email.as_str(), &body.password, &meta).await?;
+    let (tokens, user_id) = deps.auth.login(body.email.as_str(), &body.password, &meta).await?;
     Ok(Json(LoginResponse { tokens, user_id }))
 }
 

@@ -13,7 +13,9 @@ use chatapp::app::AppDeps;
 use chatapp::auth::tokens;
 use chatapp::chat::turn::{self, TurnRequest, TurnResponse};
 use chatapp::domain::{self, Email};
+use chatapp::ids::{AgentId, ConversationId};
 use chatapp::repo::chat::{self as repo, Message};
+use chatapp::status::AgentStatus;
 use chatapp::tenant::{Access, Principal, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -58,7 +60,8 @@ struct NewCustomer {
     /// Your id for the customer: conversations with the same one share a customer record.
     external_id: Option<String>,
     name: Option<String>,
-    email: Option<String>,
+    #[schema(value_type = Option<String>, format = Email)]
+    email: Option<Email>,
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -83,21 +86,21 @@ struct ConversationStarted {
 async fn start(
     State(deps): State<AppDeps>,
     ApiKey(ctx): ApiKey,
-    IdPath(agent): IdPath<Uuid>,
+    IdPath(agent): IdPath<AgentId>,
     JsonOrEmpty(body): JsonOrEmpty<StartConversationBody>,
 ) -> Result<(StatusCode, Json<ConversationStarted>), ApiError> {
     ctx.authorize(Resource::Messages, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
     let external = domain::optional_text("customer.external_id", body.customer.external_id.as_deref(), 255)?;
     let name = domain::optional_text("customer.name", body.customer.name.as_deref(), 255)?;
-    let email = body.customer.email.as_deref().map(|e| Email::parse("customer.email", e)).transpose()?;
+    let email = body.customer.email;
     // The conversation token is never handed out here: the API key is the credential.
     let token_hash = tokens::sha256_hex(&format!("api_{}", tokens::random_secret()));
     let tx = deps.db.begin(&ctx).await?;
     let created = async {
         // RLS and the company filter: another company's agent id is simply not found.
-        let a = repo::agent(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
-        if a.status != "active" {
+        let a = repo::agent(&tx, company, agent.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        if a.status != AgentStatus::Active {
             return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
         }
         let customer = repo::upsert_customer(
@@ -114,7 +117,7 @@ async fn start(
             &tx,
             &repo::NewConversation {
                 company_id: company,
-                agent_id: agent,
+                agent_id: agent.as_uuid(),
                 token_hash: &token_hash,
                 channel: "custom",
                 customer_id: customer,
@@ -132,10 +135,10 @@ async fn start(
 }
 
 /// API keys reach the custom channel's conversations only, never the widget's.
-async fn require_custom(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> Result<(), ApiError> {
+async fn require_custom(deps: &AppDeps, ctx: &TenantCtx, conversation: ConversationId) -> Result<(), ApiError> {
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(ctx).await?;
-    let channel = repo::channel(&tx, company, conversation).await.map_err(ApiError::from);
+    let channel = repo::channel(&tx, company, conversation.as_uuid()).await.map_err(ApiError::from);
     match tx.finish(channel).await?.as_deref() {
         Some("custom") => Ok(()),
         _ => Err(ApiError::NotFound),
@@ -149,14 +152,14 @@ async fn require_custom(deps: &AppDeps, ctx: &TenantCtx, conversation: Uuid) -> 
 async fn send(
     State(deps): State<AppDeps>,
     ApiKey(ctx): ApiKey,
-    IdPath(conversation): IdPath<Uuid>,
+    IdPath(conversation): IdPath<ConversationId>,
     JsonBody(body): JsonBody<TurnRequest>,
 ) -> Result<Json<TurnResponse>, ApiError> {
     ctx.authorize(Resource::Messages, Access::Write)?;
     require_custom(&deps, &ctx, conversation).await?;
     let input = turn::validate(&body.content, body.client_message_id.as_deref())?;
     let mut ignore = |_: &str| {};
-    let out = turn::turn(&deps, &ctx, conversation, &input, &mut ignore).await?;
+    let out = turn::turn(&deps, &ctx, conversation.as_uuid(), &input, &mut ignore).await?;
     Ok(Json(TurnResponse::from(out)))
 }
 
@@ -174,14 +177,14 @@ struct ConversationHistory {
 async fn history(
     State(deps): State<AppDeps>,
     ApiKey(ctx): ApiKey,
-    IdPath(conversation): IdPath<Uuid>,
+    IdPath(conversation): IdPath<ConversationId>,
 ) -> Result<Json<ConversationHistory>, ApiError> {
     ctx.authorize(Resource::Messages, Access::Read)?;
     // Unknown, other-company and widget conversations all look the same: not found.
     require_custom(&deps, &ctx, conversation).await?;
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
-    let messages = repo::history(&tx, company, conversation, 200).await.map_err(ApiError::from);
+    let messages = repo::history(&tx, company, conversation.as_uuid(), 200).await.map_err(ApiError::from);
     let messages = tx.finish(messages).await?;
-    Ok(Json(ConversationHistory { conversation_id: conversation, messages }))
+    Ok(Json(ConversationHistory { conversation_id: conversation.as_uuid(), messages }))
 }

@@ -14,6 +14,7 @@ use chatapp::auth::tokens;
 use chatapp::domain::{self, Email, Slug};
 use chatapp::error::ErrorBody;
 use chatapp::repo::{self, companies::Company, companies::CompanyPatch};
+use chatapp::status::CompanyStatus;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -44,7 +45,8 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
 struct CreateCompanyBody {
     name: String,
     /// Lowercase letters, digits and hyphens; unique.
-    slug: String,
+    #[schema(value_type = String)]
+    slug: Slug,
     description: Option<String>,
     /// Default `UTC`.
     timezone: Option<String>,
@@ -55,7 +57,8 @@ struct CreateCompanyBody {
     /// 0..=365 (default 14).
     trial_days: Option<i32>,
     /// Invites this address as the company's first admin.
-    admin_email: Option<String>,
+    #[schema(value_type = Option<String>, format = Email)]
+    admin_email: Option<Email>,
 }
 
 /// The new company, its subscription, and the first admin's invitation if one was asked for.
@@ -81,7 +84,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<CreatedCompany>), ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
     let name = domain::text("name", &body.name, 255)?;
-    let slug = Slug::parse("slug", &body.slug)?;
+    let slug = body.slug;
     let description = domain::optional_text("description", body.description.as_deref(), 5000)?;
     let timezone = domain::optional_text("timezone", body.timezone.as_deref(), 50)?.unwrap_or_else(|| "UTC".into());
     let locale = domain::optional_text("locale", body.locale.as_deref(), 10)?.unwrap_or_else(|| "en".into());
@@ -90,7 +93,7 @@ async fn create(
     if !(0..=365).contains(&trial_days) {
         return Err(ApiError::validation("trial_days must be 0..=365"));
     }
-    let admin_email = body.admin_email.as_deref().map(|e| Email::parse("admin_email", e)).transpose()?;
+    let admin_email = body.admin_email;
 
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
@@ -167,14 +170,14 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Paged<Company>>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Read)?;
-    let status = q.status;
-    if let Some(s) = &status {
-        if !["active", "suspended", "pending", "deleted"].contains(&s.as_str()) {
-            return Err(ApiError::validation("status must be active, suspended, pending or deleted"));
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<CompanyStatus>)
+        .transpose()
+        .map_err(|_| ApiError::validation("status must be active, suspended, pending or deleted"))?;
     let tx = deps.db.begin(&ctx).await?;
-    let result = repo::companies::list(&tx, page, status.as_deref()).await.map_err(ApiError::from);
+    let result = repo::companies::list(&tx, page, status).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
     Ok(Json(Paged::new(items, page, total)))
 }
@@ -277,7 +280,7 @@ async fn suspend(
     meta: RequestMeta,
     JsonOrEmpty(body): JsonOrEmpty<CompanyStatusBody>,
 ) -> Result<Json<Company>, ApiError> {
-    set_status(&deps, &ctx, &meta, id, body, "suspended").await
+    set_status(&deps, &ctx, &meta, id, body, CompanyStatus::Suspended).await
 }
 
 /// Reactivate a suspended company (master admin).
@@ -292,7 +295,7 @@ async fn reactivate(
     meta: RequestMeta,
     JsonOrEmpty(body): JsonOrEmpty<CompanyStatusBody>,
 ) -> Result<Json<Company>, ApiError> {
-    set_status(&deps, &ctx, &meta, id, body, "active").await
+    set_status(&deps, &ctx, &meta, id, body, CompanyStatus::Active).await
 }
 
 async fn set_status(
@@ -301,12 +304,12 @@ async fn set_status(
     meta: &RequestMeta,
     id: Uuid,
     body: CompanyStatusBody,
-    status: &str,
+    status: CompanyStatus,
 ) -> Result<Json<Company>, ApiError> {
     ctx.authorize(Resource::Companies, Access::Write)?;
     domain::optional_text("reason", body.reason.as_deref(), 1000)?;
-    let patch = CompanyPatch { status: Some(status.to_string()), ..Default::default() };
-    let action = if status == "suspended" { "company.suspend" } else { "company.reactivate" };
+    let patch = CompanyPatch { status: Some(status), ..Default::default() };
+    let action = if status == CompanyStatus::Suspended { "company.suspend" } else { "company.reactivate" };
     change(deps, ctx, meta, id, &patch, action).await
 }
 

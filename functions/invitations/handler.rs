@@ -11,6 +11,7 @@ use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::{tokens, TokenPair};
 use chatapp::domain::{self, Email};
 use chatapp::error::ErrorBody;
+use chatapp::ids::InvitationId;
 use chatapp::repo::{self, invitations::Invitation, users::User};
 use chatapp::tenant::{Access, Resource, Role};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
@@ -21,7 +22,6 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 pub const INVITATION_DAYS: i64 = 7;
 
@@ -38,7 +38,8 @@ pub fn routes() -> OpenApiRouter<Core> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateInvitationBody {
-    email: String,
+    #[schema(value_type = String, format = Email)]
+    email: Email,
     /// `company_admin` or `support_agent` (the default).
     role: Option<String>,
     name: Option<String>,
@@ -70,7 +71,7 @@ async fn create(
     ctx.authorize(Resource::Invitations, Access::Write)?;
     let company = ctx.require_company()?;
     let inviter = ctx.user_id().ok_or_else(|| ApiError::forbidden("forbidden", "only users can invite"))?;
-    let email = Email::parse("email", &body.email)?;
+    let email = body.email;
     let role = match body.role.as_deref().map(Role::parse) {
         None => Role::SupportAgent,
         Some(Some(r @ (Role::CompanyAdmin | Role::SupportAgent))) => r,
@@ -142,25 +143,25 @@ async fn list(State(deps): State<Core>, Tenant(ctx): Tenant, page: Page) -> Resu
 
 /// Revoke a pending invitation.
 #[utoipa::path(delete, path = "/admin/invitations/{id}", tag = "invitations", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Invitation id"), CompanyParam),
+    params(("id" = uuid::Uuid, Path, description = "Invitation id"), CompanyParam),
     responses(
         (status = 200, description = "The revoked invitation", body = Invitation),
         (status = 409, description = "The invitation is no longer pending", body = ErrorBody)))]
 async fn revoke(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<InvitationId>,
     meta: RequestMeta,
 ) -> Result<Json<Invitation>, ApiError> {
     ctx.authorize(Resource::Invitations, Access::Write)?;
     let company = ctx.require_company()?;
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::invitations::get(&tx, id)
+        let before = repo::invitations::get(&tx, id.as_uuid())
             .await?
             .filter(|i| i.company_id == company.as_uuid())
             .ok_or(ApiError::NotFound)?;
-        let after = repo::invitations::revoke(&tx, id)
+        let after = repo::invitations::revoke(&tx, id.as_uuid())
             .await?
             .ok_or_else(|| ApiError::conflict("not_pending", format!("invitation is {}", before.status)))?;
         audit::record(
@@ -168,7 +169,7 @@ async fn revoke(
             AuditEntry {
                 action: "invitation.revoke",
                 resource_type: "invitation",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"status": before.status})),
                 after: Some(json!({"status": after.status})),
             },

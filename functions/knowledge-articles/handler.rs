@@ -12,8 +12,10 @@ use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::db::TenantTx;
 use chatapp::domain;
+use chatapp::ids::ArticleId;
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
 use chatapp::repo::{self, knowledge::Article, knowledge::ArticleFields};
+use chatapp::status::ArticleStatus;
 use chatapp::tenant::{Access, CompanyId, Resource};
 use chatapp::web::{CompanyParam, IdPath, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -100,8 +102,11 @@ async fn check_category(tx: &TenantTx, company: Uuid, category: Option<Uuid>) ->
     Ok(())
 }
 
-async fn enqueue(deps: &AppDeps, company: CompanyId, article: Uuid) -> Result<(), ApiError> {
-    deps.queue.send(INGEST, &IngestJob::article(company, article).to_json()).await.map_err(ApiError::internal)?;
+async fn enqueue(deps: &AppDeps, company: CompanyId, article: ArticleId) -> Result<(), ApiError> {
+    deps.queue
+        .send(INGEST, &IngestJob::article(company, article.as_uuid()).to_json())
+        .await
+        .map_err(ApiError::internal)?;
     Ok(())
 }
 
@@ -126,8 +131,9 @@ async fn create(
         let fields = ArticleFields { category_id: v.category_id, title: &v.title, content: &v.content, tags: &v.tags };
         let mut article = repo::knowledge::create_article(&tx, cid, &fields, ctx.user_id()).await?;
         if body.publish {
-            article =
-                repo::knowledge::set_article_status(&tx, cid, article.id, true).await?.ok_or(ApiError::NotFound)?;
+            article = repo::knowledge::set_article_status(&tx, cid, article.id, ArticleStatus::Published)
+                .await?
+                .ok_or(ApiError::NotFound)?;
         }
         audit::record(
             &tx,
@@ -148,8 +154,8 @@ async fn create(
     .await;
     let article = tx.finish(result).await?;
     // After the commit: a worker must see the published row.
-    if article.status == "published" {
-        enqueue(&deps, company, article.id).await?;
+    if article.status == ArticleStatus::Published {
+        enqueue(&deps, company, ArticleId::new(article.id)).await?;
     }
     Ok((StatusCode::CREATED, Json(article)))
 }
@@ -161,7 +167,7 @@ async fn create(
 async fn update(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<ArticleId>,
     meta: RequestMeta,
     req: Request,
 ) -> Result<Json<Article>, ApiError> {
@@ -171,7 +177,7 @@ async fn update(
     let patch: ArticlePatch = article_json(req).await?;
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
+        let before = repo::knowledge::get_article(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         let old_tags: Vec<String> = serde_json::from_value(before.tags.clone()).unwrap_or_default();
         let v = validate(
             patch.title.as_deref().unwrap_or(&before.title),
@@ -181,14 +187,15 @@ async fn update(
         )?;
         check_category(&tx, cid, v.category_id).await?;
         let fields = ArticleFields { category_id: v.category_id, title: &v.title, content: &v.content, tags: &v.tags };
-        let after =
-            repo::knowledge::update_article(&tx, cid, id, &fields, ctx.user_id()).await?.ok_or(ApiError::NotFound)?;
+        let after = repo::knowledge::update_article(&tx, cid, id.as_uuid(), &fields, ctx.user_id())
+            .await?
+            .ok_or(ApiError::NotFound)?;
         audit::record(
             &tx,
             AuditEntry {
                 action: "knowledge_article.update",
                 resource_type: "knowledge_article",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"title": before.title, "category_id": before.category_id, "tags": before.tags})),
                 after: Some(json!({"title": after.title, "category_id": after.category_id, "tags": after.tags})),
             },
@@ -199,7 +206,7 @@ async fn update(
     }
     .await;
     let after = tx.finish(result).await?;
-    if after.status == "published" {
+    if after.status == ArticleStatus::Published {
         enqueue(&deps, company, id).await?;
     }
     Ok(Json(after))
@@ -212,7 +219,7 @@ async fn update(
 async fn publish(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<ArticleId>,
     meta: RequestMeta,
 ) -> Result<Json<Article>, ApiError> {
     set_published(&deps, &ctx, &meta, id, true).await
@@ -225,7 +232,7 @@ async fn publish(
 async fn unpublish(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<ArticleId>,
     meta: RequestMeta,
 ) -> Result<Json<Article>, ApiError> {
     set_published(&deps, &ctx, &meta, id, false).await
@@ -235,7 +242,7 @@ async fn set_published(
     deps: &AppDeps,
     ctx: &TenantCtx,
     meta: &RequestMeta,
-    id: Uuid,
+    id: ArticleId,
     published: bool,
 ) -> Result<Json<Article>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
@@ -243,14 +250,16 @@ async fn set_published(
     let cid = company.as_uuid();
     let tx = deps.db.begin(ctx).await?;
     let result = async {
-        let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        let after = repo::knowledge::set_article_status(&tx, cid, id, published).await?.ok_or(ApiError::NotFound)?;
+        let before = repo::knowledge::get_article(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        let status = if published { ArticleStatus::Published } else { ArticleStatus::Draft };
+        let after =
+            repo::knowledge::set_article_status(&tx, cid, id.as_uuid(), status).await?.ok_or(ApiError::NotFound)?;
         audit::record(
             &tx,
             AuditEntry {
                 action: if published { "knowledge_article.publish" } else { "knowledge_article.unpublish" },
                 resource_type: "knowledge_article",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"status": before.status})),
                 after: Some(json!({"status": after.status})),
             },
@@ -265,7 +274,7 @@ async fn set_published(
         enqueue(deps, company, id).await?;
     } else {
         // Out of search at once, not when a worker gets round to it.
-        service::remove_article_chunks(deps, ctx, id).await.map_err(ApiError::internal)?;
+        service::remove_article_chunks(deps, ctx, id.as_uuid()).await.map_err(ApiError::internal)?;
     }
     Ok(Json(after))
 }
@@ -290,12 +299,12 @@ async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant, page: Page) -> R
 async fn get(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<ArticleId>,
 ) -> Result<Json<Article>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
-    let result = repo::knowledge::get_article(&tx, company, id).await.map_err(ApiError::from);
+    let result = repo::knowledge::get_article(&tx, company, id.as_uuid()).await.map_err(ApiError::from);
     Ok(Json(tx.finish(result).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -306,7 +315,7 @@ async fn get(
 async fn delete(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<ArticleId>,
     meta: RequestMeta,
 ) -> Result<StatusCode, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
@@ -314,14 +323,14 @@ async fn delete(
     let cid = company.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::knowledge::get_article(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        repo::knowledge::delete_article(&tx, cid, id).await?;
+        let before = repo::knowledge::get_article(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        repo::knowledge::delete_article(&tx, cid, id.as_uuid()).await?;
         audit::record(
             &tx,
             AuditEntry {
                 action: "knowledge_article.delete",
                 resource_type: "knowledge_article",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"title": before.title, "status": before.status})),
                 after: None,
             },
@@ -332,6 +341,6 @@ async fn delete(
     }
     .await;
     tx.finish(result).await?;
-    service::purge_or_enqueue(&deps, company, PurgeTarget::Article(id)).await.map_err(ApiError::internal)?;
+    service::purge_or_enqueue(&deps, company, PurgeTarget::Article(id.as_uuid())).await.map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,7 @@ use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::domain::{self, Slug};
+use chatapp::ids::{AgentId, CategoryId};
 use chatapp::knowledge::service::{self, PurgeTarget};
 use chatapp::repo::{self, knowledge::Category};
 use chatapp::tenant::{Access, Resource};
@@ -39,7 +40,8 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
 struct CategoryBody {
     name: String,
     /// 2-100 characters of `a-z`, `0-9` and inner `-`; made from the name when absent.
-    slug: Option<String>,
+    #[schema(value_type = Option<String>)]
+    slug: Option<Slug>,
     description: Option<String>,
     /// A category of the same company; absent for the top level.
     parent_id: Option<Uuid>,
@@ -52,7 +54,8 @@ struct CategoryBody {
 #[serde(deny_unknown_fields)]
 struct CategoryPatch {
     name: Option<String>,
-    slug: Option<String>,
+    #[schema(value_type = Option<String>)]
+    slug: Option<Slug>,
     description: Option<String>,
     /// `null` moves the category to the top level; absent leaves it where it is.
     #[serde(default, with = "double_option")]
@@ -79,16 +82,13 @@ struct ValidCategory {
 
 fn validate(
     name: &str,
-    slug: Option<&str>,
+    slug: Option<Slug>,
     description: Option<&str>,
     parent_id: Option<Uuid>,
     sort_order: i32,
 ) -> Result<ValidCategory, ApiError> {
     let name = domain::text("name", name, 255)?;
-    let slug = match slug {
-        Some(s) => Slug::parse("slug", s)?,
-        None => Slug::from_name(&name),
-    };
+    let slug = slug.unwrap_or_else(|| Slug::from_name(&name));
     let description = domain::optional_text("description", description, 5000)?;
     if !(-1_000_000..=1_000_000).contains(&sort_order) {
         return Err(ApiError::validation("sort_order must be between -1000000 and 1000000"));
@@ -125,13 +125,8 @@ async fn create(
 ) -> Result<(StatusCode, Json<Category>), ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
-    let valid = validate(
-        &body.name,
-        body.slug.as_deref(),
-        body.description.as_deref(),
-        body.parent_id,
-        body.sort_order.unwrap_or(0),
-    )?;
+    let valid =
+        validate(&body.name, body.slug, body.description.as_deref(), body.parent_id, body.sort_order.unwrap_or(0))?;
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let limits = repo::plans::limits(&tx, company).await?;
@@ -222,12 +217,12 @@ async fn list(State(deps): State<AppDeps>, Tenant(ctx): Tenant) -> Result<Json<C
 async fn get(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<CategoryId>,
 ) -> Result<Json<Category>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
-    let result = repo::knowledge::get_category(&tx, company, id).await.map_err(ApiError::from);
+    let result = repo::knowledge::get_category(&tx, company, id.as_uuid()).await.map_err(ApiError::from);
     Ok(Json(tx.finish(result).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -238,7 +233,7 @@ async fn get(
 async fn update(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<CategoryId>,
     meta: RequestMeta,
     JsonBody(patch): JsonBody<CategoryPatch>,
 ) -> Result<Json<Category>, ApiError> {
@@ -246,11 +241,15 @@ async fn update(
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::knowledge::get_category(&tx, company, id).await?.ok_or(ApiError::NotFound)?;
+        let before = repo::knowledge::get_category(&tx, company, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         let parent_id = patch.parent_id.unwrap_or(before.parent_id);
+        let slug = match patch.slug.clone() {
+            Some(s) => s,
+            None => Slug::parse("slug", &before.slug)?,
+        };
         let valid = validate(
             patch.name.as_deref().unwrap_or(&before.name),
-            Some(patch.slug.as_deref().unwrap_or(&before.slug)),
+            Some(slug),
             patch.description.as_deref().or(before.description.as_deref()),
             parent_id,
             patch.sort_order.unwrap_or(before.sort_order),
@@ -259,11 +258,11 @@ async fn update(
             if repo::knowledge::get_category(&tx, company, parent).await?.is_none() {
                 return Err(ApiError::validation("parent_id does not name a category of this company"));
             }
-            if repo::knowledge::would_cycle(&tx, company, id, parent).await? {
+            if repo::knowledge::would_cycle(&tx, company, id.as_uuid(), parent).await? {
                 return Err(ApiError::validation("a category cannot be moved under itself or its descendants"));
             }
         }
-        let after = repo::knowledge::update_category(&tx, company, id, &fields(&valid))
+        let after = repo::knowledge::update_category(&tx, company, id.as_uuid(), &fields(&valid))
             .await
             .map_err(ApiError::from)
             .map_err(slug_taken)?
@@ -273,7 +272,7 @@ async fn update(
             AuditEntry {
                 action: "knowledge_category.update",
                 resource_type: "knowledge_category",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!(before)),
                 after: Some(json!(after)),
             },
@@ -295,7 +294,7 @@ async fn update(
 async fn delete(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<CategoryId>,
     meta: RequestMeta,
 ) -> Result<StatusCode, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
@@ -303,22 +302,22 @@ async fn delete(
     let cid = company.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::knowledge::get_category(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        let files = repo::knowledge::files_in_category(&tx, cid, id).await?;
-        let articles = repo::knowledge::articles_in_category(&tx, cid, id).await?;
+        let before = repo::knowledge::get_category(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        let files = repo::knowledge::files_in_category(&tx, cid, id.as_uuid()).await?;
+        let articles = repo::knowledge::articles_in_category(&tx, cid, id.as_uuid()).await?;
         for f in &files {
             repo::knowledge::delete_file(&tx, cid, f.id).await?;
         }
         for a in &articles {
             repo::knowledge::delete_article(&tx, cid, *a).await?;
         }
-        repo::knowledge::delete_category(&tx, cid, id).await?;
+        repo::knowledge::delete_category(&tx, cid, id.as_uuid()).await?;
         audit::record(
             &tx,
             AuditEntry {
                 action: "knowledge_category.delete",
                 resource_type: "knowledge_category",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"category": before, "files": files.len(), "articles": articles.len()})),
                 after: None,
             },
@@ -336,7 +335,7 @@ async fn delete(
     for a in &articles {
         service::purge_or_enqueue(&deps, company, PurgeTarget::Article(*a)).await.map_err(ApiError::internal)?;
     }
-    service::purge_or_enqueue(&deps, company, PurgeTarget::Category(id)).await.map_err(ApiError::internal)?;
+    service::purge_or_enqueue(&deps, company, PurgeTarget::Category(id.as_uuid())).await.map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -354,14 +353,14 @@ struct AgentCategories {
 async fn agent_categories(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(agent): IdPath<Uuid>,
+    IdPath(agent): IdPath<AgentId>,
 ) -> Result<Json<AgentCategories>, ApiError> {
     ctx.authorize(Resource::Agents, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
-    let result = repo::knowledge::agent_categories(&tx, company, agent).await.map_err(ApiError::from);
+    let result = repo::knowledge::agent_categories(&tx, company, agent.as_uuid()).await.map_err(ApiError::from);
     let ids = tx.finish(result).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(AgentCategories { agent_id: agent, category_ids: ids }))
+    Ok(Json(AgentCategories { agent_id: agent.as_uuid(), category_ids: ids }))
 }
 
 /// The whole set of categories the agent answers from (replaces the current set).
@@ -379,7 +378,7 @@ struct AgentCategoriesBody {
 async fn set_agent_categories(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(agent): IdPath<Uuid>,
+    IdPath(agent): IdPath<AgentId>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<AgentCategoriesBody>,
 ) -> Result<Json<AgentCategories>, ApiError> {
@@ -394,24 +393,25 @@ async fn set_agent_categories(
     }
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::knowledge::agent_categories(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
+        let before =
+            repo::knowledge::agent_categories(&tx, company, agent.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         if repo::knowledge::count_existing_categories(&tx, company, &ids).await? != ids.len() as i64 {
             return Err(ApiError::validation("category_ids must all name categories of this company"));
         }
-        repo::knowledge::set_agent_categories(&tx, agent, &ids).await?;
+        repo::knowledge::set_agent_categories(&tx, agent.as_uuid(), &ids).await?;
         audit::record(
             &tx,
             AuditEntry {
                 action: "agent.knowledge_categories.set",
                 resource_type: "agent",
-                resource_id: Some(agent),
+                resource_id: Some(agent.as_uuid()),
                 before: Some(json!({"category_ids": before})),
                 after: Some(json!({"category_ids": ids})),
             },
             &meta,
         )
         .await?;
-        Ok::<_, ApiError>(AgentCategories { agent_id: agent, category_ids: ids })
+        Ok::<_, ApiError>(AgentCategories { agent_id: agent.as_uuid(), category_ids: ids })
     }
     .await;
     Ok(Json(tx.finish(result).await?))

@@ -16,8 +16,10 @@ use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::db::TenantTx;
 use chatapp::domain;
+use chatapp::ids::FileId;
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
 use chatapp::repo::{self, knowledge::KnowledgeFile};
+use chatapp::status::FileStatus;
 use chatapp::tenant::{Access, CompanyId, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -240,8 +242,8 @@ async fn request_upload(
 /// rolls the status back, so a file is never "queued" without a job; a commit that fails
 /// after the send leaves a job for a file still `pending`, which the worker ingests anyway
 /// (the transactional outbox of the human-in-the-loop issue removes that case).
-async fn enqueue(deps: &AppDeps, company: CompanyId, file: Uuid) -> Result<(), ApiError> {
-    deps.queue.send(INGEST, &IngestJob::file(company, file).to_json()).await.map_err(ApiError::internal)?;
+async fn enqueue(deps: &AppDeps, company: CompanyId, file: FileId) -> Result<(), ApiError> {
+    deps.queue.send(INGEST, &IngestJob::file(company, file.as_uuid()).to_json()).await.map_err(ApiError::internal)?;
     Ok(())
 }
 
@@ -256,7 +258,7 @@ async fn enqueue(deps: &AppDeps, company: CompanyId, file: Uuid) -> Result<(), A
 async fn upload(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<FileId>,
     meta: RequestMeta,
     req: Request,
 ) -> Result<Json<KnowledgeFile>, ApiError> {
@@ -276,8 +278,8 @@ async fn upload(
     }
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let file = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        if file.status != "pending" {
+        let file = repo::knowledge::lock_file(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        if file.status != FileStatus::Pending {
             return Err(ApiError::conflict(
                 "already_uploaded",
                 format!("this file is {}; request a new upload to replace it", file.status),
@@ -286,7 +288,8 @@ async fn upload(
         check_limits(&tx, cid, bytes.len() as i64, i64::from(file.size)).await?;
         let key = ObjectKey::parse_full(&file.storage_path).map_err(ApiError::internal)?;
         deps.blobs.put(&key, bytes.clone(), &file.mime_type).await.map_err(ApiError::internal)?;
-        let queued = repo::knowledge::queue_file(&tx, cid, id, &["pending"], Some(bytes.len() as i32))
+        let size = Some(bytes.len() as i32);
+        let queued = repo::knowledge::queue_file(&tx, cid, id.as_uuid(), &[FileStatus::Pending], false, size)
             .await?
             .ok_or(ApiError::NotFound)?;
         audit::record(
@@ -294,7 +297,7 @@ async fn upload(
             AuditEntry {
                 action: "knowledge_file.upload",
                 resource_type: "knowledge_file",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"status": file.status})),
                 after: Some(json!({"status": queued.status, "size": queued.size})),
             },
@@ -321,7 +324,7 @@ enum Requeue {
 async fn retry(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<FileId>,
     meta: RequestMeta,
 ) -> Result<Json<KnowledgeFile>, ApiError> {
     requeue(&deps, &ctx, &meta, id, Requeue::Retry).await
@@ -334,7 +337,7 @@ async fn retry(
 async fn reindex(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<FileId>,
     meta: RequestMeta,
 ) -> Result<Json<KnowledgeFile>, ApiError> {
     requeue(&deps, &ctx, &meta, id, Requeue::Reindex).await
@@ -344,24 +347,25 @@ async fn requeue(
     deps: &AppDeps,
     ctx: &TenantCtx,
     meta: &RequestMeta,
-    id: Uuid,
+    id: FileId,
     kind: Requeue,
 ) -> Result<Json<KnowledgeFile>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
     let company = ctx.require_company()?;
     let cid = company.as_uuid();
-    let (from, action): (&[&str], &str) = match kind {
-        // "stale": also a queued/processing file untouched for 15 minutes (its job died).
-        Requeue::Retry => (&["failed", "stale"], "knowledge_file.retry"),
-        Requeue::Reindex => (&["indexed", "failed", "stale"], "knowledge_file.reindex"),
+    let (from, action): (&[FileStatus], &str) = match kind {
+        Requeue::Retry => (&[FileStatus::Failed], "knowledge_file.retry"),
+        Requeue::Reindex => (&[FileStatus::Indexed, FileStatus::Failed], "knowledge_file.reindex"),
     };
+    // Both also take a stale file: queued or processing, untouched for 15 minutes (its job died).
+    let allowed = from.iter().map(|s| s.as_str()).chain(["stale"]).collect::<Vec<_>>().join(", ");
     let tx = deps.db.begin(ctx).await?;
     let result = async {
-        let before = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        let Some(after) = repo::knowledge::queue_file(&tx, cid, id, from, None).await? else {
+        let before = repo::knowledge::lock_file(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        let Some(after) = repo::knowledge::queue_file(&tx, cid, id.as_uuid(), from, true, None).await? else {
             return Err(ApiError::conflict(
                 "invalid_status",
-                format!("a {} file cannot be {}; allowed from: {}", before.status, action_verb(kind), from.join(", ")),
+                format!("a {} file cannot be {}; allowed from: {}", before.status, action_verb(kind), allowed),
             ));
         };
         audit::record(
@@ -369,7 +373,7 @@ async fn requeue(
             AuditEntry {
                 action,
                 resource_type: "knowledge_file",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"status": before.status, "processing_error": before.processing_error})),
                 after: Some(json!({"status": after.status})),
             },
@@ -413,12 +417,12 @@ async fn list(
 ) -> Result<Json<Paged<KnowledgeFile>>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let status = q.status;
-    if let Some(s) = &status {
-        if !["pending", "queued", "processing", "indexed", "failed"].contains(&s.as_str()) {
-            return Err(ApiError::validation("status must be pending, queued, processing, indexed or failed"));
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<FileStatus>)
+        .transpose()
+        .map_err(|_| ApiError::validation("status must be pending, queued, processing, indexed or failed"))?;
     let category_id = match q.category_id.as_deref() {
         Some(c) => Some(Uuid::parse_str(c).map_err(|_| ApiError::validation("category_id must be a UUID"))?),
         None => None,
@@ -437,12 +441,12 @@ async fn list(
 async fn get(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<FileId>,
 ) -> Result<Json<KnowledgeFile>, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
-    let result = repo::knowledge::get_file(&tx, company, id).await.map_err(ApiError::from);
+    let result = repo::knowledge::get_file(&tx, company, id.as_uuid()).await.map_err(ApiError::from);
     Ok(Json(tx.finish(result).await?.ok_or(ApiError::NotFound)?))
 }
 
@@ -453,7 +457,7 @@ async fn get(
 async fn delete(
     State(deps): State<AppDeps>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<FileId>,
     meta: RequestMeta,
 ) -> Result<StatusCode, ApiError> {
     ctx.authorize(Resource::Knowledge, Access::Write)?;
@@ -461,14 +465,14 @@ async fn delete(
     let cid = company.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before = repo::knowledge::lock_file(&tx, cid, id).await?.ok_or(ApiError::NotFound)?;
-        repo::knowledge::delete_file(&tx, cid, id).await?;
+        let before = repo::knowledge::lock_file(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        repo::knowledge::delete_file(&tx, cid, id.as_uuid()).await?;
         audit::record(
             &tx,
             AuditEntry {
                 action: "knowledge_file.delete",
                 resource_type: "knowledge_file",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!(before)),
                 after: None,
             },
@@ -479,7 +483,7 @@ async fn delete(
     }
     .await;
     tx.finish(result).await?;
-    service::purge_or_enqueue(&deps, company, PurgeTarget::File(id)).await.map_err(ApiError::internal)?;
+    service::purge_or_enqueue(&deps, company, PurgeTarget::File(id.as_uuid())).await.map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

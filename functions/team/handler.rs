@@ -9,6 +9,7 @@ use axum::Json;
 use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::domain;
+use chatapp::ids::UserId;
 use chatapp::repo::{self, users::User, users::UserPatch};
 use chatapp::tenant::{Access, Resource, Role};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
@@ -19,7 +20,6 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
@@ -46,16 +46,23 @@ async fn list(State(deps): State<Core>, Tenant(ctx): Tenant, page: Page) -> Resu
 }
 
 /// A user of the acting company; anyone else (another tenant, the master admin) is a 404.
-async fn company_user(tx: &chatapp::db::TenantTx, ctx: &TenantCtx, id: Uuid) -> Result<User, ApiError> {
+async fn company_user(tx: &chatapp::db::TenantTx, ctx: &TenantCtx, id: UserId) -> Result<User, ApiError> {
     let company = ctx.require_company()?;
-    repo::users::get(tx, id).await?.filter(|u| u.company_id == Some(company.as_uuid())).ok_or(ApiError::NotFound)
+    repo::users::get(tx, id.as_uuid())
+        .await?
+        .filter(|u| u.company_id == Some(company.as_uuid()))
+        .ok_or(ApiError::NotFound)
 }
 
 /// One user of the company.
 #[utoipa::path(get, path = "/admin/team/users/{id}", tag = "team", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id"), CompanyParam),
+    params(("id" = uuid::Uuid, Path, description = "User id"), CompanyParam),
     responses((status = 200, description = "The user", body = User)))]
-async fn get(State(deps): State<Core>, Tenant(ctx): Tenant, IdPath(id): IdPath<Uuid>) -> Result<Json<User>, ApiError> {
+async fn get(
+    State(deps): State<Core>,
+    Tenant(ctx): Tenant,
+    IdPath(id): IdPath<UserId>,
+) -> Result<Json<User>, ApiError> {
     ctx.authorize(Resource::Team, Access::Read)?;
     let tx = deps.db.begin(&ctx).await?;
     let result = company_user(&tx, &ctx, id).await;
@@ -111,12 +118,12 @@ fn check_permissions(p: &Value) -> Result<(), ApiError> {
 
 /// Change a user's role, permissions, name, allowlist or access expiry.
 #[utoipa::path(patch, path = "/admin/team/users/{id}", tag = "team", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id"), CompanyParam), request_body = UpdateUserBody,
+    params(("id" = uuid::Uuid, Path, description = "User id"), CompanyParam), request_body = UpdateUserBody,
     responses((status = 200, description = "The updated user", body = User)))]
 async fn update(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<UserId>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<UpdateUserBody>,
 ) -> Result<Json<User>, ApiError> {
@@ -138,7 +145,7 @@ async fn update(
             }
         }
     }
-    if ctx.user_id() == Some(id) && role.as_deref() == Some("support_agent") {
+    if ctx.user_id() == Some(id.as_uuid()) && role.as_deref() == Some("support_agent") {
         return Err(ApiError::bad_request("cannot_demote_self", "you cannot remove your own admin role"));
     }
     let patch = UserPatch {
@@ -151,13 +158,13 @@ async fn update(
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = company_user(&tx, &ctx, id).await?;
-        let after = repo::users::update(&tx, id, &patch).await?.ok_or(ApiError::NotFound)?;
+        let after = repo::users::update(&tx, id.as_uuid(), &patch).await?.ok_or(ApiError::NotFound)?;
         audit::record(
             &tx,
             AuditEntry {
                 action: "user.update",
                 resource_type: "user",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!(before)),
                 after: Some(json!(after)),
             },
@@ -172,12 +179,12 @@ async fn update(
 
 /// Deactivate a user: they can no longer sign in, and their sessions end now.
 #[utoipa::path(post, path = "/admin/team/users/{id}/deactivate", tag = "team", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id"), CompanyParam),
+    params(("id" = uuid::Uuid, Path, description = "User id"), CompanyParam),
     responses((status = 200, description = "The deactivated user", body = User)))]
 async fn deactivate(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<UserId>,
     meta: RequestMeta,
 ) -> Result<Json<User>, ApiError> {
     set_active(&deps, &ctx, &meta, id, false).await
@@ -185,12 +192,12 @@ async fn deactivate(
 
 /// Reactivate a user.
 #[utoipa::path(post, path = "/admin/team/users/{id}/activate", tag = "team", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "User id"), CompanyParam),
+    params(("id" = uuid::Uuid, Path, description = "User id"), CompanyParam),
     responses((status = 200, description = "The reactivated user", body = User)))]
 async fn activate(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
-    IdPath(id): IdPath<Uuid>,
+    IdPath(id): IdPath<UserId>,
     meta: RequestMeta,
 ) -> Result<Json<User>, ApiError> {
     set_active(&deps, &ctx, &meta, id, true).await
@@ -200,27 +207,27 @@ async fn set_active(
     deps: &Core,
     ctx: &TenantCtx,
     meta: &RequestMeta,
-    id: Uuid,
+    id: UserId,
     active: bool,
 ) -> Result<Json<User>, ApiError> {
     ctx.authorize(Resource::Team, Access::Write)?;
-    if !active && ctx.user_id() == Some(id) {
+    if !active && ctx.user_id() == Some(id.as_uuid()) {
         return Err(ApiError::bad_request("cannot_deactivate_self", "you cannot deactivate your own account"));
     }
     let tx = deps.db.begin(ctx).await?;
     let result = async {
         let before = company_user(&tx, ctx, id).await?;
-        let after = repo::users::set_active(&tx, id, active).await?.ok_or(ApiError::NotFound)?;
+        let after = repo::users::set_active(&tx, id.as_uuid(), active).await?.ok_or(ApiError::NotFound)?;
         if !active {
             // A deactivated user's sessions end now, not when their refresh token expires.
-            repo::refresh_tokens::revoke_all_for_user(&tx, id).await?;
+            repo::refresh_tokens::revoke_all_for_user(&tx, id.as_uuid()).await?;
         }
         audit::record(
             &tx,
             AuditEntry {
                 action: if active { "user.activate" } else { "user.deactivate" },
                 resource_type: "user",
-                resource_id: Some(id),
+                resource_id: Some(id.as_uuid()),
                 before: Some(json!({"is_active": before.is_active})),
                 after: Some(json!({"is_active": after.is_active})),
             },

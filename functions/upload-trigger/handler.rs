@@ -11,6 +11,7 @@ use chatapp::adapters::queue::INGEST;
 use chatapp::app::AppDeps;
 use chatapp::knowledge::service::IngestJob;
 use chatapp::repo;
+use chatapp::status::FileStatus;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -126,7 +127,7 @@ pub async fn process_record(deps: &AppDeps, record: &Value) -> Result<Outcome, T
         if file.storage_path != key.full() {
             return Ok(Outcome::Ignored(format!("key {key_text:?} is not the storage path of file {file_id}")));
         }
-        if file.status != "pending" {
+        if file.status != FileStatus::Pending {
             return Ok(Outcome::Ignored(format!("file {file_id} is already {} (duplicate event)", file.status)));
         }
         let size = size.and_then(|s| i32::try_from(s).ok());
@@ -139,7 +140,7 @@ pub async fn process_record(deps: &AppDeps, record: &Value) -> Result<Outcome, T
                 return Ok(Outcome::Ignored(msg));
             }
         }
-        repo::knowledge::queue_file(&tx, company.as_uuid(), file_id, &["pending"], size).await?;
+        repo::knowledge::queue_file(&tx, company.as_uuid(), file_id, &[FileStatus::Pending], false, size).await?;
         // Before the commit (the send is not part of the transaction): if it fails, the file
         // stays pending and S3 retries; if the commit fails after it, the worker still ingests it.
         deps.queue.send(INGEST, &IngestJob::file(company, file_id).to_json()).await?;

@@ -33,7 +33,9 @@ use chatapp::auth::tokens;
 use chatapp::chat::turn::{self, TurnOutput, TurnRequest, TurnResponse};
 use chatapp::domain::{self, Email};
 use chatapp::error::{ErrorBody, ErrorDetail};
+use chatapp::ids::{AgentId, ConversationId};
 use chatapp::repo::chat::{self as repo, WidgetConfig};
+use chatapp::status::{AgentStatus, ConversationStatus};
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{header, IdPath, JsonBody, JsonOrEmpty};
 use chatapp::{ApiError, TenantCtx};
@@ -109,7 +111,7 @@ fn rejection(e: ApiError) -> Response {
 /// from an origin the widget admits.
 struct AgentWidget {
     ctx: TenantCtx,
-    agent: Uuid,
+    agent: AgentId,
     widget: WidgetConfig,
 }
 
@@ -118,13 +120,13 @@ impl FromRequestParts<AppDeps> for AgentWidget {
 
     async fn from_request_parts(parts: &mut Parts, deps: &AppDeps) -> Result<Self, Response> {
         let IdPath(agent) =
-            IdPath::<Uuid>::from_request_parts(parts, deps).await.map_err(IntoResponse::into_response)?;
+            IdPath::<AgentId>::from_request_parts(parts, deps).await.map_err(IntoResponse::into_response)?;
         agent_widget(deps, agent, header(&parts.headers, "origin")).await.map_err(rejection)
     }
 }
 
-async fn agent_widget(deps: &AppDeps, agent: Uuid, origin: Option<&str>) -> Result<AgentWidget, ApiError> {
-    let ctx = deps.auth.widget_ctx(agent).await?;
+async fn agent_widget(deps: &AppDeps, agent: AgentId, origin: Option<&str>) -> Result<AgentWidget, ApiError> {
+    let ctx = deps.auth.widget_ctx(agent.as_uuid()).await?;
     let widget = widget_for(deps, &ctx, agent).await?;
     check_origin(&widget.allowed_domains, origin)?;
     Ok(AgentWidget { ctx, agent, widget })
@@ -134,7 +136,7 @@ async fn agent_widget(deps: &AppDeps, agent: Uuid, origin: Option<&str>) -> Resu
 /// agent's widget admits.
 struct Session {
     ctx: TenantCtx,
-    conversation: Uuid,
+    conversation: ConversationId,
     token: String,
 }
 
@@ -143,16 +145,16 @@ impl FromRequestParts<AppDeps> for Session {
 
     async fn from_request_parts(parts: &mut Parts, deps: &AppDeps) -> Result<Self, Response> {
         let IdPath(conversation) =
-            IdPath::<Uuid>::from_request_parts(parts, deps).await.map_err(IntoResponse::into_response)?;
+            IdPath::<ConversationId>::from_request_parts(parts, deps).await.map_err(IntoResponse::into_response)?;
         session(deps, &parts.headers, conversation).await.map_err(rejection)
     }
 }
 
-async fn session(deps: &AppDeps, headers: &HeaderMap, conversation: Uuid) -> Result<Session, ApiError> {
+async fn session(deps: &AppDeps, headers: &HeaderMap, conversation: ConversationId) -> Result<Session, ApiError> {
     let token = bearer(headers)?;
     let session = deps.auth.session_ctx(token).await?;
     // A token opens its own conversation only; another one is indistinguishable from unknown.
-    if session.conversation_id != conversation {
+    if session.conversation_id != conversation.as_uuid() {
         return Err(invalid_session());
     }
     session.ctx.authorize(Resource::Messages, Access::Write)?;
@@ -179,14 +181,14 @@ async fn agent_preflight(_: AgentWidget) -> StatusCode {
 
 /// Preflight of a conversation route: it carries no credentials, so it is answered for any
 /// origin; the real request is checked in full.
-async fn conversation_preflight(IdPath(_): IdPath<Uuid>) -> StatusCode {
+async fn conversation_preflight(IdPath(_): IdPath<ConversationId>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn widget_for(deps: &AppDeps, ctx: &TenantCtx, agent: Uuid) -> Result<WidgetConfig, ApiError> {
+async fn widget_for(deps: &AppDeps, ctx: &TenantCtx, agent: AgentId) -> Result<WidgetConfig, ApiError> {
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(ctx).await?;
-    let w = repo::widget_config(&tx, company, agent).await.map_err(ApiError::from);
+    let w = repo::widget_config(&tx, company, agent.as_uuid()).await.map_err(ApiError::from);
     Ok(tx.finish(w).await?.unwrap_or_default())
 }
 
@@ -225,7 +227,11 @@ struct WidgetSettings {
     params(("agent_id" = Uuid, Path, description = "Agent id")),
     responses((status = 200, description = "The widget's settings", body = WidgetSettings)))]
 async fn config(State(deps): State<AppDeps>, w: AgentWidget) -> Json<WidgetSettings> {
-    Json(WidgetSettings { agent_id: w.agent, widget: w.widget, stream_url: deps.cfg.widget_stream_url.clone() })
+    Json(WidgetSettings {
+        agent_id: w.agent.as_uuid(),
+        widget: w.widget,
+        stream_url: deps.cfg.widget_stream_url.clone(),
+    })
 }
 
 /// Who the customer is; all fields optional.
@@ -233,7 +239,8 @@ async fn config(State(deps): State<AppDeps>, w: AgentWidget) -> Json<WidgetSetti
 #[serde(deny_unknown_fields)]
 struct StartSessionBody {
     name: Option<String>,
-    email: Option<String>,
+    #[schema(value_type = Option<String>, format = Email)]
+    email: Option<Email>,
     /// The site's id for the customer; linked to a customer record only when verified.
     identifier: Option<String>,
     /// `hex(HMAC-SHA256(widget secret, identifier))`.
@@ -268,7 +275,7 @@ async fn start_session(
     let AgentWidget { ctx, agent, widget } = w;
     let company = ctx.require_company()?.as_uuid();
     let name = domain::optional_text("name", body.name.as_deref(), 255)?;
-    let email = body.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
+    let email = body.email;
     let identifier = domain::optional_text("identifier", body.identifier.as_deref(), 255)?;
     let metadata = body.metadata.unwrap_or_else(|| json!({}));
     if !metadata.is_object() || metadata.to_string().len() > 4096 {
@@ -293,8 +300,8 @@ async fn start_session(
     let token = format!("cs_{}", tokens::random_secret());
     let tx = deps.db.begin(&ctx).await?;
     let created = async {
-        let agent_row = repo::agent(&tx, company, agent).await?.ok_or(ApiError::NotFound)?;
-        if agent_row.status != "active" {
+        let agent_row = repo::agent(&tx, company, agent.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        if agent_row.status != AgentStatus::Active {
             return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
         }
         // Only a verified identifier may link to an existing customer record.
@@ -313,7 +320,7 @@ async fn start_session(
             &tx,
             &repo::NewConversation {
                 company_id: company,
-                agent_id: agent,
+                agent_id: agent.as_uuid(),
                 token_hash: &tokens::sha256_hex(&token),
                 channel: "web",
                 customer_id: customer,
@@ -362,7 +369,7 @@ async fn send(
     let input = turn::validate(&body.content, body.client_message_id.as_deref())?;
     if !header(&headers, "accept").is_some_and(|a| a.contains("text/event-stream")) {
         let mut ignore = |_: &str| {};
-        let out = turn::turn(&deps, &ctx, conversation, &input, &mut ignore).await?;
+        let out = turn::turn(&deps, &ctx, conversation.as_uuid(), &input, &mut ignore).await?;
         return Ok(Json(TurnResponse::from(out)).into_response());
     }
     // The turn runs on its own task; the response starts with its first piece of text. Errors
@@ -373,7 +380,7 @@ async fn send(
         let mut sink = |d: &str| {
             let _ = deltas.send(Progress::Delta(d.to_string()));
         };
-        let result = turn::turn(&deps, &ctx, conversation, &input, &mut sink).await;
+        let result = turn::turn(&deps, &ctx, conversation.as_uuid(), &input, &mut sink).await;
         let _ = progress.send(Progress::Done(Box::new(result)));
     });
     let (frames, events) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -486,7 +493,7 @@ async fn history(State(deps): State<AppDeps>, session: Session) -> Result<Json<W
     let Session { ctx, conversation, .. } = session;
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
-    let messages = repo::history(&tx, company, conversation, 200).await.map_err(ApiError::from);
+    let messages = repo::history(&tx, company, conversation.as_uuid(), 200).await.map_err(ApiError::from);
     let messages = tx.finish(messages).await?;
     // Internal notes and tool traffic stay internal.
     let visible = messages
@@ -500,7 +507,7 @@ async fn history(State(deps): State<AppDeps>, session: Session) -> Result<Json<W
             created_at: m.created_at,
         })
         .collect();
-    Ok(Json(WidgetHistory { conversation_id: conversation, messages: visible }))
+    Ok(Json(WidgetHistory { conversation_id: conversation.as_uuid(), messages: visible }))
 }
 
 /// The customer's rating of the conversation; both fields optional.
@@ -519,7 +526,7 @@ struct EndConversationBody {
 struct ConversationEnded {
     conversation_id: Uuid,
     /// Always `resolved`.
-    status: String,
+    status: ConversationStatus,
     rating: Option<i32>,
 }
 
@@ -540,12 +547,16 @@ async fn end(
     let comment = domain::optional_text("comment", body.comment.as_deref(), 2000)?;
     let company = ctx.require_company()?.as_uuid();
     let tx = deps.db.begin(&ctx).await?;
-    let ended = repo::end_conversation(&tx, company, conversation, body.rating, comment.as_deref())
+    let ended = repo::end_conversation(&tx, company, conversation.as_uuid(), body.rating, comment.as_deref())
         .await
         .map_err(ApiError::from);
     tx.finish(ended).await?;
     deps.auth.forget_session(&token);
-    Ok(Json(ConversationEnded { conversation_id: conversation, status: "resolved".to_string(), rating: body.rating }))
+    Ok(Json(ConversationEnded {
+        conversation_id: conversation.as_uuid(),
+        status: ConversationStatus::Resolved,
+        rating: body.rating,
+    }))
 }
 
 #[cfg(test)]

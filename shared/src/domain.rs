@@ -1,16 +1,32 @@
 //! Input parsed into domain types at the edge: a handler that holds an `Email` or a `Slug`
-//! never re-checks it.
+//! never re-checks it. Both deserialise through their check (`try_from`), so a request body
+//! field of their type is refused while the body is parsed (400 `validation_failed`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Why a value is not of its domain type; serde reports it as the body's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(&'static str);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// A lower-cased address with one `@`, a dotted domain, no spaces, ≤ 254 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Email(String);
 
-impl Email {
-    /// A lower-cased address with one `@`, a dotted domain, no spaces, ≤ 254 characters.
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+impl TryFrom<String> for Email {
+    type Error = Invalid;
+
+    fn try_from(raw: String) -> Result<Self, Invalid> {
         let s = raw.trim().to_lowercase();
         let valid = s.len() <= 254
             && !s.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -20,29 +36,49 @@ impl Email {
         if valid {
             Ok(Self(s))
         } else {
-            Err(ApiError::validation(format!("{field} must be a valid email address")))
+            Err(Invalid("invalid email address: expected one @, a dotted domain, no spaces, at most 254 characters"))
         }
+    }
+}
+
+impl Email {
+    /// For a value not read through serde; `field` names it in the error.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        Self::try_from(raw.to_string())
+            .map_err(|_| ApiError::validation(format!("{field} must be a valid email address")))
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// 2–100 characters of `a-z`, `0-9` and inner `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Slug(String);
 
-impl Slug {
-    /// 2–100 characters of `a-z`, `0-9` and inner `-`.
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+impl TryFrom<String> for Slug {
+    type Error = Invalid;
+
+    fn try_from(raw: String) -> Result<Self, Invalid> {
         let ok = (2..=100).contains(&raw.len())
             && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !raw.starts_with('-')
             && !raw.ends_with('-');
         if ok {
-            Ok(Self(raw.to_string()))
+            Ok(Self(raw))
         } else {
-            Err(ApiError::validation(format!("{field} must be 2-100 characters of a-z, 0-9 and inner hyphens")))
+            Err(Invalid("invalid slug: expected 2-100 characters of a-z, 0-9 and inner hyphens"))
         }
+    }
+}
+
+impl Slug {
+    /// For a value not read through serde; `field` names it in the error.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        Self::try_from(raw.to_string()).map_err(|_| {
+            ApiError::validation(format!("{field} must be 2-100 characters of a-z, 0-9 and inner hyphens"))
+        })
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -108,6 +144,12 @@ mod tests {
         for bad in ["A", "a", "-a", "a-", "a_b", "ab c"] {
             assert!(Slug::parse("slug", bad).is_err(), "{bad}");
         }
+        // Through serde, as a request body field.
+        assert_eq!(serde_json::from_str::<Email>(r#"" A@B.co ""#).unwrap().as_str(), "a@b.co");
+        let e = serde_json::from_str::<Email>(r#""a@b""#).unwrap_err().to_string();
+        assert!(e.starts_with("invalid email address"), "{e}");
+        assert!(serde_json::from_str::<Slug>(r#""Bad Slug""#).is_err());
+        assert_eq!(serde_json::from_str::<Slug>(r#""acme-2""#).unwrap().as_str(), "acme-2");
         assert!(text("name", "  ", 10).is_err());
         assert!(text("name", "abcdefghijk", 10).is_err());
         assert_eq!(color("c", "#A0b1C2").unwrap(), "#a0b1c2");

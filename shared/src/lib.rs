@@ -9,9 +9,11 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod ids;
 pub mod knowledge;
 pub mod repo;
 pub mod seed;
+pub mod status;
 pub mod tenant;
 pub mod web;
 

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::error::ApiError;
 use crate::repo::{self, refresh_tokens::NewRefreshToken};
+use crate::status::{CompanyStatus, InvitationStatus};
 use crate::tenant::{CompanyId, Principal, Role, TenantCtx};
 use crate::web::RequestMeta;
 use session_cache::{ResolvedSession, SessionCache};
@@ -444,7 +445,7 @@ impl Auth {
         let conn = self.db.system().await?;
         let row = conn
             .query_opt(
-                "SELECT id, company_id, email, role::text, COALESCE(permissions, '{}'::jsonb), status::text, expires_at
+                "SELECT id, company_id, email, role::text, COALESCE(permissions, '{}'::jsonb), status, expires_at
                  FROM chatapp_auth_invitation_by_token($1)",
                 &[&tokens::sha256_hex(token)],
             )
@@ -452,9 +453,9 @@ impl Auth {
             .map_err(DbError::from)?;
         drop(conn);
         let row = row.ok_or_else(invalid)?;
-        let status: String = row.get(5);
+        let status: InvitationStatus = row.get(5);
         let expires_at: DateTime<Utc> = row.get(6);
-        if status != "pending" || expires_at <= Utc::now() {
+        if status != InvitationStatus::Pending || expires_at <= Utc::now() {
             return Err(invalid());
         }
         let (invitation_id, company): (Uuid, Uuid) = (row.get(0), row.get(1));
@@ -472,7 +473,7 @@ impl Auth {
             is_active: true,
             access_expires_at: None,
             ip_allowlist: json!([]),
-            company_status: Some("active".into()),
+            company_status: Some(CompanyStatus::Active.to_string()),
             permissions: permissions.clone(),
         };
         let tx = self.db.begin(&user.ctx()).await?;
@@ -534,9 +535,9 @@ impl Auth {
         let company: Option<Uuid> = row.get(0);
         let company = company.ok_or(ApiError::NotFound)?;
         let status: Option<String> = row.get(1);
-        match status.as_deref() {
-            Some("active") | Some("pending") => {}
-            Some("suspended") => {
+        match parse_company_status(status.as_deref()) {
+            Some(CompanyStatus::Active | CompanyStatus::Pending) => {}
+            Some(CompanyStatus::Suspended) => {
                 return Err(ApiError::forbidden("company_suspended", "this support chat is not available"))
             }
             _ => return Err(ApiError::NotFound),
@@ -615,11 +616,17 @@ pub fn worker_ctx(company: Uuid) -> TenantCtx {
     TenantCtx::new(Some(CompanyId::new(company)), Principal::Worker, Value::Null)
 }
 
+/// `chatapp_auth_company_status` answers text: a company's status, `deleted`, or NULL (or
+/// `unknown`) for a company that does not exist; those last are `None`.
+fn parse_company_status(status: Option<&str>) -> Option<CompanyStatus> {
+    status.and_then(|s| s.parse().ok())
+}
+
 fn check_company_status(status: Option<&str>) -> Result<(), ApiError> {
-    match status {
-        Some("active") | Some("pending") => Ok(()),
-        Some("suspended") => Err(ApiError::forbidden("company_suspended", "this company is suspended")),
-        _ => Err(unauthenticated("company no longer exists")),
+    match parse_company_status(status) {
+        Some(CompanyStatus::Active | CompanyStatus::Pending) => Ok(()),
+        Some(CompanyStatus::Suspended) => Err(ApiError::forbidden("company_suspended", "this company is suspended")),
+        Some(CompanyStatus::Deleted) | None => Err(unauthenticated("company no longer exists")),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::adapters::queue::QueueError;
 use crate::app::AppDeps;
 use crate::db::DbError;
 use crate::repo::knowledge::{self as repo, ChunkRef, NewChunk, Source};
+use crate::status::ArticleStatus;
 use crate::tenant::{CompanyId, TenantCtx};
 
 /// The message on the ingest queue: one file or one article of one company.
@@ -395,7 +396,7 @@ async fn ingest_article(deps: &AppDeps, ctx: &TenantCtx, article_id: Uuid) -> Re
         &repo::rag_config_for_category(&tx, cid, article.as_ref().and_then(|a| a.category_id)).await?,
     );
     tx.commit().await?;
-    let Some(article) = article.filter(|a| a.status == "published") else {
+    let Some(article) = article.filter(|a| a.status == ArticleStatus::Published) else {
         remove_article_chunks(deps, ctx, article_id).await?;
         return Ok(IngestOutcome::Gone);
     };

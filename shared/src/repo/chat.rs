@@ -7,13 +7,14 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
+use crate::status::{AgentStatus, ConversationStatus, SubscriptionStatus};
 
 /// The agent as the chat turn needs it.
 #[derive(Debug, Clone)]
 pub struct ChatAgent {
     pub id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: AgentStatus,
     pub system_prompt: Option<String>,
     pub personality: Option<String>,
     pub response_style: Value,
@@ -31,7 +32,7 @@ pub struct ChatAgent {
 /// The agent's columns (`chat_agent` reads them), as a literal for `concat!`.
 macro_rules! agent_select {
     () => {
-        "SELECT a.id, a.name, a.status::text, a.system_prompt, a.personality,
+        "SELECT a.id, a.name, a.status, a.system_prompt, a.personality,
                     COALESCE(a.response_style, '{}'::jsonb), COALESCE(a.llm_config, '{}'::jsonb),
                     COALESCE(c.settings -> 'ragConfig', '{}'::jsonb) || COALESCE(a.rag_config, '{}'::jsonb),
                     COALESCE(a.rag_enabled, true), COALESCE(a.escalation_rules, '{}'::jsonb),
@@ -151,27 +152,27 @@ pub async fn widget_config(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<
     }))
 }
 
-const SUBSCRIPTION: &str = "SELECT s.status::text, p.limits || COALESCE(s.custom_limits, '{}'::jsonb),
+const SUBSCRIPTION: &str = "SELECT s.status, p.limits || COALESCE(s.custom_limits, '{}'::jsonb),
                     s.trial_ends_at, s.expires_at
              FROM chatapp_company_subscriptions s JOIN chatapp_subscription_plans p ON p.id = s.plan_id
              WHERE s.company_id = $1
              ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC LIMIT 1";
 
 /// The company's current subscription status (None without one) and effective limits.
-pub async fn subscription(tx: &TenantTx, company: Uuid) -> Result<(Option<String>, Value), DbError> {
+pub async fn subscription(tx: &TenantTx, company: Uuid) -> Result<(Option<SubscriptionStatus>, Value), DbError> {
     let row = tx.client().query_opt(SUBSCRIPTION, &[&company]).await?;
     Ok(match row {
         None => (None, Value::Object(Default::default())),
         Some(r) => {
-            let mut status: String = r.get(0);
+            let mut status: SubscriptionStatus = r.get(0);
             let trial_ends: Option<DateTime<Utc>> = r.get(2);
             let expires: Option<DateTime<Utc>> = r.get(3);
             let now = Utc::now();
             // A lapsed date counts as expired even before a billing job updates the status.
-            if (status == "trial" && trial_ends.is_some_and(|t| t < now))
-                || (status == "active" && expires.is_some_and(|t| t < now))
+            if (status == SubscriptionStatus::Trial && trial_ends.is_some_and(|t| t < now))
+                || (status == SubscriptionStatus::Active && expires.is_some_and(|t| t < now))
             {
-                status = "expired".into();
+                status = SubscriptionStatus::Expired;
             }
             (Some(status), r.get(1))
         }
@@ -256,7 +257,7 @@ pub async fn create_conversation(tx: &TenantTx, c: &NewConversation<'_>) -> Resu
 pub struct ConversationState {
     pub id: Uuid,
     pub agent_id: Uuid,
-    pub status: String,
+    pub status: ConversationStatus,
     pub customer_id: Option<String>,
     pub summary: Option<String>,
     pub average_sentiment: Option<f64>,
@@ -265,7 +266,7 @@ pub struct ConversationState {
 }
 
 const LOCK_CONVERSATION: &str =
-    "SELECT id, agent_id, status::text, customer_id, summary, average_sentiment::float8, summarized_messages
+    "SELECT id, agent_id, status, customer_id, summary, average_sentiment::float8, summarized_messages
              FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL FOR UPDATE";
 
 /// Prepares the statements of a turn's opening round trip (the conversation's lock and the

@@ -5,6 +5,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
+use crate::status::CompanyStatus;
 use crate::web::Page;
 
 /// A company (tenant).
@@ -22,8 +23,7 @@ pub struct Company {
     pub locale: Option<String>,
     #[schema(value_type = Object)]
     pub settings: Value,
-    /// `active`, `suspended`, `pending` or `deleted`.
-    pub status: String,
+    pub status: CompanyStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -73,7 +73,7 @@ pub async fn create(tx: &TenantTx, c: &NewCompany<'_>) -> Result<Company, DbErro
 }
 
 /// Companies the caller can see (RLS: its own, or all for the master admin).
-pub async fn list(tx: &TenantTx, page: Page, status: Option<&str>) -> Result<(Vec<Company>, i64), DbError> {
+pub async fn list(tx: &TenantTx, page: Page, status: Option<CompanyStatus>) -> Result<(Vec<Company>, i64), DbError> {
     let rows = tx
         .client()
         .query(
@@ -107,7 +107,7 @@ pub struct CompanyPatch {
     pub timezone: Option<String>,
     pub locale: Option<String>,
     pub settings: Option<Value>,
-    pub status: Option<String>,
+    pub status: Option<CompanyStatus>,
 }
 
 pub async fn update(tx: &TenantTx, id: Uuid, p: &CompanyPatch) -> Result<Option<Company>, DbError> {

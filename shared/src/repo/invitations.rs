@@ -5,6 +5,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
+use crate::status::InvitationStatus;
 use crate::web::Page;
 
 /// An invitation to join a company (never its token).
@@ -19,9 +20,8 @@ pub struct Invitation {
     /// `{"<resource>": ["read" | "write"]}`.
     #[schema(value_type = Object)]
     pub permissions: Value,
-    /// `pending`, `accepted`, `revoked` or `expired`;
     /// `expired` is reported for pending invitations past their expiry.
-    pub status: String,
+    pub status: InvitationStatus,
     pub invited_by: Uuid,
     pub expires_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
@@ -29,7 +29,7 @@ pub struct Invitation {
 }
 
 const COLUMNS: &str = "id, company_id, email, name, role::text, permissions, \
-    CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status::text END, \
+    CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired'::invitation_status ELSE status END, \
     invited_by, expires_at, accepted_at, created_at";
 
 fn from_row(r: &Row) -> Invitation {

@@ -160,7 +160,7 @@ pub async fn turn(
             Opened::Replayed(out) => return Ok(*out),
             Opened::Stored(opened) => *opened,
         };
-    let human = is_human(&go.conv.status);
+    let human = go.conv.status.is_human();
     let closed = closed_hours(&go.agent, now).unwrap_or_else(|e| {
         tracing::warn!(agent = %go.agent.id, error = %e, "ignoring invalid business_hours");
         None
@@ -243,15 +243,6 @@ struct Staged {
     history: Vec<Message>,
     window_start: usize,
     rules: Vec<Rule>,
-}
-
-/// A human owns the conversation (or is about to): the AI stays silent.
-fn is_human(status: &str) -> bool {
-    matches!(status, "waiting_human" | "with_human")
-}
-
-fn is_closed(status: &str) -> bool {
-    matches!(status, "resolved" | "abandoned")
 }
 
 /// The agent's business hours when they are closed at `now` (`None`: open, or no schedule).

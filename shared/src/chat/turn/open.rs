@@ -9,9 +9,7 @@ use tokio::sync::oneshot;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{
-    closed_hours, is_closed, is_human, mark, TurnInput, TurnOutput, HISTORY_WINDOW, RESUME_AFTER_SECS, SUMMARY_STEP,
-};
+use super::{closed_hours, mark, TurnInput, TurnOutput, HISTORY_WINDOW, RESUME_AFTER_SECS, SUMMARY_STEP};
 use crate::app::AppDeps;
 use crate::chat::escalation::Rule;
 use crate::chat::sentiment;
@@ -20,6 +18,7 @@ use crate::error::ApiError;
 use crate::knowledge::service::{self as knowledge, RagConfig, SearchHit, SearchMode, SearchRequest};
 use crate::knowledge::vector::Scope;
 use crate::repo::chat::{self as repo, ChatAgent, Message};
+use crate::status::{AgentStatus, ConversationStatus, SubscriptionStatus};
 use crate::tenant::TenantCtx;
 
 /// The turn after stage 1: the customer's message stored (or found stored by an earlier
@@ -156,11 +155,11 @@ async fn check(
         repo::escalation_rules(tx, company, conversation_id),
     )?;
     let conv = conv.ok_or(ApiError::NotFound)?;
-    let human = is_human(&conv.status);
+    let human = conv.status.is_human();
     let mut resume = None;
     if let Some(existing) = existing {
         let reply = repo::reply_to(tx, conversation_id, existing.id).await?;
-        let unanswered = reply.is_none() && conv.status == "active";
+        let unanswered = reply.is_none() && conv.status == ConversationStatus::Active;
         if !unanswered {
             return Ok(Checked::Replayed(Box::new(TurnOutput {
                 message: existing,
@@ -177,14 +176,14 @@ async fn check(
         }
         resume = Some(existing);
     }
-    if is_closed(&conv.status) {
+    if conv.status.is_closed() {
         return Err(ApiError::conflict("conversation_closed", "this conversation has ended; start a new one"));
     }
     let agent = agent.ok_or(ApiError::NotFound)?;
-    if agent.status != "active" {
+    if agent.status != AgentStatus::Active {
         return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
     }
-    check_plan(status.as_deref(), &limits, used)?;
+    check_plan(status, &limits, used)?;
     let rules = rules_from_rows(&rules);
     Ok(Checked::Go(Box::new(Go { conv, agent, resume, history, turns_before, stored_before, rules })))
 }
@@ -270,7 +269,7 @@ fn search_plan(
     now: DateTime<Utc>,
 ) -> Option<SearchRequest> {
     let (conv, agent) = (conv?, agent?);
-    if is_human(&conv.status) || is_closed(&conv.status) || agent.status != "active" || !agent.rag_enabled {
+    if conv.status.is_human() || conv.status.is_closed() || agent.status != AgentStatus::Active || !agent.rag_enabled {
         return None;
     }
     // An invalid schedule counts as always open (the turn logs it).
@@ -289,9 +288,9 @@ fn search_plan(
 
 /// The subscription must be usable and the month's message allowance (`used` so far) not
 /// used up.
-fn check_plan(status: Option<&str>, limits: &Value, used: i64) -> Result<(), ApiError> {
+fn check_plan(status: Option<SubscriptionStatus>, limits: &Value, used: i64) -> Result<(), ApiError> {
     match status {
-        Some("trial" | "active" | "grace_period") => {}
+        Some(s) if s.is_usable() => {}
         Some(other) => {
             return Err(ApiError::PaymentRequired {
                 code: "subscription_inactive",

@@ -18,6 +18,7 @@ use crate::chat::model::{ChatMessage, ChatRequest, DeltaSink, Passage, Role};
 use crate::error::ApiError;
 use crate::knowledge::service::SearchHit;
 use crate::repo::chat::{self as repo, ChatAgent, Message};
+use crate::status::ConversationStatus;
 use crate::tenant::TenantCtx;
 
 /// 3. Outside business hours: the configured message, no model call.
@@ -88,7 +89,7 @@ pub(super) async fn hand_over(
         deps.queue.send(ESCALATION, &job).await.map_err(ApiError::internal)?;
         for event in ["conversation.status_changed", "escalation.created"] {
             let payload = json!({"type": event, "company_id": company, "conversation_id": conversation_id,
-                                 "escalation_id": id, "status": "waiting_human", "at": Utc::now()});
+                                 "escalation_id": id, "status": ConversationStatus::WaitingHuman, "at": Utc::now()});
             deps.queue.send(OUTBOUND, &payload).await.map_err(ApiError::internal)?;
         }
         Ok::<_, ApiError>(Some(id))

@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
+use crate::status::ArticleStatus;
 use crate::web::Page;
 
 /// A knowledge article: text written in the dashboard.
@@ -19,8 +20,7 @@ pub struct Article {
     pub content: String,
     #[schema(value_type = Vec<String>)]
     pub tags: Value,
-    /// `draft` or `published`.
-    pub status: String,
+    pub status: ArticleStatus,
     pub chunk_count: i32,
     pub published_at: Option<DateTime<Utc>>,
     pub indexed_at: Option<DateTime<Utc>>,
@@ -28,7 +28,7 @@ pub struct Article {
     pub updated_at: DateTime<Utc>,
 }
 
-const ARTICLE_COLUMNS: &str = "id, company_id, category_id, title, content, tags, status::text, chunk_count, \
+const ARTICLE_COLUMNS: &str = "id, company_id, category_id, title, content, tags, status, chunk_count, \
     published_at, indexed_at, created_at, updated_at";
 
 fn article(r: &Row) -> Article {
@@ -136,19 +136,20 @@ pub async fn set_article_status(
     tx: &TenantTx,
     company: Uuid,
     id: Uuid,
-    published: bool,
+    status: ArticleStatus,
 ) -> Result<Option<Article>, DbError> {
     let row = tx
         .client()
         .query_opt(
             &format!(
                 "UPDATE chatapp_knowledge_articles
-                 SET status = CASE WHEN $3 THEN 'published'::article_status ELSE 'draft'::article_status END,
-                     published_at = CASE WHEN $3 THEN COALESCE(published_at, now()) ELSE NULL END,
+                 SET status = $3::article_status,
+                     published_at = CASE WHEN $3 = 'published'::article_status
+                                         THEN COALESCE(published_at, now()) ELSE NULL END,
                      updated_at = now()
                  WHERE company_id = $1 AND id = $2 RETURNING {ARTICLE_COLUMNS}"
             ),
-            &[&company, &id, &published],
+            &[&company, &id, &status],
         )
         .await?;
     Ok(row.as_ref().map(article))

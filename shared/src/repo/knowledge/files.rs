@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
+use crate::status::FileStatus;
 use crate::web::Page;
 
 /// A knowledge file and where its ingestion stands.
@@ -20,8 +21,7 @@ pub struct KnowledgeFile {
     pub mime_type: String,
     pub size: i32,
     pub storage_path: String,
-    /// `pending`, `queued`, `processing`, `indexed` or `failed`.
-    pub status: String,
+    pub status: FileStatus,
     pub processing_error: Option<String>,
     pub chunk_count: i32,
     /// What ingestion recorded: kind, word/page/char counts, chunking settings, embedding model.
@@ -36,7 +36,7 @@ pub struct KnowledgeFile {
 }
 
 const FILE_COLUMNS: &str = "id, company_id, category_id, filename, original_filename, mime_type, size, storage_path, \
-    status::text, processing_error, COALESCE(chunk_count, 0), COALESCE(metadata, '{}'::jsonb), content_hash, \
+    status, processing_error, COALESCE(chunk_count, 0), COALESCE(metadata, '{}'::jsonb), content_hash, \
     ingest_attempts, uploaded_by, created_at, updated_at, indexed_at";
 
 fn file(r: &Row) -> KnowledgeFile {
@@ -123,7 +123,7 @@ pub async fn lock_file(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<
 }
 
 pub struct FileFilter {
-    pub status: Option<String>,
+    pub status: Option<FileStatus>,
     pub category_id: Option<Uuid>,
 }
 
@@ -138,7 +138,7 @@ pub async fn list_files(
         .query(
             &format!(
                 "SELECT {FILE_COLUMNS}, count(*) OVER () FROM chatapp_knowledge_files
-                 WHERE company_id = $1 AND ($2::text IS NULL OR status::text = $2)
+                 WHERE company_id = $1 AND ($2::file_status IS NULL OR status = $2)
                    AND ($3::uuid IS NULL OR category_id = $3)
                  ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
             ),
@@ -172,16 +172,16 @@ pub async fn storage_used(tx: &TenantTx, company: Uuid) -> Result<i64, DbError> 
         .get(0))
 }
 
-/// Moves a file to `queued` (uploaded, job to be sent) from one of `from`; returns the row
-/// if it moved.
+/// Moves a file to `queued` (uploaded, job to be sent) from one of `from`, or, with `stale`,
+/// from a stale `queued` or `processing`; returns the row if it moved.
 pub async fn queue_file(
     tx: &TenantTx,
     company: Uuid,
     id: Uuid,
-    from: &[&str],
+    from: &[FileStatus],
+    stale: bool,
     size: Option<i32>,
 ) -> Result<Option<KnowledgeFile>, DbError> {
-    let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
     let row = tx
         .client()
         .query_opt(
@@ -189,14 +189,14 @@ pub async fn queue_file(
                 "UPDATE chatapp_knowledge_files
                  SET status = 'queued', processing_error = NULL, size = COALESCE($4, size), updated_at = now()
                  WHERE company_id = $1 AND id = $2
-                   AND (status::text = ANY($3)
+                   AND (status = ANY($3)
                         -- A file whose job died with its worker (crash, timeout) may be re-queued
                         -- once it has not moved for longer than any delivery can take.
-                        OR ('stale' = ANY($3) AND status IN ('queued', 'processing')
+                        OR ($5 AND status IN ('queued', 'processing')
                             AND updated_at < now() - interval '15 minutes'))
                  RETURNING {FILE_COLUMNS}"
             ),
-            &[&company, &id, &from, &size],
+            &[&company, &id, &from, &size, &stale],
         )
         .await?;
     Ok(row.as_ref().map(file))
