@@ -14,8 +14,8 @@ MAX_EXAMPLES="${1:-25}"
 ensure_postgres
 ensure_venv
 
-step "cargo build --bin chatapp-local"
-cargo build -q --bin chatapp-local
+step "cargo build -p chatapp-local"
+cargo build -q -p chatapp-local
 
 db="chatapp_fuzz_$(date +%s)_$$"
 port=$((20000 + RANDOM % 20000))

@@ -13,5 +13,5 @@ ensure_postgres
 ensure_model
 ensure_docs_ui
 # A dev build starts sooner than the LTO release build and is fast enough on one machine.
-step "cargo run --bin chatapp-local"
-exec cargo run --bin chatapp-local "$@"
+step "cargo run -p chatapp-local"
+exec cargo run -p chatapp-local "$@"

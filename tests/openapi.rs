@@ -1,5 +1,5 @@
 //! The committed API description (`docs/openapi.json`) is exactly what the routers generate:
-//! regenerate it with `cargo run --bin chatapp-local -- openapi > docs/openapi.json`.
+//! regenerate it with `cargo run -p chatapp-local -- openapi > docs/openapi.json`.
 
 use chatapp_functions::http_function::{openapi, openapi_json, HttpFunction};
 
@@ -10,7 +10,7 @@ fn the_committed_document_is_the_generated_one() {
     let generated = openapi_json();
     assert!(
         COMMITTED.trim_end() == generated.trim_end(),
-        "docs/openapi.json is stale: run `cargo run --bin chatapp-local -- openapi > docs/openapi.json`"
+        "docs/openapi.json is stale: run `cargo run -p chatapp-local -- openapi > docs/openapi.json`"
     );
 }
 

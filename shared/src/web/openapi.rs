@@ -42,28 +42,27 @@ pub fn base() -> OpenApi {
 
 /// Adds the error responses every operation can give, where it does not describe them itself:
 /// 400 (a parameter or body failed to parse), 404, 500, 503 (busy); 401/403 when it is
-/// secured; 413 when it takes a body.
+/// secured; 413 when it takes a body; 409 when it writes (a unique value already taken).
 pub fn finish(mut doc: OpenApi) -> OpenApi {
     for item in doc.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-            &mut item.options,
-            &mut item.head,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            add_error_responses(op);
+        for (op, writes) in [
+            (&mut item.get, false),
+            (&mut item.put, true),
+            (&mut item.post, true),
+            (&mut item.delete, true),
+            (&mut item.patch, true),
+            (&mut item.options, false),
+            (&mut item.head, false),
+        ] {
+            if let Some(op) = op {
+                add_error_responses(op, writes);
+            }
         }
     }
     doc
 }
 
-fn add_error_responses(op: &mut Operation) {
+fn add_error_responses(op: &mut Operation, writes: bool) {
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = op.request_body.is_some();
     let mut codes =
@@ -74,6 +73,9 @@ fn add_error_responses(op: &mut Operation) {
     }
     if has_body {
         codes.push(("413", "Body too large"));
+    }
+    if writes {
+        codes.push(("409", "Conflict with the current state"));
     }
     for (code, description) in codes {
         op.responses.responses.entry(code.to_string()).or_insert_with(|| {
