@@ -217,7 +217,7 @@ async fn request_upload(
     .await;
     let file = tx.finish(result).await?;
     let ttl = deps.cfg.upload_url_ttl;
-    let presigned = deps.blobs.presign_put(&key, &mime, body.size as u64, ttl).await.map_err(ApiError::internal)?;
+    let presigned = deps.blobs.presign_put(&key, &mime, body.size as u64, ttl).await?;
     let upload = match presigned {
         Some(p) => UploadInstructions {
             method: p.method,
@@ -243,7 +243,7 @@ async fn request_upload(
 /// after the send leaves a job for a file still `pending`, which the worker ingests anyway
 /// (the transactional outbox of the human-in-the-loop issue removes that case).
 async fn enqueue(deps: &AppDeps, company: CompanyId, file: FileId) -> Result<(), ApiError> {
-    deps.queue.send(INGEST, &IngestJob::file(company, file.as_uuid()).to_json()).await.map_err(ApiError::internal)?;
+    deps.queue.send(INGEST, &IngestJob::file(company, file.as_uuid()).to_json()).await?;
     Ok(())
 }
 
@@ -287,7 +287,7 @@ async fn upload(
         }
         check_limits(&tx, cid, bytes.len() as i64, i64::from(file.size)).await?;
         let key = ObjectKey::parse_full(&file.storage_path).map_err(ApiError::internal)?;
-        deps.blobs.put(&key, bytes.clone(), &file.mime_type).await.map_err(ApiError::internal)?;
+        deps.blobs.put(&key, bytes.clone(), &file.mime_type).await?;
         let size = Some(bytes.len() as i32);
         let queued = repo::knowledge::queue_file(&tx, cid, id.as_uuid(), &[FileStatus::Pending], false, size)
             .await?

@@ -135,6 +135,19 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// Adapter failures are infrastructure failures: an opaque 500, the cause logged.
+impl From<crate::adapters::queue::QueueError> for ApiError {
+    fn from(e: crate::adapters::queue::QueueError) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
+impl From<crate::adapters::blob::BlobError> for ApiError {
+    fn from(e: crate::adapters::blob::BlobError) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         match e.unique_violation() {

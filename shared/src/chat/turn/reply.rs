@@ -86,11 +86,11 @@ pub(super) async fn hand_over(
         // send or commit rolls the escalation back and leaves the jobs already sent queued.
         let job = json!({"company_id": company, "conversation_id": conversation_id, "escalation_id": id,
                          "priority": e.priority.as_str()});
-        deps.queue.send(ESCALATION, &job).await.map_err(ApiError::internal)?;
+        deps.queue.send(ESCALATION, &job).await?;
         for event in ["conversation.status_changed", "escalation.created"] {
             let payload = json!({"type": event, "company_id": company, "conversation_id": conversation_id,
                                  "escalation_id": id, "status": ConversationStatus::WaitingHuman, "at": Utc::now()});
-            deps.queue.send(OUTBOUND, &payload).await.map_err(ApiError::internal)?;
+            deps.queue.send(OUTBOUND, &payload).await?;
         }
         Ok::<_, ApiError>(Some(id))
     }
