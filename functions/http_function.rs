@@ -123,24 +123,11 @@ impl HttpFunction {
     pub fn openapi(self) -> utoipa::openapi::OpenApi {
         let mut doc = self.describe();
         let prefix = self.binary().replace('-', "_");
-        for item in doc.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.options,
-                &mut item.head,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if let Some(id) = &op.operation_id {
-                    op.operation_id = Some(format!("{prefix}_{id}"));
-                }
+        chatapp::web::openapi::for_each_operation(&mut doc, |op, _| {
+            if let Some(id) = &op.operation_id {
+                op.operation_id = Some(format!("{prefix}_{id}"));
             }
-        }
+        });
         doc
     }
 }
@@ -188,25 +175,27 @@ pub async fn run_with_adapters(
     routes: fn() -> OpenApiRouter<AppDeps>,
     aws: AwsAccess,
 ) -> Result<(), lambda_http::Error> {
-    chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(aws);
+    let deps = adapters_for(aws).await?;
     chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes(), deps))).await
+}
+
+/// Tracing, then the adapters once per cold start, limited to `aws`.
+async fn adapters_for(aws: AwsAccess) -> Result<AppDeps, lambda_http::Error> {
+    chatapp::app::init_tracing();
+    Ok(AppDeps::from_config(Config::from_env()?).await?.scoped(aws))
 }
 
 /// The `widget` function: its routes with the per-agent CORS layer.
 pub async fn run_widget() -> Result<(), lambda_http::Error> {
-    chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(crate::widget::AWS);
-    chatapp::web::run_on_lambda(chatapp::web::with_not_found(crate::widget::router(deps))).await
+    let deps = adapters_for(crate::widget::AWS).await?;
+    chatapp::web::run_on_lambda(HttpFunction::Widget.router(deps)).await
 }
 
 /// The `widget-stream` function: the widget's routes with Lambda response streaming, so a chat
 /// turn's server-sent events reach the browser as they are produced (deployed behind a
 /// function URL in `RESPONSE_STREAM` mode; API Gateway would buffer them).
 pub async fn run_widget_streaming_on_lambda() -> Result<(), lambda_http::Error> {
-    chatapp::app::init_tracing();
-    let deps = AppDeps::from_config(Config::from_env()?).await?.scoped(crate::widget::AWS);
-    serve_widget_streaming(deps).await
+    serve_widget_streaming(adapters_for(crate::widget::AWS).await?).await
 }
 
 /// Polls the Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`) and answers each event with a

@@ -23,12 +23,6 @@ impl<T> std::fmt::Debug for Secret<T> {
     }
 }
 
-impl<T> From<T> for Secret<T> {
-    fn from(value: T) -> Self {
-        Self(value)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BlobBackend {
     /// Files under `<data_dir>/blobs` (embedded default).

@@ -33,7 +33,6 @@ pub enum TlsMode {
 pub struct PgTarget {
     pub config: tokio_postgres::Config,
     pub tls: MakeRustlsConnect,
-    pub mode: TlsMode,
 }
 
 /// Parses `url`, taking `sslmode` and `sslrootcert` out of its query (tokio-postgres knows
@@ -97,7 +96,7 @@ pub fn target(url: &str) -> Result<PgTarget, DbError> {
             }
         }
     };
-    Ok(PgTarget { config, tls: MakeRustlsConnect::new(client), mode })
+    Ok(PgTarget { config, tls: MakeRustlsConnect::new(client) })
 }
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<CertificateDer<'static>> {

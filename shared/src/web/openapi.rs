@@ -44,6 +44,12 @@ pub fn base() -> OpenApi {
 /// 400 (a parameter or body failed to parse), 404, 500, 503 (busy); 401/403 when it is
 /// secured; 413 when it takes a body; 409 when it writes (a unique value already taken).
 pub fn finish(mut doc: OpenApi) -> OpenApi {
+    for_each_operation(&mut doc, add_error_responses);
+    doc
+}
+
+/// Calls `f` on every operation of `doc`, with whether its method writes.
+pub fn for_each_operation(doc: &mut OpenApi, mut f: impl FnMut(&mut Operation, bool)) {
     for item in doc.paths.paths.values_mut() {
         for (op, writes) in [
             (&mut item.get, false),
@@ -55,11 +61,10 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
             (&mut item.head, false),
         ] {
             if let Some(op) = op {
-                add_error_responses(op, writes);
+                f(op, writes);
             }
         }
     }
-    doc
 }
 
 fn add_error_responses(op: &mut Operation, writes: bool) {
