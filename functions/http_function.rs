@@ -20,6 +20,7 @@ pub enum HttpFunction {
     KnowledgeSearch,
     Widget,
     ChatApi,
+    Inbox,
 }
 
 impl HttpFunction {
@@ -35,6 +36,7 @@ impl HttpFunction {
         HttpFunction::KnowledgeSearch,
         HttpFunction::Widget,
         HttpFunction::ChatApi,
+        HttpFunction::Inbox,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -51,6 +53,7 @@ impl HttpFunction {
             HttpFunction::KnowledgeSearch => "knowledge-search",
             HttpFunction::Widget => "widget",
             HttpFunction::ChatApi => "chat-api",
+            HttpFunction::Inbox => "inbox",
         }
     }
 
@@ -73,6 +76,7 @@ impl HttpFunction {
             HttpFunction::KnowledgeSearch => describe(crate::knowledge_search::routes()),
             HttpFunction::Widget => describe(crate::widget::routes()),
             HttpFunction::ChatApi => describe(crate::chat_api::routes()),
+            HttpFunction::Inbox => describe(crate::inbox::routes()),
         }
     }
 
@@ -100,6 +104,7 @@ impl HttpFunction {
             }
             HttpFunction::Widget => crate::widget::router(deps.scoped(crate::widget::AWS)),
             HttpFunction::ChatApi => into_router(crate::chat_api::routes(), deps.scoped(crate::chat_api::AWS)),
+            HttpFunction::Inbox => into_router(crate::inbox::routes(), deps.scoped(crate::inbox::AWS)),
         }
     }
 

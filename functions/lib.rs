@@ -10,6 +10,10 @@ pub mod auth;
 pub mod chat_api;
 #[path = "companies/handler.rs"]
 pub mod companies;
+#[path = "escalation-worker/handler.rs"]
+pub mod escalation_worker;
+#[path = "inbox/handler.rs"]
+pub mod inbox;
 #[path = "ingest-worker/handler.rs"]
 pub mod ingest_worker;
 #[path = "invitations/handler.rs"]
@@ -24,6 +28,8 @@ pub mod knowledge_files;
 pub mod knowledge_search;
 #[path = "migrate/handler.rs"]
 pub mod migrate;
+#[path = "outbox-relay/handler.rs"]
+pub mod outbox_relay;
 #[path = "team/handler.rs"]
 pub mod team;
 #[path = "upload-trigger/handler.rs"]
@@ -51,6 +57,9 @@ pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> 
         "upload-trigger" => upload_trigger::AWS,
         "ingest-worker" => ingest_worker::AWS,
         "migrate" => migrate::AWS,
+        "inbox" => inbox::AWS,
+        "escalation-worker" => escalation_worker::AWS,
+        "outbox-relay" => outbox_relay::AWS,
         _ => return None,
     })
 }

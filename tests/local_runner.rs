@@ -160,6 +160,7 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::KnowledgeSearch, StatusCode::UNAUTHORIZED),
         (HttpFunction::Widget, StatusCode::NOT_FOUND),
         (HttpFunction::ChatApi, StatusCode::UNAUTHORIZED),
+        (HttpFunction::Inbox, StatusCode::UNAUTHORIZED),
     ];
     for (f, status) in expect {
         let path = format!("{ROOT}/events/{}.json", f.binary());

@@ -49,6 +49,8 @@ const ADDED_TABLES: &[&str] = &[
     "chatapp_login_attempts",
     "chatapp_jobs",
     "chatapp_failed_jobs",
+    "chatapp_outbox",
+    "chatapp_conversation_events",
 ];
 
 const SEED_001_ENUMS: &[&str] = &[

@@ -102,12 +102,16 @@ async fn check_category(tx: &TenantTx, company: Uuid, category: Option<Uuid>) ->
     Ok(())
 }
 
-async fn enqueue(deps: &AppDeps, company: CompanyId, article: ArticleId) -> Result<(), ApiError> {
-    deps.queue
-        .send(INGEST, &IngestJob::article(company, article.as_uuid()).to_json())
-        .await
-        .map_err(ApiError::internal)?;
+/// Writes the article's ingest job to the outbox in the transaction that publishes it (or
+/// changes it while published); [`relay`] sends it after the commit, when a worker can see the row.
+async fn enqueue(tx: &TenantTx, company: CompanyId, article: ArticleId) -> Result<(), ApiError> {
+    chatapp::outbox::add(tx, INGEST, &IngestJob::article(company, article.as_uuid()).to_json()).await?;
     Ok(())
+}
+
+/// Sends the committed ingest jobs (the outbox sweep sends them if this does not).
+async fn relay(deps: &AppDeps) {
+    chatapp::outbox::relay_now(deps, &[INGEST]).await;
 }
 
 /// Write an article; published ones are indexed for search.
@@ -149,14 +153,14 @@ async fn create(
             &meta,
         )
         .await?;
+        if article.status == ArticleStatus::Published {
+            enqueue(&tx, company, ArticleId::new(article.id)).await?;
+        }
         Ok::<_, ApiError>(article)
     }
     .await;
     let article = tx.finish(result).await?;
-    // After the commit: a worker must see the published row.
-    if article.status == ArticleStatus::Published {
-        enqueue(&deps, company, ArticleId::new(article.id)).await?;
-    }
+    relay(&deps).await;
     Ok((StatusCode::CREATED, Json(article)))
 }
 
@@ -202,13 +206,14 @@ async fn update(
             &meta,
         )
         .await?;
+        if after.status == ArticleStatus::Published {
+            enqueue(&tx, company, id).await?;
+        }
         Ok::<_, ApiError>(after)
     }
     .await;
     let after = tx.finish(result).await?;
-    if after.status == ArticleStatus::Published {
-        enqueue(&deps, company, id).await?;
-    }
+    relay(&deps).await;
     Ok(Json(after))
 }
 
@@ -266,12 +271,15 @@ async fn set_published(
             meta,
         )
         .await?;
+        if published {
+            enqueue(&tx, company, id).await?;
+        }
         Ok::<_, ApiError>(after)
     }
     .await;
     let after = tx.finish(result).await?;
     if published {
-        enqueue(deps, company, id).await?;
+        relay(deps).await;
     } else {
         // Out of search at once, not when a worker gets round to it.
         service::remove_article_chunks(deps, ctx, id.as_uuid()).await.map_err(ApiError::internal)?;

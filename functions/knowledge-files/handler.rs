@@ -237,14 +237,17 @@ async fn request_upload(
     Ok((StatusCode::CREATED, Json(UploadTicket { file, upload })))
 }
 
-/// Sends the ingest job while the transaction that marks the file queued is still open (the
-/// send itself is not part of it: it goes to SQS or over another connection). A failed send
-/// rolls the status back, so a file is never "queued" without a job; a commit that fails
-/// after the send leaves a job for a file still `pending`, which the worker ingests anyway
-/// (the transactional outbox of the human-in-the-loop issue removes that case).
-async fn enqueue(deps: &AppDeps, company: CompanyId, file: FileId) -> Result<(), ApiError> {
-    deps.queue.send(INGEST, &IngestJob::file(company, file.as_uuid()).to_json()).await?;
+/// Writes the ingest job to the outbox in the transaction that marks the file queued: the
+/// file is never "queued" without a job, nor a job sent for a change that rolled back. The
+/// caller relays it after the commit ([`relay`]).
+async fn enqueue(tx: &chatapp::db::TenantTx, company: CompanyId, file: FileId) -> Result<(), ApiError> {
+    chatapp::outbox::add(tx, INGEST, &IngestJob::file(company, file.as_uuid()).to_json()).await?;
     Ok(())
+}
+
+/// Sends the committed ingest jobs (the outbox sweep sends them if this does not).
+async fn relay(deps: &AppDeps) {
+    chatapp::outbox::relay_now(deps, &[INGEST]).await;
 }
 
 /// Upload a `pending` file's bytes through the API and queue its ingestion.
@@ -304,11 +307,13 @@ async fn upload(
             &meta,
         )
         .await?;
-        enqueue(&deps, company, id).await?;
+        enqueue(&tx, company, id).await?;
         Ok::<_, ApiError>(queued)
     }
     .await;
-    Ok(Json(tx.finish(result).await?))
+    let file = tx.finish(result).await?;
+    relay(&deps).await;
+    Ok(Json(file))
 }
 
 #[derive(Clone, Copy)]
@@ -380,11 +385,13 @@ async fn requeue(
             meta,
         )
         .await?;
-        enqueue(deps, company, id).await?;
+        enqueue(&tx, company, id).await?;
         Ok::<_, ApiError>(after)
     }
     .await;
-    Ok(Json(tx.finish(result).await?))
+    let file = tx.finish(result).await?;
+    relay(deps).await;
+    Ok(Json(file))
 }
 
 fn action_verb(kind: Requeue) -> &'static str {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_FRAME_OPTIONS};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +24,13 @@ pub const TEMPLATE: &str = include_str!("../../template.yaml");
 /// The embeddable widget and its demo page (on AWS the script is served from a CDN or bucket).
 pub const WIDGET_JS: &str = include_str!("static/widget.js");
 const DEMO_HTML: &str = include_str!("static/demo.html");
+/// The support agents' inbox: a page and its script, no build step (on AWS both are uploaded
+/// to a bucket as they are; the page reads the API base from `?api=` or uses its own origin).
+const INBOX_HTML: &str = include_str!("static/inbox.html");
+pub const INBOX_JS: &str = include_str!("static/inbox.js");
+/// The inbox page holds a sign-in form: no framing, only its own script, calls to any API base.
+const INBOX_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                         connect-src 'self' http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// What the local runner serves besides the functions.
 #[derive(Clone, Debug, Default)]
@@ -52,6 +59,12 @@ pub fn app(deps: AppDeps, site: Site) -> Router {
         )
         .route("/", get(demo_page))
         .route("/demo", get(demo_page))
+        .route("/agent", get(inbox_page))
+        .route("/agent/", get(inbox_page))
+        .route(
+            "/agent/inbox.js",
+            get(|| async { static_response("application/javascript; charset=utf-8", INBOX_JS.to_string()) }),
+        )
         .route("/openapi.json", get(|| async { axum::Json(chatapp_functions::http_function::openapi()) }))
         .route("/docs", get(|| async { static_response("text/html; charset=utf-8", DOCS_HTML.to_string()) }))
         .route("/docs/assets/{file}", get(docs_asset))
@@ -73,6 +86,17 @@ async fn demo_page(Extension(site): Extension<Arc<Site>>, headers: HeaderMap) ->
     let base = format!("http://{host}");
     let page = DEMO_HTML.replace("__AGENT_ID__", &agent.to_string()).replace("__API_BASE__", &base);
     static_response("text/html; charset=utf-8", page)
+}
+
+/// The inbox page. Its script is `inbox.js` beside it (as in a bucket); here that is
+/// `/agent/inbox.js` whether the page was asked for as `/agent` or `/agent/`.
+async fn inbox_page() -> Response {
+    let page = INBOX_HTML.replace(r#"src="inbox.js""#, r#"src="/agent/inbox.js""#);
+    (
+        [(CONTENT_SECURITY_POLICY, INBOX_CSP), (X_FRAME_OPTIONS, "DENY")],
+        static_response("text/html; charset=utf-8", page),
+    )
+        .into_response()
 }
 
 /// The API reference page: swagger-ui from the npm package the set-up script installs

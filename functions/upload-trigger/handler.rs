@@ -141,13 +141,14 @@ pub async fn process_record(deps: &AppDeps, record: &Value) -> Result<Outcome, T
             }
         }
         repo::knowledge::queue_file(&tx, company.as_uuid(), file_id, &[FileStatus::Pending], false, size).await?;
-        // Before the commit (the send is not part of the transaction): if it fails, the file
-        // stays pending and S3 retries; if the commit fails after it, the worker still ingests it.
-        deps.queue.send(INGEST, &IngestJob::file(company, file_id).to_json()).await?;
+        // Through the outbox, in this transaction: the job exists exactly when the file is queued.
+        chatapp::outbox::add(&tx, INGEST, &IngestJob::file(company, file_id).to_json()).await?;
         Ok::<_, TriggerError>(Outcome::Queued { company: company.as_uuid(), file: file_id })
     }
     .await;
-    tx.finish(result).await
+    let outcome = tx.finish(result).await?;
+    chatapp::outbox::relay_now(deps, &[INGEST]).await;
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! POST /widget/conversations/{id}/messages   the chat turn (JSON, or SSE with Accept: text/event-stream)
 //! GET  /widget/conversations/{id}/messages   history
 //! POST /widget/conversations/{id}/end        end it, with an optional CSAT rating
+//! GET  /widget/conversations/{id}/events|queue, POST .../typing: the live side (`live.rs`)
 //!
 //! Session tokens are 256 random bits, stored as SHA-256, valid for their one conversation
 //! (`Authorization: Bearer <token>`). Sites that verify identities send `identifier` and
@@ -66,7 +67,15 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
         .route("/widget/conversations/{id}/messages", options(conversation_preflight))
         .routes(routes!(end))
         .route("/widget/conversations/{id}/end", options(conversation_preflight))
+        .routes(routes!(live::events))
+        .route("/widget/conversations/{id}/events", options(conversation_preflight))
+        .routes(routes!(live::queue))
+        .route("/widget/conversations/{id}/queue", options(conversation_preflight))
+        .routes(routes!(live::typing))
+        .route("/widget/conversations/{id}/typing", options(conversation_preflight))
 }
+
+mod live;
 
 /// The widget's router: its routes with the CORS grant (see the module docs).
 pub fn router(deps: AppDeps) -> axum::Router {
@@ -485,7 +494,8 @@ struct WidgetHistory {
     messages: Vec<WidgetMessage>,
 }
 
-/// The conversation's history (its last 200 messages; internal notes and tool traffic are left out).
+/// The conversation's history (its last 200 messages, with the system's notices such as an
+/// agent joining; internal notes and tool traffic are left out).
 #[utoipa::path(get, path = "/widget/conversations/{id}/messages", tag = "widget", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Conversation id")),
     responses((status = 200, description = "The messages", body = WidgetHistory)))]
@@ -498,7 +508,7 @@ async fn history(State(deps): State<AppDeps>, session: Session) -> Result<Json<W
     // Internal notes and tool traffic stay internal.
     let visible = messages
         .into_iter()
-        .filter(|m| matches!(m.role.as_str(), "user" | "assistant" | "human_agent"))
+        .filter(|m| matches!(m.role.as_str(), "user" | "assistant" | "human_agent" | "system"))
         .map(|m| WidgetMessage {
             citations: m.metadata.get("citations").cloned().unwrap_or_else(|| Value::Array(Vec::new())),
             id: m.id,

@@ -86,6 +86,10 @@ ids! {
     InvitationId;
     /// An API key's id.
     ApiKeyId;
+    /// An internal note's id (on a conversation).
+    NoteId;
+    /// A canned response's id.
+    CannedResponseId;
 }
 
 #[cfg(test)]

@@ -101,6 +101,7 @@ impl DemoTenant {
                 file_id: None,
                 article_id: Some(*article),
                 purge: false,
+                event_id: None,
             };
             queue.send(crate::adapters::queue::INGEST, &job.to_json()).await?;
         }

@@ -207,6 +207,20 @@ impl SubscriptionStatus {
     }
 }
 
+/// A support agent's presence in the inbox (`support_agent_status`). The variants are in the
+/// type's order, which is also the order the transfer picker lists people in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, ToSql, FromSql)]
+#[serde(rename_all = "snake_case")]
+#[postgres(name = "support_agent_status", rename_all = "snake_case")]
+pub enum SupportAgentStatus {
+    Online,
+    Busy,
+    Away,
+    Offline,
+}
+
+labels!(SupportAgentStatus { Online = "online", Busy = "busy", Away = "away", Offline = "offline" });
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +248,7 @@ mod tests {
         agree(ConversationStatus::ALL);
         agree(AgentStatus::ALL);
         agree(SubscriptionStatus::ALL);
+        agree(SupportAgentStatus::ALL);
         assert!("stale".parse::<FileStatus>().is_err());
         assert!("Active".parse::<CompanyStatus>().is_err());
     }
@@ -268,6 +283,7 @@ mod tests {
             &pg_enum("subscription_status", &["trial", "active", "past_due", "grace_period", "expired", "cancelled"]),
             SubscriptionStatus::ALL,
         );
+        check(&pg_enum("support_agent_status", &["online", "busy", "away", "offline"]), SupportAgentStatus::ALL);
         check(&Type::VARCHAR, CompanyStatus::ALL);
         check(&Type::TEXT, CompanyStatus::ALL);
         assert!(!<FileStatus as FromSql>::accepts(&Type::TEXT));

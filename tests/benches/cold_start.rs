@@ -38,6 +38,9 @@ const FUNCTIONS: &[(&str, Event)] = &[
     ("upload-trigger", Event::Records),
     ("ingest-worker", Event::Records),
     ("migrate", Event::Invoke),
+    ("inbox", Event::Http("/inbox/conversations")),
+    ("escalation-worker", Event::Records),
+    ("outbox-relay", Event::Invoke),
 ];
 const RUNS: usize = 15;
 

@@ -118,6 +118,21 @@
   var seen = {};           // message ids already rendered
   var handoff = false, pollTimer = null, ended = false;
   var ui = {};
+  // Live updates (the conversation's events, long-polled; see "live updates" below).
+  var convStatus = null;   // who owns the conversation, as last heard: active, waiting_human, with_human, resolved
+  var lastSeq = 0;         // the largest event seq handled
+  var events = null;       // the running long-poll loop: {conv, token, ctrl, stopped}
+  var eventsMissing = false; // the server has no events route: fall back to polling the history
+  var deferred = [];       // customer/assistant message events that arrived while a turn was in flight
+  var agentNames = {};     // support agents' names by user id, from assignment events
+  var agentName = null;    // the current assignee's name
+  var queueTimer = null, queueGen = 0;
+  var agentTypingTimer = null, lastTypingSent = 0;
+  var EVENTS_WAIT_S = 25;
+  var QUEUE_EVERY_MS = 10000;
+  var AGENT_TYPING_MS = 4000;
+  var TYPING_EVERY_MS = 3000;
+  var BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 
   function identity() {
     var i = window.ChatappIdentity;
@@ -169,6 +184,7 @@
     '.csat .rates button{width:36px;height:36px;margin:0 3px;border-radius:50%;border:1px solid var(--border);background:var(--bubble);color:var(--fg);cursor:pointer;font-weight:600}',
     '.csat .rates button:hover{background:var(--primary);color:var(--on-primary)}',
     '.csat .skip{margin-top:8px;background:none;border:0;color:var(--muted);cursor:pointer;text-decoration:underline;font-size:12px}',
+    '.queue{padding:8px 12px;font-size:12px;text-align:center;color:var(--fg);background:var(--bubble);border-top:1px solid var(--border)}',
     '.brand{font-size:11px;color:var(--muted);text-align:center;padding:0 0 6px}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     '@media (max-width:480px){.window{position:fixed;inset:0;width:100vw;max-width:none;height:100%;max-height:none;border-radius:0}}'
@@ -228,6 +244,7 @@
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); submit(); }
     });
     ui.input.addEventListener('input', grow);
+    ui.input.addEventListener('input', customerTyping);
     ui.send = el('button', { type: 'button', class: 'send', 'data-testid': 'chatapp-send', text: 'Send', onclick: submit });
     ui.composer = el('div', { class: 'composer' }, [ui.input, ui.send]);
 
@@ -243,10 +260,12 @@
       el('button', { type: 'button', class: 'skip', text: 'Skip', onclick: rateHandler(null) })
     ]);
 
+    ui.queue = el('div', { class: 'queue', 'data-testid': 'queue-status', role: 'status', 'aria-live': 'polite', hidden: '' });
+
     ui.window = el('div', {
       class: 'window', id: winId, role: 'dialog', 'aria-labelledby': winId + '-title',
       'data-testid': 'chatapp-window', hidden: ''
-    }, [header, ui.messages, ui.csat, ui.composer,
+    }, [header, ui.messages, ui.queue, ui.csat, ui.composer,
       w.show_branding === false ? null : el('div', { class: 'brand', text: 'Powered by Chatapp' })]);
     ui.window.addEventListener('keydown', function (e) { if (e.key === 'Escape') { close(); ui.launcher.focus(); } });
 
@@ -264,13 +283,13 @@
   function add(node) { ui.messages.insertBefore(node, ui.typing); scroll(); return node; }
   function setTyping(on) { if (on) ui.typing.removeAttribute('hidden'); else ui.typing.setAttribute('hidden', ''); if (on) scroll(); }
 
-  function addMessage(role, text, id, extraClass) {
+  function addMessage(role, text, id, extraClass, who) {
     var assistant = role !== 'user';
     var node = el('div', {
       class: 'chatapp-msg ' + (assistant ? 'chatapp-msg-assistant' : 'chatapp-msg-user') + (extraClass ? ' ' + extraClass : ''),
       'data-role': role, 'data-id': id || null
     });
-    if (role === 'human_agent') node.appendChild(el('div', { class: 'who', text: 'Support team' }));
+    if (role === 'human_agent') node.appendChild(el('div', { class: 'who', text: who || agentName || 'Support' }));
     node.bubble = el('div', { class: 'bubble' });
     node.textNode = document.createTextNode(text || '');
     node.bubble.appendChild(node.textNode);
@@ -325,9 +344,15 @@
     session = { conversation_id: s.conversation_id, session_token: s.session_token, identifier: body.identifier || null };
     store(STORE_KEY, session);
     ended = false;
+    lastSeq = 0;
+    convStatus = 'active';
     return s;
   }
-  function dropSession() { session = null; store(STORE_KEY, null); stopPolling(); handoff = false; }
+  function dropSession() {
+    session = null; store(STORE_KEY, null); stopPolling(); handoff = false;
+    stopEvents(); stopQueue(); hideAgentTyping();
+    lastSeq = 0; deferred = []; convStatus = null; agentName = null;
+  }
 
   function ensureSession() {
     if (session) return Promise.resolve(session);
@@ -357,7 +382,14 @@
     if (stored && stored.conversation_id && stored.session_token &&
         (stored.identifier || null) === ((id && id.identifier && String(id.identifier)) || null)) {
       session = stored;
-      try { await loadHistory(true); return; } catch (e) {
+      lastSeq = typeof stored.last_seq === 'number' ? stored.last_seq : 0;
+      try {
+        await loadHistory(true);
+        // Pick up where the last page left off, and show the queue if the team has not taken it yet.
+        startEvents();
+        refreshQueue();
+        return;
+      } catch (e) {
         if (e.status === 401 || e.status === 404) dropSession();
         else { addSystem(e.message, true); return; }
       }
@@ -384,6 +416,8 @@
 
   async function deliver(p) {
     setBusy(true);
+    hideAgentTyping();
+    ui.typing.setAttribute('aria-label', 'Assistant is typing');
     setTyping(true);
     p.bubble.classList.remove('failed');
     var answer = null, gotDone = false;
@@ -441,10 +475,14 @@
     } finally {
       setTyping(false);
       setBusy(false);
+      // Live updates from here on: the team's replies, notices, and what this turn missed.
+      if (session) startEvents();
+      flushDeferred();
     }
 
     function finish(d) {
       setTyping(false);
+      if (d.message && d.message.id) { p.bubble.setAttribute('data-id', d.message.id); seen[d.message.id] = true; }
       var reply = d.reply;
       if (reply && reply.content) {
         if (!answer) answer = addMessage('assistant', reply.content, reply.id);
@@ -458,7 +496,12 @@
         if (answer && !answer.textNode.data) answer.remove();
         addSystem('A member of our team will reply here.');
       }
-      if (d.handoff) startPolling();
+      if (d.handoff) {
+        if (convStatus !== 'with_human') setStatus('waiting_human');
+        if (eventsMissing) startPolling();
+      } else if (convStatus === 'waiting_human' || convStatus === 'with_human') {
+        setStatus('active'); // the assistant answered: it has the conversation again
+      }
     }
   }
 
@@ -498,7 +541,256 @@
     if (buf.trim()) dispatch(buf);
   }
 
-  // ---------- human handoff: pick up the team's replies ----------
+  // ---------- live updates: the conversation's events, long-polled ----------
+  // One loop per conversation: GET …/events?after=<lastSeq>&wait=25 answers every event after
+  // lastSeq (at once, or as soon as one happens), so a reconnect gets each missed event once.
+  function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+
+  function startEvents() {
+    if (!session || events || eventsMissing) return;
+    var me = events = { conv: session.conversation_id, token: session.session_token, ctrl: null, stopped: false };
+    (async function loop() {
+      var failures = 0;
+      while (!me.stopped && session && session.conversation_id === me.conv) {
+        var began = Date.now(), got = 0;
+        try {
+          got = await pollEvents(me);
+          failures = 0;
+        } catch (e) {
+          if (me.stopped) break;
+          if (e.status === 401) { me.stopped = true; break; } // the chat ended: nothing more to hear
+          if (e.status === 404 && e.code !== 'invalid_session') {
+            // A server without live updates: poll the history while a person has the chat.
+            me.stopped = true;
+            eventsMissing = true;
+            if (convStatus === 'waiting_human' || convStatus === 'with_human') startPolling();
+            break;
+          }
+          failures++;
+          var wait = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length) - 1];
+          await sleep(wait + Math.floor(Math.random() * 500));
+          continue;
+        }
+        // A server (or proxy) that answers at once without waiting must not make this spin.
+        if (!got && Date.now() - began < 1000) await sleep(1000);
+      }
+      if (events === me) events = null;
+    })();
+  }
+  function stopEvents() {
+    if (!events) return;
+    events.stopped = true;
+    if (events.ctrl) { try { events.ctrl.abort(); } catch (e) { /* already done */ } }
+    events = null;
+  }
+
+  /** One long poll; handles its events and returns how many were new. */
+  async function pollEvents(me) {
+    var ctrl = me.ctrl = window.AbortController ? new AbortController() : null;
+    // A connection that hangs well past the server's wait is given up on and retried.
+    var timer = ctrl ? setTimeout(function () { ctrl.abort(); }, (EVENTS_WAIT_S + 15) * 1000) : null;
+    var data;
+    try {
+      var res;
+      try {
+        res = await fetch(apiBase + '/widget/conversations/' + encodeURIComponent(me.conv) + '/events?after=' +
+          encodeURIComponent(String(lastSeq)) + '&wait=' + EVENTS_WAIT_S, {
+          method: 'GET', mode: 'cors', credentials: 'omit', cache: 'no-store',
+          headers: { Accept: 'application/json', Authorization: 'Bearer ' + me.token },
+          signal: ctrl ? ctrl.signal : undefined
+        });
+      } catch (e) {
+        throw new ApiErr(0, 'network', 'We could not reach the chat service.', true);
+      }
+      if (!res.ok) throw await readError(res);
+      try { data = await res.json(); } catch (e) {
+        throw new ApiErr(0, 'network', 'The connection dropped.', true);
+      }
+    } finally {
+      if (timer) clearTimeout(timer);
+      me.ctrl = null;
+    }
+    if (me.stopped || !session || session.conversation_id !== me.conv) return 0;
+    var list = data && Array.isArray(data.events) ? data.events : [];
+    var fresh = 0;
+    list.forEach(function (ev) {
+      if (!ev || typeof ev.seq !== 'number' || ev.seq <= lastSeq) return; // seen already
+      lastSeq = ev.seq;
+      fresh++;
+      try { onServerEvent(ev); } catch (e) { console.error('[chatapp]', e); }
+    });
+    // Nothing for the customer, yet the sequence moved on (team-only events): skip past them.
+    if (!list.length && data && typeof data.last_seq === 'number' && data.last_seq > lastSeq) lastSeq = data.last_seq;
+    // The answer also says who owns the conversation now, whichever event said so.
+    if (data && typeof data.status === 'string' && data.status !== convStatus) setStatus(data.status);
+    if (session.last_seq !== lastSeq) { session.last_seq = lastSeq; store(STORE_KEY, session); }
+    return fresh;
+  }
+
+  function onServerEvent(ev) {
+    var d = ev.data && typeof ev.data === 'object' ? ev.data : {};
+    switch (ev.type) {
+      case 'message.created':
+        onMessageEvent(d);
+        break;
+      case 'typing':
+        if (d.by === 'agent') showAgentTyping();
+        break;
+      case 'conversation.escalated':
+      case 'conversation.queued':
+        setStatus('waiting_human');
+        break;
+      case 'conversation.assigned':
+      case 'conversation.transferred':
+        if (d.user_id && d.user_name) agentNames[d.user_id] = String(d.user_name);
+        agentName = d.user_name ? String(d.user_name) : null;
+        setStatus('with_human');
+        break;
+      case 'conversation.handed_back':
+        agentName = null;
+        setStatus('active');
+        break;
+      case 'conversation.resolved':
+        agentName = null;
+        hideAgentTyping();
+        setStatus('resolved');
+        break;
+      case 'conversation.reopened':
+        setStatus(typeof d.status === 'string' ? d.status : 'active');
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onMessageEvent(m) {
+    if (!m || !m.id || seen[m.id]) return;
+    if (typeof m.content !== 'string' || !m.content) { seen[m.id] = true; return; }
+    var role = m.role;
+    if (role === 'user' || role === 'assistant') {
+      // A turn in flight renders its own message and answer; what else arrived meanwhile is
+      // handled once it finished and their ids are known.
+      if (busy) { deferred.push(m); return; }
+      if (role === 'user' && claimUserBubble(m)) return;
+      addMessage(role, m.content, m.id);
+    } else if (role === 'human_agent') {
+      hideAgentTyping();
+      addMessage('human_agent', m.content, m.id, 'chatapp-msg-human', agentNames[m.sender_id] || agentName);
+    } else if (role === 'system') {
+      var n = addSystem(m.content);
+      n.setAttribute('data-role', 'system');
+      n.setAttribute('data-id', m.id);
+      if (typeof m.kind === 'string') n.setAttribute('data-kind', m.kind);
+      seen[m.id] = true;
+    }
+    // Other roles (tool traffic) are not for the customer.
+  }
+
+  /** A customer message shown without its id (its send failed or is unanswered): the event names it. */
+  function claimUserBubble(m) {
+    var mine = ui.messages.querySelectorAll('.chatapp-msg-user:not([data-id])');
+    for (var i = 0; i < mine.length; i++) {
+      if (mine[i].textNode && mine[i].textNode.data === m.content) {
+        mine[i].setAttribute('data-id', m.id);
+        seen[m.id] = true;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function flushDeferred() {
+    var list = deferred;
+    deferred = [];
+    list.forEach(onMessageEvent);
+  }
+
+  function setStatus(s) {
+    convStatus = s;
+    if (s === 'waiting_human' || s === 'with_human') {
+      handoff = true;
+      if (eventsMissing) startPolling();
+    } else {
+      handoff = false;
+      stopPolling();
+    }
+    if (s === 'waiting_human') startQueue();
+    else stopQueue();
+  }
+
+  function showAgentTyping() {
+    if (busy || !ui.typing) return;
+    ui.typing.setAttribute('aria-label', (agentName || 'Support') + ' is typing');
+    setTyping(true);
+    if (agentTypingTimer) clearTimeout(agentTypingTimer);
+    agentTypingTimer = setTimeout(hideAgentTyping, AGENT_TYPING_MS);
+  }
+  function hideAgentTyping() {
+    if (!agentTypingTimer) return;
+    clearTimeout(agentTypingTimer);
+    agentTypingTimer = null;
+    if (!busy && ui.typing) setTyping(false);
+  }
+
+  /** Tells the team the customer is typing: at most every few seconds, only while a person has the chat. */
+  function customerTyping() {
+    if (!session || busy || !ui.input.value.trim()) return;
+    if (convStatus !== 'waiting_human' && convStatus !== 'with_human') return;
+    var now = Date.now();
+    if (now - lastTypingSent < TYPING_EVERY_MS) return;
+    lastTypingSent = now;
+    api('POST', '/widget/conversations/' + encodeURIComponent(session.conversation_id) + '/typing',
+      undefined, session.session_token).catch(function () { /* only a hint */ });
+  }
+
+  // ---------- the queue while waiting for a person ----------
+  function startQueue() {
+    if (queueTimer || !session) return;
+    queueTimer = setInterval(refreshQueue, QUEUE_EVERY_MS);
+    refreshQueue();
+  }
+  function stopQueue() {
+    queueGen++;
+    if (queueTimer) clearInterval(queueTimer);
+    queueTimer = null;
+    if (ui.queue) ui.queue.hidden = true;
+  }
+  /** Asks where the conversation stands; shows the queue notice while it waits for a person. */
+  async function refreshQueue() {
+    if (!session) return;
+    var gen = queueGen, conv = session.conversation_id, q;
+    try {
+      var res = await api('GET', '/widget/conversations/' + encodeURIComponent(conv) + '/queue',
+        undefined, session.session_token);
+      q = await res.json();
+    } catch (e) {
+      if (gen === queueGen && (e.status === 401 || e.status === 404)) stopQueue();
+      return; // otherwise the notice stays as it was and the next tick asks again
+    }
+    if (gen !== queueGen || !session || session.conversation_id !== conv || !q) return;
+    if (q.status === 'waiting_human' && !queueTimer) queueTimer = setInterval(refreshQueue, QUEUE_EVERY_MS);
+    if (typeof q.status === 'string' && q.status !== convStatus) setStatus(q.status);
+    if (q.status === 'waiting_human') renderQueue(q);
+    else stopQueue();
+  }
+  function renderQueue(q) {
+    var text;
+    if (typeof q.position === 'number' && q.position > 0) {
+      text = 'You are number ' + q.position + ' in the queue';
+      if (q.agents_online !== 0 && typeof q.estimated_wait_seconds === 'number' && q.estimated_wait_seconds >= 0) {
+        text += ' \u2014 estimated wait about ' + Math.max(1, Math.round(q.estimated_wait_seconds / 60)) + ' min';
+      }
+      text += '.';
+    } else {
+      text = 'Waiting for the next available agent\u2026';
+    }
+    if (q.agents_online === 0) text += ' Nobody from our team is online right now; we will reply here as soon as someone is.';
+    ui.queue.textContent = text;
+    ui.queue.hidden = false;
+    scroll();
+  }
+
+  // ---------- fallback without live updates: poll the history for the team's replies ----------
   function startPolling() {
     handoff = true;
     if (pollTimer) return;

@@ -107,6 +107,9 @@ impl JobQueue for ScopedJobQueue {
     async fn send(&self, queue: &str, payload: &Value) -> Result<String, QueueError> {
         self.may("send to", self.access.send, queue)?.send(queue, payload).await
     }
+    async fn send_batch(&self, queue: &str, payloads: &[Value]) -> Result<(), QueueError> {
+        self.may("send to", self.access.send, queue)?.send_batch(queue, payloads).await
+    }
     async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError> {
         self.may("receive from", self.access.poll, queue)?.receive(queue, max).await
     }

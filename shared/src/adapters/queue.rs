@@ -44,6 +44,13 @@ pub enum QueueError {
 pub trait JobQueue: Send + Sync {
     /// Enqueues a JSON payload; returns the message id.
     async fn send(&self, queue: &str, payload: &Value) -> Result<String, QueueError>;
+    /// Enqueues several payloads in as few requests as the backend allows (the outbox relay).
+    async fn send_batch(&self, queue: &str, payloads: &[Value]) -> Result<(), QueueError> {
+        for p in payloads {
+            self.send(queue, p).await?;
+        }
+        Ok(())
+    }
     /// Up to `max` visible jobs, each hidden for the visibility timeout.
     async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError>;
     /// Acknowledges a job.
@@ -109,6 +116,17 @@ impl JobQueue for PgJobQueue {
             .map_err(crate::db::DbError::from)?
             .get(0);
         Ok(id.to_string())
+    }
+
+    async fn send_batch(&self, queue: &str, payloads: &[Value]) -> Result<(), QueueError> {
+        let conn = self.db.system().await?;
+        conn.execute(
+            "INSERT INTO chatapp_jobs (queue, payload, max_receives) SELECT $1, p, $3 FROM unnest($2::jsonb[]) p",
+            &[&queue, &payloads, &self.max_receives],
+        )
+        .await
+        .map_err(crate::db::DbError::from)?;
+        Ok(())
     }
 
     async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError> {
@@ -239,6 +257,41 @@ impl JobQueue for SqsJobQueue {
             .await
             .map_err(sqs_err)?;
         Ok(out.message_id().unwrap_or_default().to_string())
+    }
+
+    async fn send_batch(&self, queue: &str, payloads: &[Value]) -> Result<(), QueueError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let url = self.url(queue)?;
+        // SQS takes at most ten messages per batch.
+        for chunk in payloads.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(p.to_string())
+                        .build()
+                        .map_err(|e| QueueError::Sqs(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(sqs_err)?;
+            if let Some(failed) = out.failed().first() {
+                return Err(QueueError::Sqs(format!(
+                    "batch entry {} failed: {}",
+                    failed.id(),
+                    failed.message().unwrap_or(failed.code())
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError> {

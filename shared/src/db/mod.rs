@@ -3,6 +3,7 @@
 //! transaction only, so a pooled connection never carries one tenant's identity into the next
 //! request. Repository functions (crate `repo` modules) are the only code that runs SQL.
 
+pub mod listen;
 pub mod migrate;
 pub mod tls;
 
@@ -49,6 +50,7 @@ impl DbError {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    listener: std::sync::Arc<listen::Listener>,
 }
 
 impl Db {
@@ -57,6 +59,7 @@ impl Db {
     /// an exhausted pool answers 503 `busy` instead of hanging the request.
     pub fn connect(url: &str, pool_size: usize, timeout: Duration) -> Result<Self, DbError> {
         let target = tls::target(url)?;
+        let listener = listen::Listener::new(target.config.clone(), target.tls.clone());
         let manager =
             Manager::from_config(target.config, target.tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
@@ -66,7 +69,7 @@ impl Db {
             .create_timeout(Some(timeout))
             .build()
             .map_err(|e| DbError::Config(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, listener })
     }
 
     /// Opens a transaction that acts as `ctx`. Nothing is sent yet: the BEGIN (with the
@@ -85,6 +88,11 @@ impl Db {
             ctx.db_role()
         );
         Ok(TenantTx { conn: Some(conn), ctx: ctx.clone(), phase: Mutex::new(Phase::Unsent(begin)) })
+    }
+
+    /// The process's LISTEN connection for conversation events (opened on first use).
+    pub fn listener(&self) -> &std::sync::Arc<listen::Listener> {
+        &self.listener
     }
 
     /// A connection with no tenant identity: RLS shows it no tenant rows. Used by the auth

@@ -32,14 +32,18 @@ pub struct IngestJob {
     /// vector index; sent when a delete route could not finish that inline.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub purge: bool,
+    /// The outbox row the job was relayed from (the relay adds it; ingestion is idempotent by
+    /// content hash, so a copy needs no special handling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Uuid>,
 }
 
 impl IngestJob {
     pub fn file(company: CompanyId, file: Uuid) -> Self {
-        Self { company_id: company.as_uuid(), file_id: Some(file), article_id: None, purge: false }
+        Self { company_id: company.as_uuid(), file_id: Some(file), article_id: None, purge: false, event_id: None }
     }
     pub fn article(company: CompanyId, article: Uuid) -> Self {
-        Self { company_id: company.as_uuid(), file_id: None, article_id: Some(article), purge: false }
+        Self { company_id: company.as_uuid(), file_id: None, article_id: Some(article), purge: false, event_id: None }
     }
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("plain struct serialises")
@@ -464,7 +468,7 @@ pub async fn purge_or_enqueue(deps: &AppDeps, company: CompanyId, target: PurgeT
     if matches!(target, PurgeTarget::Category(_)) {
         return Ok(());
     }
-    let job = IngestJob { company_id: company.as_uuid(), file_id, article_id, purge: true };
+    let job = IngestJob { company_id: company.as_uuid(), file_id, article_id, purge: true, event_id: None };
     deps.queue.send(crate::adapters::queue::INGEST, &job.to_json()).await.map(|_| ())
 }
 

@@ -591,6 +591,34 @@ pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Option<Uui
     Ok(Some(row.get(0)))
 }
 
+/// Appends an event to the conversation (`chatapp_append_event`: numbered, notified at commit,
+/// and queued for outbound webhooks unless it is a typing signal); returns its sequence number.
+pub async fn append_event(
+    tx: &TenantTx,
+    conversation: Uuid,
+    kind: &str,
+    data: &Value,
+    internal: bool,
+) -> Result<i64, DbError> {
+    let row = tx
+        .client()
+        .query_one("SELECT chatapp_append_event($1, $2, $3, $4)", &[&conversation, &kind, data, &internal])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The conversation's status, its row locked until the transaction ends: who owns it now.
+pub async fn lock_owner(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ConversationStatus>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT status FROM chatapp_conversations WHERE id = $1 AND company_id = $2 FOR NO KEY UPDATE",
+            &[&id, &company],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 /// Ends the conversation with an optional CSAT rating (1-5) and comment.
 pub async fn end_conversation(
     tx: &TenantTx,

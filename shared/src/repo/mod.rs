@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod chat;
 pub mod companies;
+pub mod inbox;
 pub mod invitations;
 pub mod knowledge;
 pub mod plans;

@@ -10,11 +10,12 @@ use crate::chat::model::Usage;
 use crate::chat::summary::{self, Dropped};
 use crate::error::ApiError;
 use crate::repo::chat::{self as repo, Message};
+use crate::status::ConversationStatus;
 use crate::tenant::TenantCtx;
 
 /// A turn while a human owns the conversation: the message is counted, the AI does not answer.
 pub(super) async fn silent(deps: &AppDeps, ctx: &TenantCtx, staged: Staged) -> Result<TurnOutput, ApiError> {
-    finish(deps, ctx, &staged, None, None).await?;
+    finish(deps, ctx, &staged, None, ConversationStatus::WithHuman, None).await?;
     Ok(TurnOutput { message: staged.message, reply: None, escalation: None, handoff: true, replayed: false })
 }
 
@@ -81,7 +82,9 @@ pub(super) struct Priced {
     pub(super) extractive: bool,
 }
 
-/// Writes the reply (if any), the counters, the running summary when its step is due, the
+/// Writes the reply (if any) as long as the conversation's owner is still `owner` (checked under
+/// the conversation's row lock: a support agent who took it over meanwhile wins, and the reply
+/// is dropped), the counters, the running summary when its step is due, the
 /// usage record (tokens and, for a priced model, the estimated cost) and the customer's
 /// last-seen in one transaction. The writes go out in one pipelined round trip and run in a
 /// fixed order (the conversation's rows, then the rows other turns share: agent, usage,
@@ -91,14 +94,27 @@ pub(super) async fn finish(
     ctx: &TenantCtx,
     s: &Staged,
     reply: Option<(&str, Value)>,
+    owner: ConversationStatus,
     priced: Option<Priced>,
 ) -> Result<Option<Message>, ApiError> {
     let company = ctx.require_company()?.as_uuid();
     let conversation = s.conversation_id;
+    let tx = deps.db.begin(ctx).await?;
+    let mut reply = reply;
+    if reply.is_some() {
+        let now = repo::lock_owner(&tx, company, conversation).await;
+        let now = match now {
+            Ok(now) => now,
+            Err(e) => return tx.finish(Err(ApiError::from(e))).await,
+        };
+        if now != Some(owner) {
+            tracing::info!(%conversation, ?now, "reply dropped: the conversation changed hands during the turn");
+            reply = None;
+        }
+    }
     let ai = reply.is_some();
     let total = s.stored + i64::from(ai);
     let step = summary_step(s, total);
-    let tx = deps.db.begin(ctx).await?;
     let written = Box::pin(async {
         let (mut tokens, mut cost) = (0i32, 0.0f64);
         let mut reply = reply;

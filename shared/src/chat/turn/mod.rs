@@ -142,8 +142,25 @@ pub fn validate(content: &str, client_message_id: Option<&str>) -> Result<TurnIn
 /// retrieval runs; then a human owning the conversation keeps the AI silent (`silent`),
 /// closed business hours send the configured message (`outside_hours`), a firing escalation
 /// hands the conversation over (`hand_over`), and otherwise the model answers from the
-/// passages (`generate`). Every path ends in `finish`, the turn's last transaction.
+/// passages (`generate`). Every path ends in `finish`, the turn's last transaction; then the
+/// jobs and events the turn's transactions wrote to the outbox are relayed.
 pub async fn turn(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    conversation_id: Uuid,
+    input: &TurnInput,
+    on_delta: DeltaSink<'_>,
+) -> Result<TurnOutput, ApiError> {
+    let out = run(deps, ctx, conversation_id, input, on_delta).await;
+    crate::outbox::relay_now(deps, RELAY).await;
+    out
+}
+
+/// What a turn's transactions may write to the outbox: the assignment job of a handoff, and the
+/// outbound events of its messages and status changes.
+pub const RELAY: &[&str] = &[crate::adapters::queue::ESCALATION, crate::adapters::queue::OUTBOUND];
+
+async fn run(
     deps: &AppDeps,
     ctx: &TenantCtx,
     conversation_id: Uuid,

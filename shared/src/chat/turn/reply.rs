@@ -4,19 +4,19 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::finish::{finish, silent, Priced};
 use super::{mark, Staged, TurnOutput, FALLBACK_MESSAGE, HANDOFF_MESSAGE};
-use crate::adapters::queue::{ESCALATION, OUTBOUND};
+use crate::adapters::queue::ESCALATION;
 use crate::app::AppDeps;
 use crate::chat::escalation::{self, Escalation, EscalationConfig, TurnSignals};
 use crate::chat::hours::BusinessHours;
 use crate::chat::model::{ChatMessage, ChatRequest, DeltaSink, Passage, Role};
 use crate::error::ApiError;
 use crate::knowledge::service::SearchHit;
+use crate::outbox;
 use crate::repo::chat::{self as repo, ChatAgent, Message};
 use crate::status::ConversationStatus;
 use crate::tenant::TenantCtx;
@@ -32,8 +32,9 @@ pub(super) async fn outside_hours(
     let text = hours.outside_message().to_string();
     on_delta(&text);
     let meta = json!({"reply_to": staged.message.id, "kind": "outside_hours"});
-    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), None).await?;
-    Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
+    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), ConversationStatus::Active, None).await?;
+    let handoff = reply.is_none();
+    Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff, replayed: false })
 }
 
 /// Stage 5: the escalation this turn's signals fire, if any: decided from signals (keywords, an
@@ -81,17 +82,15 @@ pub(super) async fn hand_over(
         else {
             return Ok(None);
         };
-        // The jobs are sent before the commit but not inside the transaction: the queue uses its
-        // own connection (or SQS). So a committed escalation always has its jobs, while a failed
-        // send or commit rolls the escalation back and leaves the jobs already sent queued.
-        let job = json!({"company_id": company, "conversation_id": conversation_id, "escalation_id": id,
-                         "priority": e.priority.as_str()});
-        deps.queue.send(ESCALATION, &job).await?;
-        for event in ["conversation.status_changed", "escalation.created"] {
-            let payload = json!({"type": event, "company_id": company, "conversation_id": conversation_id,
-                                 "escalation_id": id, "status": ConversationStatus::WaitingHuman, "at": Utc::now()});
-            deps.queue.send(OUTBOUND, &payload).await?;
-        }
+        // The assignment job and the event (which queues the outbound webhook event) are
+        // written in this transaction, through the outbox: no job without the escalation, and
+        // none lost if the relay after the commit does not happen.
+        let job = json!({"company_id": company, "kind": "escalation", "conversation_id": conversation_id,
+                         "escalation_id": id, "priority": e.priority.as_str()});
+        outbox::add(&tx, ESCALATION, &job).await?;
+        let event = json!({"status": ConversationStatus::WaitingHuman, "escalation_id": id,
+                           "priority": e.priority.as_str(), "reason": e.reason, "trigger": e.trigger.as_str()});
+        repo::append_event(&tx, conversation_id, "conversation.escalated", &event, false).await?;
         Ok::<_, ApiError>(Some(id))
     }
     .await;
@@ -102,7 +101,8 @@ pub(super) async fn hand_over(
     on_delta(HANDOFF_MESSAGE);
     let mut escalation = details;
     escalation["id"] = json!(id);
-    let reply = finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), None).await?;
+    let reply =
+        finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), ConversationStatus::WaitingHuman, None).await?;
     Ok(TurnOutput { message: staged.message, reply, escalation: Some(escalation), handoff: true, replayed: false })
 }
 
@@ -171,9 +171,11 @@ pub(super) async fn generate(
         }
     };
     mark(started, "answer generated");
-    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), priced).await?;
+    let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), ConversationStatus::Active, priced).await?;
     mark(started, "answer committed");
-    Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff: false, replayed: false })
+    // No reply stored: a support agent took the conversation over while the model answered.
+    let handoff = reply.is_none();
+    Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff, replayed: false })
 }
 
 /// The system prompt (with personality and response style), the running summary, then the

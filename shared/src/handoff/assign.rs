@@ -1,0 +1,186 @@
+//! Assignment of waiting conversations to support agents, and the sweep that keeps the queue
+//! moving (reassignment of unanswered conversations, snoozes that end, missed heartbeats).
+//!
+//! Fairness: conversations go in priority order, then longest waiting; each goes to the online
+//! support agent with the fewest conversations below their capacity, ties to the least recently
+//! assigned (so loads stay within one of each other), preferring someone other than the agent
+//! who just let it go back to the queue. Every pick locks its rows with `FOR UPDATE SKIP
+//! LOCKED`, so concurrent workers never assign one conversation twice nor fill an agent past
+//! capacity, and the worker never waits on a lock (no deadlock with claims by hand).
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::adapters::queue::{ESCALATION, OUTBOUND};
+use crate::app::AppDeps;
+use crate::auth::worker_ctx;
+use crate::db::{DbError, TenantTx};
+use crate::error::ApiError;
+
+/// A support agent who has not sent a heartbeat for this long is set away.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
+/// What a worker relays after its commits.
+pub const RELAY: &[&str] = &[ESCALATION, OUTBOUND];
+
+/// One conversation given to one support agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    pub conversation_id: Uuid,
+    pub escalation_id: Uuid,
+    pub user_id: Uuid,
+}
+
+/// Takes the next waiting conversation and the agent to give it to, and assigns it; `None` when
+/// nothing waits or nobody has room (or every candidate row is locked by another worker).
+async fn assign_one(tx: &TenantTx, company: Uuid) -> Result<Option<Assignment>, DbError> {
+    let Some(next) = tx
+        .client()
+        .query_opt(
+            "SELECT e.id, e.conversation_id, e.previous_assignee
+             FROM chatapp_escalations e
+             JOIN chatapp_conversations c ON c.id = e.conversation_id AND c.company_id = e.company_id
+             WHERE e.company_id = $1 AND e.status = 'pending' AND c.status = 'waiting_human' AND c.deleted_at IS NULL
+             ORDER BY e.priority DESC, e.created_at, e.id
+             LIMIT 1
+             FOR UPDATE OF e, c SKIP LOCKED",
+            &[&company],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let (escalation_id, conversation_id, previous): (Uuid, Uuid, Option<Uuid>) =
+        (next.get(0), next.get(1), next.get(2));
+    let Some(agent) = tx
+        .client()
+        .query_opt(
+            "SELECT s.user_id FROM chatapp_support_agent_status s
+             JOIN chatapp_users u ON u.id = s.user_id AND u.is_active AND u.deleted_at IS NULL
+             WHERE s.company_id = $1 AND s.status = 'online' AND s.current_chat_count < s.max_concurrent_chats
+             ORDER BY s.user_id IS NOT DISTINCT FROM $2, s.current_chat_count, s.last_assigned_at NULLS FIRST, s.user_id
+             LIMIT 1
+             FOR UPDATE OF s SKIP LOCKED",
+            &[&company, &previous],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user_id: Uuid = agent.get(0);
+    tx.client()
+        .execute("SELECT chatapp_handoff_assign($1, $2, NULL, 'conversation.assigned')", &[&conversation_id, &user_id])
+        .await?;
+    Ok(Some(Assignment { conversation_id, escalation_id, user_id }))
+}
+
+/// Assigns the company's waiting conversations until none waits or nobody has room; one
+/// transaction per assignment, so each is visible (and its events sent) at once.
+pub async fn drain(deps: &AppDeps, company: Uuid) -> Result<Vec<Assignment>, ApiError> {
+    let ctx = worker_ctx(company);
+    let mut done = Vec::new();
+    loop {
+        let tx = deps.db.begin(&ctx).await?;
+        let picked = assign_one(&tx, company).await.map_err(ApiError::from);
+        match tx.finish(picked).await? {
+            Some(a) => {
+                tracing::info!(conversation = %a.conversation_id, user = %a.user_id, "conversation assigned");
+                done.push(a);
+            }
+            None => break,
+        }
+    }
+    if !done.is_empty() {
+        crate::outbox::relay_now(deps, RELAY).await;
+    }
+    Ok(done)
+}
+
+/// What a sweep of one company did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Conversations whose assignee did not answer in time, back in the queue.
+    pub requeued: Vec<Uuid>,
+    /// Support agents set away after missed heartbeats.
+    pub set_away: u64,
+    /// Snoozes that ended.
+    pub woken: u64,
+    pub assigned: Vec<Assignment>,
+}
+
+/// The company's timers, then a drain: unanswered assignments go back to the queue after the
+/// company's reassignment time, support agents without a heartbeat for [`HEARTBEAT_TIMEOUT`]
+/// are set away (they keep their conversations, get no new ones), ended snoozes wake.
+pub async fn sweep_company(deps: &AppDeps, company: Uuid) -> Result<Swept, ApiError> {
+    let ctx = worker_ctx(company);
+    let tx = deps.db.begin(&ctx).await?;
+    let timers = async {
+        let rows = tx
+            .client()
+            .query(
+                "SELECT c.id FROM chatapp_conversations c
+                 JOIN chatapp_companies co ON co.id = c.company_id
+                 JOIN chatapp_escalations e ON e.conversation_id = c.id AND e.status = 'assigned'
+                                            AND e.first_response_at IS NULL
+                 WHERE c.company_id = $1 AND c.status = 'with_human' AND c.deleted_at IS NULL
+                   AND c.assigned_at < now() - make_interval(secs => co.reassign_after_seconds)
+                 FOR UPDATE OF c SKIP LOCKED",
+                &[&company],
+            )
+            .await?;
+        let mut requeued = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Uuid = row.get(0);
+            tx.client().execute("SELECT chatapp_handoff_requeue($1, 'unanswered')", &[&id]).await?;
+            requeued.push(id);
+        }
+        let set_away = tx
+            .client()
+            .execute(
+                "UPDATE chatapp_support_agent_status
+                 SET status = 'away', status_message = 'auto-away', status_changed_at = now()
+                 WHERE company_id = $1 AND status = 'online' AND last_active_at < now() - make_interval(secs => $2)",
+                &[&company, &HEARTBEAT_TIMEOUT.as_secs_f64()],
+            )
+            .await?;
+        let woken = tx
+            .client()
+            .query(
+                "WITH ended AS (
+                    UPDATE chatapp_conversations SET snoozed_until = NULL
+                    WHERE company_id = $1 AND snoozed_until <= now() RETURNING id)
+                 SELECT chatapp_append_event(id, 'conversation.unsnoozed', '{}'::jsonb, false) FROM ended",
+                &[&company],
+            )
+            .await?
+            .len() as u64;
+        Ok::<_, DbError>(Swept { requeued, set_away, woken, assigned: Vec::new() })
+    }
+    .await
+    .map_err(ApiError::from);
+    let mut swept = tx.finish(timers).await?;
+    swept.assigned = drain(deps, company).await?;
+    if !swept.requeued.is_empty() || swept.woken > 0 {
+        crate::outbox::relay_now(deps, RELAY).await;
+    }
+    Ok(swept)
+}
+
+/// Every company with something to do: waiting conversations and room, an assignment past its
+/// reassignment time, an ended snooze or a missed heartbeat.
+pub async fn sweep_all(deps: &AppDeps) -> Result<Vec<(Uuid, Swept)>, ApiError> {
+    let companies: Vec<Uuid> = {
+        let conn = deps.db.system().await?;
+        conn.query("SELECT chatapp_companies_to_drain()", &[])
+            .await
+            .map_err(DbError::from)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(companies.len());
+    for company in companies {
+        out.push((company, sweep_company(deps, company).await?));
+    }
+    Ok(out)
+}
