@@ -63,12 +63,33 @@ ALTER TABLE chatapp_escalations
     ADD COLUMN assigned_at         timestamptz,
     ADD COLUMN first_response_at   timestamptz,
     ADD COLUMN first_response_time integer,
+    -- Whether the current assignee has answered (the reassignment timer's test); reset by every
+    -- assignment and requeue, while first_response_at keeps the escalation's first answer.
+    ADD COLUMN assignee_responded_at timestamptz,
     ADD COLUMN reassign_count      integer NOT NULL DEFAULT 0,
     -- Who had it before it went back to the queue: the next assignment prefers someone else.
     ADD COLUMN previous_assignee   uuid;
 -- The waiting queue in assignment order.
 CREATE INDEX escalations_waiting_idx ON chatapp_escalations (company_id, priority DESC, created_at)
     WHERE status = 'pending';
+-- Rows written before this migration: an open escalation of a conversation no human is on is
+-- closed (the AI has it back, or it ended); of several open ones per conversation only the
+-- newest stays open; a conversation waiting without one gets one, so the worker sees it.
+UPDATE chatapp_escalations e SET status = 'returned_to_ai', resolved_at = now()
+FROM chatapp_conversations c
+WHERE c.id = e.conversation_id AND e.status IN ('pending', 'assigned', 'in_progress')
+  AND c.status NOT IN ('waiting_human', 'with_human');
+UPDATE chatapp_escalations e SET status = 'abandoned', resolved_at = now()
+WHERE e.status IN ('pending', 'assigned', 'in_progress')
+  AND EXISTS (SELECT 1 FROM chatapp_escalations n
+              WHERE n.conversation_id = e.conversation_id AND n.status IN ('pending', 'assigned', 'in_progress')
+                AND (n.created_at, n.id) > (e.created_at, e.id));
+INSERT INTO chatapp_escalations (conversation_id, company_id, agent_id, reason, trigger_type, status, created_at)
+SELECT c.id, c.company_id, c.agent_id, 'waiting before the inbox existed', 'manual', 'pending', c.updated_at
+FROM chatapp_conversations c
+WHERE c.status = 'waiting_human'
+  AND NOT EXISTS (SELECT 1 FROM chatapp_escalations e
+                  WHERE e.conversation_id = c.id AND e.status IN ('pending', 'assigned', 'in_progress'));
 -- One open escalation per conversation.
 CREATE UNIQUE INDEX escalations_open_conversation_key ON chatapp_escalations (conversation_id)
     WHERE status IN ('pending', 'assigned', 'in_progress');
@@ -100,27 +121,59 @@ CREATE FUNCTION chatapp_track_chat_count() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
 DECLARE
-    was_owned boolean := TG_OP = 'UPDATE' AND OLD.status = 'with_human' AND OLD.assigned_agent_id IS NOT NULL;
-    is_owned  boolean := NEW.status = 'with_human' AND NEW.assigned_agent_id IS NOT NULL;
+    old_owner uuid := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'with_human' AND OLD.deleted_at IS NULL
+                           THEN OLD.assigned_agent_id END;
+    new_owner uuid := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') AND NEW.status = 'with_human' AND NEW.deleted_at IS NULL
+                           THEN NEW.assigned_agent_id END;
+    company uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.company_id ELSE NEW.company_id END;
 BEGIN
-    IF was_owned AND is_owned AND OLD.assigned_agent_id = NEW.assigned_agent_id THEN
+    IF old_owner IS NOT DISTINCT FROM new_owner THEN
         RETURN NULL;
     END IF;
-    IF was_owned THEN
-        UPDATE chatapp_support_agent_status SET current_chat_count = greatest(current_chat_count - 1, 0)
-        WHERE user_id = OLD.assigned_agent_id;
+    -- Both rows in user-id order, so two transfers in opposite directions cannot deadlock.
+    PERFORM 1 FROM chatapp_support_agent_status
+    WHERE user_id IN (old_owner, new_owner) ORDER BY user_id FOR UPDATE;
+    IF old_owner IS NOT NULL THEN
+        UPDATE chatapp_support_agent_status SET current_chat_count = greatest(coalesce(current_chat_count, 1) - 1, 0)
+        WHERE user_id = old_owner;
     END IF;
-    IF is_owned THEN
+    IF new_owner IS NOT NULL THEN
         INSERT INTO chatapp_support_agent_status (user_id, company_id, current_chat_count, last_assigned_at)
-        VALUES (NEW.assigned_agent_id, NEW.company_id, 1, now())
+        VALUES (new_owner, company, 1, now())
         ON CONFLICT (user_id) DO UPDATE
-            SET current_chat_count = chatapp_support_agent_status.current_chat_count + 1, last_assigned_at = now();
+            SET current_chat_count = coalesce(chatapp_support_agent_status.current_chat_count, 0) + 1,
+                last_assigned_at = now();
     END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER track_chat_count AFTER INSERT OR UPDATE OF status, assigned_agent_id ON chatapp_conversations
-    FOR EACH ROW EXECUTE FUNCTION chatapp_track_chat_count();
+CREATE TRIGGER track_chat_count AFTER INSERT OR DELETE OR UPDATE OF status, assigned_agent_id, deleted_at
+    ON chatapp_conversations FOR EACH ROW EXECUTE FUNCTION chatapp_track_chat_count();
+-- Counts as they stand (nothing kept them before).
+UPDATE chatapp_support_agent_status s SET current_chat_count =
+    (SELECT count(*) FROM chatapp_conversations c
+     WHERE c.assigned_agent_id = s.user_id AND c.status = 'with_human' AND c.deleted_at IS NULL);
+ALTER TABLE chatapp_support_agent_status ALTER COLUMN current_chat_count SET NOT NULL;
+
+-- A support agent who is deleted (their user row, or their whole company) leaves their
+-- conversations to the queue rather than breaking the owner check (the foreign key sets the
+-- assignee to NULL).
+CREATE FUNCTION chatapp_orphaned_to_queue() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NEW.status = 'with_human' AND NEW.assigned_agent_id IS NULL THEN
+        NEW.status := 'waiting_human';
+        NEW.assigned_at := NULL;
+        UPDATE chatapp_escalations SET status = 'pending', assigned_to = NULL, assigned_at = NULL,
+                                       assignee_responded_at = NULL, queued_at = now()
+        WHERE conversation_id = NEW.id AND status IN ('assigned', 'in_progress');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER orphaned_to_queue BEFORE UPDATE OF assigned_agent_id ON chatapp_conversations
+    FOR EACH ROW EXECUTE FUNCTION chatapp_orphaned_to_queue();
 
 -- ---------------------------------------------------------------------------
 -- Conversation events: every message, note, status change, assignment and typing signal,
@@ -175,7 +228,8 @@ BEGIN
     INSERT INTO chatapp_conversation_events (conversation_id, company_id, seq, type, payload, internal)
     VALUES (p_conversation, v_company, v_seq, p_type, p_payload, p_internal);
     PERFORM pg_notify('chatapp_events', p_conversation::text || ':' || v_seq::text);
-    IF p_type <> 'typing' THEN
+    -- Internal events (notes) stay inside; outbound webhooks get what the customer could see.
+    IF p_type <> 'typing' AND NOT p_internal THEN
         PERFORM chatapp_outbox_add('outbound', jsonb_build_object(
             'type', p_type, 'company_id', v_company, 'conversation_id', p_conversation, 'seq', v_seq,
             'internal', p_internal, 'data', p_payload, 'at', now()));
@@ -254,7 +308,7 @@ BEGIN
                OR (c.assigned_at < now() - make_interval(secs => co.reassign_after_seconds)
                    AND EXISTS (SELECT 1 FROM chatapp_escalations e
                                WHERE e.conversation_id = c.id AND e.status = 'assigned'
-                                 AND e.first_response_at IS NULL)))
+                                 AND e.assignee_responded_at IS NULL)))
         UNION
         SELECT DISTINCT s.company_id FROM chatapp_support_agent_status s
         WHERE s.status = 'online' AND s.last_active_at < now() - interval '90 seconds';
@@ -285,10 +339,21 @@ CREATE FUNCTION chatapp_handoff_set_owner(p_conversation uuid, p_user uuid) RETU
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
 BEGIN
+    IF chatapp_current_role() NOT IN ('support_agent', 'company_admin', 'master_admin', 'worker') THEN
+        RAISE EXCEPTION 'role % may not assign conversations', chatapp_current_role()
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM chatapp_users u
+                   WHERE u.id = p_user AND u.company_id = chatapp_current_company_id() AND u.is_active
+                     AND u.deleted_at IS NULL AND u.role IN ('support_agent', 'company_admin')) THEN
+        RAISE EXCEPTION 'user % is not an active support agent or admin of the company', p_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     UPDATE chatapp_conversations
     SET status = 'with_human', assigned_agent_id = p_user, assigned_at = now(), snoozed_until = NULL,
         is_human_agent = true, updated_at = now()
     WHERE id = p_conversation AND company_id = chatapp_current_company_id() AND deleted_at IS NULL
+      AND status NOT IN ('abandoned')
       AND (chatapp_current_role() <> 'support_agent'
            OR assigned_agent_id = chatapp_current_user_id() OR assigned_agent_id IS NULL);
     IF NOT FOUND THEN
@@ -312,6 +377,7 @@ BEGIN
     SELECT company_id, agent_id INTO v_company, v_agent FROM chatapp_conversations WHERE id = p_conversation;
     UPDATE chatapp_escalations
     SET status = 'assigned', assigned_to = p_user, assigned_by = p_by, assigned_at = now(),
+        assignee_responded_at = NULL,
         wait_time = coalesce(wait_time, extract(epoch FROM now() - created_at)::integer), updated_at = now()
     WHERE conversation_id = p_conversation AND status IN ('pending', 'assigned', 'in_progress');
     IF NOT FOUND THEN
@@ -342,7 +408,8 @@ DECLARE
 BEGIN
     SELECT company_id INTO v_company FROM chatapp_conversations WHERE id = p_conversation;
     UPDATE chatapp_escalations
-    SET status = 'pending', previous_assignee = assigned_to, assigned_to = NULL, assigned_at = NULL, queued_at = now(),
+    SET status = 'pending', previous_assignee = assigned_to, assigned_to = NULL, assigned_at = NULL,
+        assignee_responded_at = NULL, queued_at = now(),
         reassign_count = reassign_count + 1, updated_at = now()
     WHERE conversation_id = p_conversation AND status IN ('pending', 'assigned', 'in_progress');
     INSERT INTO chatapp_messages (conversation_id, company_id, role, content, metadata)
@@ -397,6 +464,7 @@ CREATE FUNCTION chatapp_handoff_responded(p_conversation uuid) RETURNS void
 AS $$
     UPDATE chatapp_escalations
     SET status = 'in_progress', first_response_at = coalesce(first_response_at, now()),
+        assignee_responded_at = coalesce(assignee_responded_at, now()),
         first_response_time = coalesce(first_response_time,
                                        extract(epoch FROM now() - coalesce(assigned_at, created_at))::integer),
         updated_at = now()

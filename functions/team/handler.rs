@@ -221,6 +221,9 @@ async fn set_active(
         if !active {
             // A deactivated user's sessions end now, not when their refresh token expires.
             repo::refresh_tokens::revoke_all_for_user(&tx, id.as_uuid()).await?;
+            // Their conversations go back to the queue; the outbox sweep relays the drain job
+            // (this function sends to no queue itself).
+            repo::users::release_conversations(&tx, id.as_uuid()).await?;
         }
         audit::record(
             &tx,

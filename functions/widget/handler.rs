@@ -6,6 +6,9 @@
 //! GET  /widget/conversations/{id}/messages   history
 //! POST /widget/conversations/{id}/end        end it, with an optional CSAT rating
 //! GET  /widget/conversations/{id}/events|queue, POST .../typing: the live side (`live.rs`)
+//! GET  /widget/conversations/{id}/events/stream  the same events as server-sent events (`live.rs`)
+//! POST /widget/conversations/{id}/handoff|contact  the customer asks for a person, or leaves an
+//!                                                   email and a message when none is there (`live.rs`)
 //!
 //! Session tokens are 256 random bits, stored as SHA-256, valid for their one conversation
 //! (`Authorization: Bearer <token>`). Sites that verify identities send `identifier` and
@@ -73,6 +76,12 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
         .route("/widget/conversations/{id}/queue", options(conversation_preflight))
         .routes(routes!(live::typing))
         .route("/widget/conversations/{id}/typing", options(conversation_preflight))
+        .routes(routes!(live::events_stream))
+        .route("/widget/conversations/{id}/events/stream", options(conversation_preflight))
+        .routes(routes!(live::handoff))
+        .route("/widget/conversations/{id}/handoff", options(conversation_preflight))
+        .routes(routes!(live::contact))
+        .route("/widget/conversations/{id}/contact", options(conversation_preflight))
 }
 
 mod live;
@@ -100,7 +109,11 @@ async fn cors(req: Request, next: Next) -> Response {
         h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
     h.insert(VARY, HeaderValue::from_static("Origin"));
-    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type, accept"));
+    // `last-event-id`: an EventSource reconnecting to the event stream sends it.
+    h.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, accept, last-event-id"),
+    );
     h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
     h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     response
@@ -160,7 +173,18 @@ impl FromRequestParts<AppDeps> for Session {
 }
 
 async fn session(deps: &AppDeps, headers: &HeaderMap, conversation: ConversationId) -> Result<Session, ApiError> {
-    let token = bearer(headers)?;
+    open_session(deps, headers, conversation, bearer(headers)?).await
+}
+
+/// The session `token` opens, checked as every conversation route checks it: for this
+/// conversation only, from an origin the agent's widget admits. The event stream also takes the
+/// token from its query string (see `live::events_stream`).
+async fn open_session(
+    deps: &AppDeps,
+    headers: &HeaderMap,
+    conversation: ConversationId,
+    token: &str,
+) -> Result<Session, ApiError> {
     let session = deps.auth.session_ctx(token).await?;
     // A token opens its own conversation only; another one is indistinguishable from unknown.
     if session.conversation_id != conversation.as_uuid() {
@@ -229,16 +253,50 @@ struct WidgetSettings {
     widget: WidgetConfig,
     /// Where to send chat turns so the answer streams (unset: the API base).
     stream_url: Option<String>,
+    human_handoff: HumanHandoff,
+}
+
+/// Whether the customer may choose a person instead of the AI, and whether one can be had now.
+#[derive(Serialize, ToSchema)]
+struct HumanHandoff {
+    /// The widget offers "Talk to a person" (`POST /widget/conversations/{id}/handoff`).
+    enabled: bool,
+    /// Within the agent's business hours (always, without a schedule): asking queues the
+    /// conversation for a support agent. Outside them the customer can leave an email and a
+    /// message (`POST /widget/conversations/{id}/contact`).
+    open_now: bool,
 }
 
 /// The widget's settings for an agent.
 #[utoipa::path(get, path = "/widget/agents/{agent_id}/config", tag = "widget",
     params(("agent_id" = Uuid, Path, description = "Agent id")),
     responses((status = 200, description = "The widget's settings", body = WidgetSettings)))]
-async fn config(State(deps): State<AppDeps>, w: AgentWidget) -> Json<WidgetSettings> {
-    Json(WidgetSettings {
-        agent_id: w.agent.as_uuid(),
-        widget: w.widget,
+async fn config(State(deps): State<AppDeps>, IdPath(agent): IdPath<AgentId>, headers: HeaderMap) -> Response {
+    match settings(&deps, agent, header(&headers, "origin")).await {
+        Ok(settings) => Json(settings).into_response(),
+        Err(e) => rejection(e),
+    }
+}
+
+/// The settings, checked as [`AgentWidget`] checks an agent route's caller, with the agent's
+/// business hours read in the same transaction as the widget's settings.
+async fn settings(deps: &AppDeps, agent: AgentId, origin: Option<&str>) -> Result<WidgetSettings, ApiError> {
+    let ctx = deps.auth.widget_ctx(agent.as_uuid()).await?;
+    let company = ctx.require_company()?.as_uuid();
+    let tx = deps.db.begin(&ctx).await?;
+    let read = async {
+        let widget = repo::widget_config(&tx, company, agent.as_uuid()).await?.unwrap_or_default();
+        let row = repo::agent(&tx, company, agent.as_uuid()).await?;
+        Ok::<_, ApiError>((widget, row))
+    }
+    .await;
+    let (widget, row) = tx.finish(read).await?;
+    check_origin(&widget.allowed_domains, origin)?;
+    let open_now = row.is_none_or(|a| live::closed_hours(&a.business_hours, Utc::now()).is_none());
+    Ok(WidgetSettings {
+        agent_id: agent.as_uuid(),
+        human_handoff: HumanHandoff { enabled: widget.human_handoff_button, open_now },
+        widget,
         stream_url: deps.cfg.widget_stream_url.clone(),
     })
 }
@@ -561,6 +619,8 @@ async fn end(
         .await
         .map_err(ApiError::from);
     tx.finish(ended).await?;
+    // Closing a handoff wrote a drain job and events (capacity freed).
+    chatapp::outbox::relay_now(&deps, chatapp::chat::turn::RELAY).await;
     deps.auth.forget_session(&token);
     Ok(Json(ConversationEnded {
         conversation_id: conversation.as_uuid(),

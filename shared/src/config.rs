@@ -97,6 +97,9 @@ pub struct Config {
     pub outbound_queue_url: Option<String>,
     pub queue_visibility_timeout: Duration,
     pub queue_max_receives: i32,
+    /// Wait for conversation events with LISTEN/NOTIFY (one connection per process: right for a
+    /// long-running server); `false` polls instead (Lambda, where an instance serves one request).
+    pub events_listen: bool,
     pub master_admin_email: Option<String>,
     pub master_admin_password: Option<Secret<String>>,
     pub master_admin_password_hash: Option<String>,
@@ -243,6 +246,7 @@ impl Config {
             outbound_queue_url: get("OUTBOUND_QUEUE_URL"),
             queue_visibility_timeout: Duration::from_secs(num(&get, "QUEUE_VISIBILITY_TIMEOUT_SECS", 60)?),
             queue_max_receives: num(&get, "QUEUE_MAX_RECEIVES", 5)?,
+            events_listen: num(&get, "EVENTS_LISTEN", true)?,
             master_admin_email: get("MASTER_ADMIN_EMAIL"),
             master_admin_password: get("MASTER_ADMIN_PASSWORD").map(Secret::new),
             master_admin_password_hash: get("MASTER_ADMIN_PASSWORD_HASH"),

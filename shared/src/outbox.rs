@@ -36,6 +36,17 @@ pub struct Relayed {
 /// Sends the outbox rows for `queues` that are at least `min_age` old and not leased, oldest
 /// first, until none is left (or a send fails), and deletes each one sent.
 pub async fn relay(db: &Db, queue: &dyn JobQueue, queues: &[&str], min_age: Duration) -> Result<Relayed, QueueError> {
+    relay_batches(db, queue, queues, min_age, usize::MAX).await
+}
+
+async fn relay_batches(
+    db: &Db,
+    queue: &dyn JobQueue,
+    queues: &[&str],
+    min_age: Duration,
+    max_batches: usize,
+) -> Result<Relayed, QueueError> {
+    let mut batches = 0;
     let queues: Vec<String> = queues.iter().map(|q| q.to_string()).collect();
     let mut total = Relayed::default();
     loop {
@@ -92,16 +103,19 @@ pub async fn relay(db: &Db, queue: &dyn JobQueue, queues: &[&str], min_age: Dura
                 .map_err(DbError::from)?;
             return Err(e);
         }
-        if (rows.len() as i64) < BATCH {
+        batches += 1;
+        if (rows.len() as i64) < BATCH || batches >= max_batches {
             return Ok(total);
         }
     }
 }
 
-/// Relays this function's rows right after a commit. Best effort: a failure is logged and the
-/// rows stay for the scheduled sweep, so the caller's committed change is never reported failed.
+/// Relays this function's rows right after a commit: one batch, oldest first (its own rows,
+/// and any a crashed producer left); a backlog beyond that is the sweep's, so a request never
+/// pays for it. Best effort: a failure is logged and the rows stay for the scheduled sweep, so
+/// the caller's committed change is never reported failed.
 pub async fn relay_now(deps: &AppDeps, queues: &[&str]) {
-    if let Err(e) = relay(&deps.db, deps.queue.as_ref(), queues, Duration::ZERO).await {
+    if let Err(e) = relay_batches(&deps.db, deps.queue.as_ref(), queues, Duration::ZERO, 1).await {
         tracing::warn!(error.chain = %crate::error::error_chain(&e), "outbox relay failed; the sweep will retry");
     }
 }

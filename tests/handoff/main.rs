@@ -3,6 +3,7 @@
 //! against the AI's reply, and conversation events read with `after=`.
 
 mod assignment;
+mod choice;
 mod events;
 mod outbox;
 mod race;

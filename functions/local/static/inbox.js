@@ -2,8 +2,9 @@
  *
  * The local runner serves it at /agent (and this script at /agent/inbox.js); deployed, the two
  * files (inbox.html, inbox.js) can be uploaded side by side to a bucket as they are.
- * The API base: <meta name="chatapp-api-base" content="…"> when set, else `?api=<base URL>`,
- * else the page's own origin.
+ * The API base: <meta name="chatapp-api-base" content="…"> when set (a deployment fills it in),
+ * else the page's own origin. Never from the URL: a crafted link must not make this page send
+ * an agent's password elsewhere.
  * All server text is inserted with textContent / text nodes, never innerHTML.
  */
 (function () {
@@ -58,13 +59,11 @@
     try { return JSON.parse(sessionStorage.getItem(AUTH_KEY) || 'null'); } catch (e) { return null; }
   }
 
-  /** The API base: fixed by the page's meta tag, else ?api=, else this page's origin. */
+  /** The API base: fixed by the page's meta tag, else this page's origin. */
   function apiBase() {
     var meta = document.querySelector('meta[name="chatapp-api-base"]');
     var fixed = meta ? str(meta.getAttribute('content')).trim() : '';
-    var asked = null;
-    try { asked = new URLSearchParams(location.search).get('api'); } catch (e) { asked = null; }
-    var base = fixed || (asked && asked.trim()) || location.origin;
+    var base = fixed || location.origin;
     try {
       var u = new URL(base, location.href);
       if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('not http');

@@ -127,6 +127,8 @@
   var agentNames = {};     // support agents' names by user id, from assignment events
   var agentName = null;    // the current assignee's name
   var queueTimer = null, queueGen = 0;
+  var sseOff = false;      // the event stream failed here: long-poll instead
+  var asking = false, contactSending = false; // a request for a person / a left message in flight
   var agentTypingTimer = null, lastTypingSent = 0;
   var EVENTS_WAIT_S = 25;
   var QUEUE_EVERY_MS = 10000;
@@ -149,7 +151,7 @@
     '.root.dark{--bg:#1e1f24;--fg:#eceef1;--muted:#9aa0aa;--bubble:#2c2e35;--border:#3a3d45}',
     '.launcher{width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;background:var(--primary);color:var(--on-primary);box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center}',
     '.launcher svg{width:26px;height:26px;fill:currentColor}',
-    '.launcher:focus-visible,button:focus-visible,textarea:focus-visible{outline:3px solid var(--primary);outline-offset:2px}',
+    '.launcher:focus-visible,button:focus-visible,textarea:focus-visible,input:focus-visible{outline:3px solid var(--primary);outline-offset:2px}',
     '.window{position:absolute;bottom:70px;width:370px;max-width:calc(100vw - 40px);height:560px;max-height:calc(100vh - 110px);background:var(--bg);border:1px solid var(--border);border-radius:14px;box-shadow:0 10px 40px rgba(0,0,0,.22);display:flex;flex-direction:column;overflow:hidden}',
     '.right .window{right:0}.left .window{left:0}',
     '.header{background:var(--primary);color:var(--on-primary);padding:12px 14px;display:flex;align-items:center;gap:10px}',
@@ -185,6 +187,16 @@
     '.csat .rates button:hover{background:var(--primary);color:var(--on-primary)}',
     '.csat .skip{margin-top:8px;background:none;border:0;color:var(--muted);cursor:pointer;text-decoration:underline;font-size:12px}',
     '.queue{padding:8px 12px;font-size:12px;text-align:center;color:var(--fg);background:var(--bubble);border-top:1px solid var(--border)}',
+    '.talk{padding:6px 10px 0;text-align:center}',
+    '.talk button{background:none;border:1px solid var(--border);border-radius:999px;padding:3px 12px;font-size:12px;color:var(--fg);cursor:pointer}',
+    '.talk button:disabled{opacity:.5;cursor:not-allowed}',
+    '.contact{padding:10px;border-top:1px solid var(--border);display:flex;flex-direction:column;gap:6px}',
+    '.contact .why{font-size:13px}',
+    '.contact input,.contact textarea{flex:none;width:100%;border:1px solid var(--border);border-radius:8px;padding:6px 8px;font-size:14px;background:var(--bg);color:var(--fg)}',
+    '.contact textarea{min-height:56px}',
+    '.contact .err{color:#b42318;font-size:12px}.dark .contact .err{color:#ff8a80}',
+    '.contact .row{display:flex;gap:8px;justify-content:flex-end}',
+    '.contact .cancel{background:none;border:0;color:var(--muted);cursor:pointer;text-decoration:underline;font-size:12px}',
     '.brand{font-size:11px;color:var(--muted);text-align:center;padding:0 0 6px}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     '@media (max-width:480px){.window{position:fixed;inset:0;width:100vw;max-width:none;height:100%;max-height:none;border-radius:0}}'
@@ -262,10 +274,34 @@
 
     ui.queue = el('div', { class: 'queue', 'data-testid': 'queue-status', role: 'status', 'aria-live': 'polite', hidden: '' });
 
+    // Talk to a person (when the agent's settings offer it), or leave an email and a message
+    // when nobody can answer now.
+    if (cfg.human_handoff && cfg.human_handoff.enabled) {
+      ui.talkBtn = el('button', { type: 'button', 'data-testid': 'talk-to-human', text: 'Talk to a person', onclick: askForPerson });
+      ui.talk = el('div', { class: 'talk' }, [ui.talkBtn]);
+      ui.contactWhy = el('div', { class: 'why', 'data-testid': 'contact-why' });
+      ui.contactEmail = el('input', {
+        type: 'email', autocomplete: 'email', maxlength: '254', placeholder: 'Your email',
+        'aria-label': 'Your email', 'data-testid': 'contact-email'
+      });
+      ui.contactMessage = el('textarea', {
+        rows: '3', maxlength: '2000', placeholder: 'Your message (optional)',
+        'aria-label': 'Your message (optional)', 'data-testid': 'contact-message'
+      });
+      ui.contactError = el('div', { class: 'err', role: 'alert', hidden: '' });
+      ui.contactSend = el('button', { type: 'button', class: 'send', 'data-testid': 'contact-send', text: 'Send', onclick: sendContact });
+      ui.contact = el('div', { class: 'contact', 'data-testid': 'contact-form', hidden: '' }, [
+        ui.contactWhy, ui.contactEmail, ui.contactMessage, ui.contactError,
+        el('div', { class: 'row' }, [
+          el('button', { type: 'button', class: 'cancel', text: 'Not now', onclick: hideContact }), ui.contactSend
+        ])
+      ]);
+    }
+
     ui.window = el('div', {
       class: 'window', id: winId, role: 'dialog', 'aria-labelledby': winId + '-title',
       'data-testid': 'chatapp-window', hidden: ''
-    }, [header, ui.messages, ui.queue, ui.csat, ui.composer,
+    }, [header, ui.messages, ui.queue, ui.talk || null, ui.contact || null, ui.csat, ui.composer,
       w.show_branding === false ? null : el('div', { class: 'brand', text: 'Powered by Chatapp' })]);
     ui.window.addEventListener('keydown', function (e) { if (e.key === 'Escape') { close(); ui.launcher.focus(); } });
 
@@ -352,6 +388,7 @@
     session = null; store(STORE_KEY, null); stopPolling(); handoff = false;
     stopEvents(); stopQueue(); hideAgentTyping();
     lastSeq = 0; deferred = []; convStatus = null; agentName = null;
+    hideContact();
   }
 
   function ensureSession() {
@@ -493,7 +530,9 @@
         var cites = Array.isArray(d.citations) ? d.citations : (reply.metadata && reply.metadata.citations);
         addCitations(answer, cites);
       } else if (d.handoff) {
-        if (answer && !answer.textNode.data) answer.remove();
+        // No reply stored: a person took the chat while the answer streamed, so what streamed
+        // was never sent; it goes.
+        if (answer) answer.remove();
         addSystem('A member of our team will reply here.');
       }
       if (d.handoff) {
@@ -545,9 +584,22 @@
   // One loop per conversation: GET …/events?after=<lastSeq>&wait=25 answers every event after
   // lastSeq (at once, or as soon as one happens), so a reconnect gets each missed event once.
   function sleep(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
+  var AI_IDLE_MS = 30000;
+  function humanInvolved() { return convStatus === 'waiting_human' || convStatus === 'with_human'; }
+  /** Sleeps `ms`, or until something (a handoff) calls `me.wake()`. */
+  function nap(me, ms) {
+    return new Promise(function (r) {
+      var t = setTimeout(done, ms);
+      function done() { clearTimeout(t); me.wake = null; r(); }
+      me.wake = done;
+    });
+  }
 
   function startEvents() {
     if (!session || events || eventsMissing) return;
+    // Server-sent events only when the site's configuration asks for them (config.live = "sse")
+    // and the browser has EventSource; long-polling otherwise, and after the stream fails.
+    if (cfg && cfg.live === 'sse' && window.EventSource && !sseOff) { startEventStream(); return; }
     var me = events = { conv: session.conversation_id, token: session.session_token, ctrl: null, stopped: false };
     (async function loop() {
       var failures = 0;
@@ -571,8 +623,16 @@
           await sleep(wait + Math.floor(Math.random() * 500));
           continue;
         }
-        // A server (or proxy) that answers at once without waiting must not make this spin.
-        if (!got && Date.now() - began < 1000) await sleep(1000);
+        if (convStatus === 'resolved' || convStatus === 'abandoned') break; // nothing more will come
+        if (!humanInvolved()) {
+          // The assistant has the chat: no request held open (on Lambda each one holds a
+          // function instance); a quick look now and then catches a person taking over, and a
+          // handoff wakes the loop at once.
+          if (!got) await nap(me, AI_IDLE_MS);
+        } else if (!got && Date.now() - began < 1000) {
+          // A server (or proxy) that answers at once without waiting must not make this spin.
+          await sleep(1000);
+        }
       }
       if (events === me) events = null;
     })();
@@ -581,7 +641,50 @@
     if (!events) return;
     events.stopped = true;
     if (events.ctrl) { try { events.ctrl.abort(); } catch (e) { /* already done */ } }
+    if (events.source) { try { events.source.close(); } catch (e) { /* already closed */ } }
     events = null;
+  }
+
+  // The event types a customer may get; EventSource dispatches named events by name only.
+  var EVENT_TYPES = ['message.created', 'typing', 'conversation.escalated', 'conversation.queued',
+    'conversation.assigned', 'conversation.transferred', 'conversation.handed_back', 'conversation.resolved',
+    'conversation.reopened', 'conversation.snoozed'];
+
+  /**
+   * The same events as server-sent events (GET …/events/stream). EventSource cannot send an
+   * Authorization header, so the session token goes in the query (the server accepts it there on
+   * this route only). It reconnects by itself with Last-Event-ID; a refused stream (the chat
+   * ended, or no such route) closes it, and the long poll takes over.
+   */
+  function startEventStream() {
+    var me = events = { conv: session.conversation_id, token: session.session_token, ctrl: null, stopped: false, source: null };
+    var url = ((cfg && cfg.stream_url) || apiBase) + '/widget/conversations/' + encodeURIComponent(me.conv) +
+      '/events/stream?after=' + encodeURIComponent(String(lastSeq)) + '&token=' + encodeURIComponent(me.token);
+    var src;
+    try { src = new EventSource(url); } catch (e) {
+      events = null;
+      sseOff = true;
+      startEvents();
+      return;
+    }
+    me.source = src;
+    function onStreamEvent(msg) {
+      if (me.stopped || !session || session.conversation_id !== me.conv) return;
+      var ev;
+      try { ev = JSON.parse(msg.data); } catch (e) { return; }
+      if (!ev || typeof ev.seq !== 'number' || ev.seq <= lastSeq) return; // seen already
+      lastSeq = ev.seq;
+      try { onServerEvent(ev); } catch (e) { console.error('[chatapp]', e); }
+      if (session.last_seq !== lastSeq) { session.last_seq = lastSeq; store(STORE_KEY, session); }
+    }
+    EVENT_TYPES.forEach(function (t) { src.addEventListener(t, onStreamEvent); });
+    src.onerror = function () {
+      if (me.stopped || src.readyState !== 2) return; // 2 = CLOSED; otherwise it is reconnecting
+      me.stopped = true;
+      if (events === me) events = null;
+      sseOff = true;
+      if (session && session.conversation_id === me.conv) startEvents();
+    };
   }
 
   /** One long poll; handles its events and returns how many were new. */
@@ -594,7 +697,7 @@
       var res;
       try {
         res = await fetch(apiBase + '/widget/conversations/' + encodeURIComponent(me.conv) + '/events?after=' +
-          encodeURIComponent(String(lastSeq)) + '&wait=' + EVENTS_WAIT_S, {
+          encodeURIComponent(String(lastSeq)) + '&wait=' + (humanInvolved() ? EVENTS_WAIT_S : 0), {
           method: 'GET', mode: 'cors', credentials: 'omit', cache: 'no-store',
           headers: { Accept: 'application/json', Authorization: 'Bearer ' + me.token },
           signal: ctrl ? ctrl.signal : undefined
@@ -709,6 +812,7 @@
     convStatus = s;
     if (s === 'waiting_human' || s === 'with_human') {
       handoff = true;
+      if (events && events.wake) events.wake(); // long-poll from now on
       if (eventsMissing) startPolling();
     } else {
       handoff = false;
@@ -716,6 +820,7 @@
     }
     if (s === 'waiting_human') startQueue();
     else stopQueue();
+    updateTalk();
   }
 
   function showAgentTyping() {
@@ -790,6 +895,103 @@
     scroll();
   }
 
+  // ---------- the customer's choice: a person instead of the assistant ----------
+  // Shown when the agent's settings offer it. Within business hours the chat is queued for a
+  // person (the queue notice takes over); outside them the server says so (409 outside_hours,
+  // with the agent's message) and the customer may leave an email and a message instead.
+  function updateTalk() {
+    if (!ui.talk) return;
+    var taken = convStatus === 'waiting_human' || convStatus === 'with_human' ||
+      convStatus === 'resolved' || convStatus === 'abandoned';
+    ui.talk.hidden = taken || ended || !ui.contact.hidden;
+  }
+
+  async function askForPerson() {
+    if (asking || busy || ended) return;
+    asking = true;
+    ui.talkBtn.disabled = true;
+    try {
+      await ensureSession();
+      var res = await api('POST', '/widget/conversations/' + encodeURIComponent(session.conversation_id) + '/handoff',
+        {}, session.session_token);
+      var d = await res.json();
+      var n = d && d.notice;
+      // The notice also comes as a message event; whichever arrives first is shown, once.
+      if (n && n.id && typeof n.content === 'string' && !seen[n.id]) {
+        var node = addSystem(n.content);
+        node.setAttribute('data-role', 'system');
+        node.setAttribute('data-id', n.id);
+        node.setAttribute('data-kind', 'handoff');
+        seen[n.id] = true;
+      }
+      setStatus(d && typeof d.status === 'string' ? d.status : 'waiting_human');
+      startEvents();
+    } catch (e) {
+      if (!(e instanceof ApiErr)) { console.error('[chatapp]', e); e = new ApiErr(0, 'network', 'Something went wrong.', true); }
+      if (e.status === 409 && e.code === 'outside_hours') showContact(e.message);
+      else if (e.status === 401 && e.code === 'invalid_session') {
+        dropSession();
+        addSystem('Your chat session has expired. Send a message to start a new chat.', true);
+      } else addSystem(e.message, true);
+    } finally {
+      asking = false;
+      ui.talkBtn.disabled = false;
+      updateTalk();
+    }
+  }
+
+  function showContact(why) {
+    if (!ui.contact) return;
+    addSystem(why);
+    ui.contactWhy.textContent = 'Leave your email and a message, and we will get back to you.';
+    ui.contactError.hidden = true;
+    ui.contact.hidden = false;
+    updateTalk();
+    ui.contactEmail.focus();
+  }
+  function hideContact() {
+    if (!ui.contact) return;
+    ui.contact.hidden = true;
+    updateTalk();
+  }
+  function contactError(text) {
+    ui.contactError.textContent = text;
+    ui.contactError.hidden = false;
+  }
+
+  async function sendContact() {
+    if (contactSending || !session) return;
+    var email = ui.contactEmail.value.trim(), message = ui.contactMessage.value.trim();
+    if (!email) { contactError('Please enter your email address.'); ui.contactEmail.focus(); return; }
+    contactSending = true;
+    ui.contactSend.disabled = true;
+    ui.contactError.hidden = true;
+    try {
+      var body = { email: email };
+      if (message) body.message = message;
+      var res = await api('POST', '/widget/conversations/' + encodeURIComponent(session.conversation_id) + '/contact',
+        body, session.session_token);
+      var d = await res.json();
+      ui.contactMessage.value = '';
+      hideContact();
+      // The message also comes as a message event; whichever arrives first is shown, once.
+      var m = d && d.message;
+      if (m && m.id && typeof m.content === 'string' && !seen[m.id]) addMessage('user', m.content, m.id);
+      addSystem('Thanks \u2014 we\'ll reply by email or here.');
+      setStatus(d && typeof d.status === 'string' ? d.status : 'waiting_human');
+      startEvents();
+    } catch (e) {
+      if (!(e instanceof ApiErr)) { console.error('[chatapp]', e); e = new ApiErr(0, 'network', 'Something went wrong.', true); }
+      if (e.status === 401 && e.code === 'invalid_session') {
+        dropSession();
+        addSystem('Your chat session has expired. Send a message to start a new chat.', true);
+      } else contactError(e.message);
+    } finally {
+      contactSending = false;
+      ui.contactSend.disabled = false;
+    }
+  }
+
   // ---------- fallback without live updates: poll the history for the team's replies ----------
   function startPolling() {
     handoff = true;
@@ -807,6 +1009,7 @@
     ui.composer.hidden = true;
     ui.csat.hidden = false;
     ended = true;
+    hideContact();
     var first = ui.csat.querySelector('button');
     if (first) first.focus();
   }
@@ -837,6 +1040,7 @@
     ui.csat.hidden = true;
     ui.composer.hidden = false;
     ui.endBtn.hidden = false;
+    updateTalk();
     ui.input.focus();
     ensureSession().catch(function (e) { addSystem(e.message, true); });
   }

@@ -58,10 +58,11 @@ async fn assign_one(tx: &TenantTx, company: Uuid) -> Result<Option<Assignment>, 
             "SELECT s.user_id FROM chatapp_support_agent_status s
              JOIN chatapp_users u ON u.id = s.user_id AND u.is_active AND u.deleted_at IS NULL
              WHERE s.company_id = $1 AND s.status = 'online' AND s.current_chat_count < s.max_concurrent_chats
+               AND s.last_active_at > now() - make_interval(secs => $3)
              ORDER BY s.user_id IS NOT DISTINCT FROM $2, s.current_chat_count, s.last_assigned_at NULLS FIRST, s.user_id
              LIMIT 1
              FOR UPDATE OF s SKIP LOCKED",
-            &[&company, &previous],
+            &[&company, &previous, &HEARTBEAT_TIMEOUT.as_secs_f64()],
         )
         .await?
     else {
@@ -71,24 +72,51 @@ async fn assign_one(tx: &TenantTx, company: Uuid) -> Result<Option<Assignment>, 
     tx.client()
         .execute("SELECT chatapp_handoff_assign($1, $2, NULL, 'conversation.assigned')", &[&conversation_id, &user_id])
         .await?;
+    system_audit(tx, company, "conversation.assign", conversation_id, serde_json::json!({"user_id": user_id})).await?;
     Ok(Some(Assignment { conversation_id, escalation_id, user_id }))
 }
 
+/// An audit row for a change the platform made on its own (no user, no request).
+async fn system_audit(
+    tx: &TenantTx,
+    company: Uuid,
+    action: &str,
+    resource: Uuid,
+    details: serde_json::Value,
+) -> Result<(), DbError> {
+    let details = {
+        let mut d = details;
+        d["by"] = serde_json::json!("escalation-worker");
+        d
+    };
+    tx.client()
+        .execute(
+            "INSERT INTO chatapp_audit_logs (company_id, action, resource_type, resource_id, details)
+             VALUES ($1, $2, 'conversation', $3, $4)",
+            &[&company, &action, &resource, &details],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Assigns the next waiting conversation in its own transaction; `None` when nothing waits or
+/// nobody has room. The caller relays the outbox afterwards.
+pub async fn assign_next(deps: &AppDeps, company: Uuid) -> Result<Option<Assignment>, ApiError> {
+    let tx = deps.db.begin(&worker_ctx(company)).await?;
+    let picked = assign_one(&tx, company).await.map_err(ApiError::from);
+    let assigned = tx.finish(picked).await?;
+    if let Some(a) = &assigned {
+        tracing::info!(conversation = %a.conversation_id, user = %a.user_id, "conversation assigned");
+    }
+    Ok(assigned)
+}
+
 /// Assigns the company's waiting conversations until none waits or nobody has room; one
-/// transaction per assignment, so each is visible (and its events sent) at once.
+/// transaction per assignment, so each is visible at once, then one relay of their events.
 pub async fn drain(deps: &AppDeps, company: Uuid) -> Result<Vec<Assignment>, ApiError> {
-    let ctx = worker_ctx(company);
     let mut done = Vec::new();
-    loop {
-        let tx = deps.db.begin(&ctx).await?;
-        let picked = assign_one(&tx, company).await.map_err(ApiError::from);
-        match tx.finish(picked).await? {
-            Some(a) => {
-                tracing::info!(conversation = %a.conversation_id, user = %a.user_id, "conversation assigned");
-                done.push(a);
-            }
-            None => break,
-        }
+    while let Some(a) = assign_next(deps, company).await? {
+        done.push(a);
     }
     if !done.is_empty() {
         crate::outbox::relay_now(deps, RELAY).await;
@@ -114,14 +142,30 @@ pub struct Swept {
 pub async fn sweep_company(deps: &AppDeps, company: Uuid) -> Result<Swept, ApiError> {
     let ctx = worker_ctx(company);
     let tx = deps.db.begin(&ctx).await?;
+    // Lock order as in every transition: conversations first (skipping any another
+    // transaction holds), support agents' rows after; nothing here waits on a lock.
     let timers = async {
+        let woken = tx
+            .client()
+            .query(
+                "WITH ended AS (
+                    UPDATE chatapp_conversations SET snoozed_until = NULL
+                    WHERE id IN (SELECT id FROM chatapp_conversations
+                                 WHERE company_id = $1 AND snoozed_until <= now()
+                                 FOR UPDATE SKIP LOCKED)
+                    RETURNING id)
+                 SELECT chatapp_append_event(id, 'conversation.unsnoozed', '{}'::jsonb, true) FROM ended",
+                &[&company],
+            )
+            .await?
+            .len() as u64;
         let rows = tx
             .client()
             .query(
                 "SELECT c.id FROM chatapp_conversations c
                  JOIN chatapp_companies co ON co.id = c.company_id
                  JOIN chatapp_escalations e ON e.conversation_id = c.id AND e.status = 'assigned'
-                                            AND e.first_response_at IS NULL
+                                            AND e.assignee_responded_at IS NULL
                  WHERE c.company_id = $1 AND c.status = 'with_human' AND c.deleted_at IS NULL
                    AND c.assigned_at < now() - make_interval(secs => co.reassign_after_seconds)
                  FOR UPDATE OF c SKIP LOCKED",
@@ -132,28 +176,33 @@ pub async fn sweep_company(deps: &AppDeps, company: Uuid) -> Result<Swept, ApiEr
         for row in rows {
             let id: Uuid = row.get(0);
             tx.client().execute("SELECT chatapp_handoff_requeue($1, 'unanswered')", &[&id]).await?;
+            system_audit(&tx, company, "conversation.requeue", id, serde_json::json!({"reason": "unanswered"})).await?;
             requeued.push(id);
         }
-        let set_away = tx
+        let away = tx
             .client()
-            .execute(
+            .query(
                 "UPDATE chatapp_support_agent_status
                  SET status = 'away', status_message = 'auto-away', status_changed_at = now()
-                 WHERE company_id = $1 AND status = 'online' AND last_active_at < now() - make_interval(secs => $2)",
+                 WHERE user_id IN (SELECT user_id FROM chatapp_support_agent_status
+                                   WHERE company_id = $1 AND status = 'online'
+                                     AND last_active_at < now() - make_interval(secs => $2)
+                                   ORDER BY user_id FOR UPDATE SKIP LOCKED)
+                 RETURNING user_id",
                 &[&company, &HEARTBEAT_TIMEOUT.as_secs_f64()],
             )
             .await?;
-        let woken = tx
-            .client()
-            .query(
-                "WITH ended AS (
-                    UPDATE chatapp_conversations SET snoozed_until = NULL
-                    WHERE company_id = $1 AND snoozed_until <= now() RETURNING id)
-                 SELECT chatapp_append_event(id, 'conversation.unsnoozed', '{}'::jsonb, false) FROM ended",
-                &[&company],
-            )
-            .await?
-            .len() as u64;
+        for row in &away {
+            let user: Uuid = row.get(0);
+            tx.client()
+                .execute(
+                    "INSERT INTO chatapp_audit_logs (company_id, action, resource_type, resource_id, details)
+                     VALUES ($1, 'support_agent.auto_away', 'user', $2, '{\"by\": \"escalation-worker\"}')",
+                    &[&company, &user],
+                )
+                .await?;
+        }
+        let set_away = away.len() as u64;
         Ok::<_, DbError>(Swept { requeued, set_away, woken, assigned: Vec::new() })
     }
     .await
@@ -179,8 +228,15 @@ pub async fn sweep_all(deps: &AppDeps) -> Result<Vec<(Uuid, Swept)>, ApiError> {
             .collect()
     };
     let mut out = Vec::with_capacity(companies.len());
+    // One company's failure (a deadlock victim, say) is logged and retried at the next sweep;
+    // it never holds back the companies after it.
     for company in companies {
-        out.push((company, sweep_company(deps, company).await?));
+        match sweep_company(deps, company).await {
+            Ok(swept) => out.push((company, swept)),
+            Err(e) => {
+                tracing::error!(error.chain = %crate::error::error_chain(&e), %company, "sweep of company failed")
+            }
+        }
     }
     Ok(out)
 }

@@ -82,10 +82,13 @@ impl EventsQuery {
 }
 
 /// The events after `after` visible to this transaction; `None` if the conversation is not.
-pub async fn list(tx: &TenantTx, conversation: Uuid, after: i64) -> Result<Option<EventPage>, DbError> {
+pub async fn list(tx: &TenantTx, company: Uuid, conversation: Uuid, after: i64) -> Result<Option<EventPage>, DbError> {
     let Some(conv) = tx
         .client()
-        .query_opt("SELECT status FROM chatapp_conversations WHERE id = $1 AND deleted_at IS NULL", &[&conversation])
+        .query_opt(
+            "SELECT status FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL",
+            &[&conversation, &company],
+        )
         .await?
     else {
         return Ok(None);
@@ -121,12 +124,16 @@ pub async fn wait(
     after: i64,
     wait: Duration,
 ) -> Result<EventPage, ApiError> {
+    let company = ctx.require_company()?.as_uuid();
     let deadline = Instant::now() + wait.min(Duration::from_secs(MAX_WAIT_SECS));
     // Subscribed before the first read, so an event committed in between still wakes us.
-    let mut notified = if wait.is_zero() { None } else { deps.db.listener().subscribe().await };
+    // A LISTEN connection per process suits a long-running server; a Lambda function (one
+    // request per instance) polls instead (EVENTS_LISTEN=false in template.yaml).
+    let mut notified =
+        if wait.is_zero() || !deps.cfg.events_listen { None } else { deps.db.listener().subscribe().await };
     loop {
         let tx = deps.db.begin(ctx).await?;
-        let read = list(&tx, conversation, after).await.map_err(ApiError::from);
+        let read = list(&tx, company, conversation, after).await.map_err(ApiError::from);
         let page = tx.finish(read).await?.ok_or(ApiError::NotFound)?;
         let now = Instant::now();
         if !page.events.is_empty() || now >= deadline {

@@ -101,6 +101,10 @@ pub struct WidgetConfig {
     #[serde(skip)]
     pub identity_secret: Option<String>,
     pub require_identity: bool,
+    /// The customer may ask for a person (`POST .../handoff`); the widget's config route
+    /// reports it as `human_handoff.enabled`, with whether the business is open now.
+    #[serde(skip)]
+    pub human_handoff_button: bool,
 }
 
 impl Default for WidgetConfig {
@@ -119,6 +123,7 @@ impl Default for WidgetConfig {
             allowed_domains: Vec::new(),
             identity_secret: None,
             require_identity: false,
+            human_handoff_button: false,
         }
     }
 }
@@ -130,7 +135,7 @@ pub async fn widget_config(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<
             "SELECT COALESCE(theme, 'light'), COALESCE(position, 'bottom-right'), COALESCE(primary_color, '#007bff'),
                     title, subtitle, avatar_url, welcome_message, placeholder_text, COALESCE(show_branding, true),
                     COALESCE(auto_open, false), COALESCE(allowed_domains, '[]'::jsonb), identity_secret,
-                    require_identity
+                    require_identity, human_handoff_button
              FROM chatapp_widget_configs WHERE company_id = $1 AND agent_id = $2",
             &[&company, &agent],
         )
@@ -149,6 +154,7 @@ pub async fn widget_config(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<
         allowed_domains: serde_json::from_value(r.get(10)).unwrap_or_default(),
         identity_secret: r.get(11),
         require_identity: r.get(12),
+        human_handoff_button: r.get(13),
     }))
 }
 
@@ -607,6 +613,22 @@ pub async fn append_event(
     Ok(row.get(0))
 }
 
+/// A typing signal (`by`: who types) as an event, at most one per side every two seconds and
+/// only in an open conversation: a client that calls in a loop costs a read, not a write.
+pub async fn signal_typing(tx: &TenantTx, conversation: Uuid, by: &Value) -> Result<(), DbError> {
+    tx.client()
+        .execute(
+            "SELECT chatapp_append_event(c.id, 'typing', $2, false) FROM chatapp_conversations c
+             WHERE c.id = $1 AND c.status NOT IN ('resolved', 'abandoned')
+               AND NOT EXISTS (SELECT 1 FROM chatapp_conversation_events e
+                               WHERE e.conversation_id = c.id AND e.type = 'typing'
+                                 AND e.payload->>'by' = $2->>'by' AND e.created_at > now() - interval '2 seconds')",
+            &[&conversation, by],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The conversation's status, its row locked until the transaction ends: who owns it now.
 pub async fn lock_owner(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<ConversationStatus>, DbError> {
     let row = tx
@@ -619,7 +641,9 @@ pub async fn lock_owner(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option
     Ok(row.map(|r| r.get(0)))
 }
 
-/// Ends the conversation with an optional CSAT rating (1-5) and comment.
+/// Ends the conversation with an optional CSAT rating (1-5) and comment. A conversation a person
+/// has (or is waiting for) is closed through the ownership transition, so its escalation, the
+/// support agent's load and the queue are brought up to date and the inbox hears of it.
 pub async fn end_conversation(
     tx: &TenantTx,
     company: Uuid,
@@ -627,17 +651,55 @@ pub async fn end_conversation(
     rating: Option<i32>,
     comment: Option<&str>,
 ) -> Result<(), DbError> {
+    let status = lock_owner(tx, company, conversation).await?;
+    if status.is_some_and(|s| s.is_human()) {
+        tx.client()
+            .execute(
+                "SELECT chatapp_handoff_close($1, 'resolved', NULL, 'The customer ended the conversation.')",
+                &[&conversation],
+            )
+            .await?;
+    }
     tx.client()
         .execute(
             "UPDATE chatapp_conversations
              SET status = 'resolved', resolved_at = COALESCE(resolved_at, now()), updated_at = now(),
                  context = COALESCE(context, '{}'::jsonb)
                            || jsonb_strip_nulls(jsonb_build_object('csat_rating', $2::int, 'csat_comment', $3::text))
-             WHERE id = $1 AND company_id = $4 AND status NOT IN ('resolved', 'abandoned')",
-            &[&conversation, &rating, &comment, &company],
+             WHERE id = $1 AND company_id = $4 AND (status NOT IN ('resolved', 'abandoned') OR $5)",
+            &[&conversation, &rating, &comment, &company, &status.is_some_and(|s| s.is_human())],
         )
         .await?;
     Ok(())
+}
+
+/// Records the email a customer left to be answered by: on the conversation, and on its customer
+/// (an anonymous customer's is replaced; a verified one's only filled in when missing). False
+/// when the conversation is not this company's.
+pub async fn leave_contact(tx: &TenantTx, company: Uuid, conversation: Uuid, email: &str) -> Result<bool, DbError> {
+    let Some(row) = tx
+        .client()
+        .query_opt(
+            "UPDATE chatapp_conversations SET customer_email = $3, updated_at = now()
+             WHERE id = $2 AND company_id = $1 RETURNING customer_id",
+            &[&company, &conversation, &email],
+        )
+        .await?
+    else {
+        return Ok(false);
+    };
+    let customer: Option<String> = row.get(0);
+    if let Some(customer) = customer {
+        tx.client()
+            .execute(
+                "UPDATE chatapp_customers
+                 SET email = CASE WHEN external_id IS NULL THEN $3 ELSE COALESCE(email, $3) END, updated_at = now()
+                 WHERE company_id = $1 AND id::text = $2",
+                &[&company, &customer, &email],
+            )
+            .await?;
+    }
+    Ok(true)
 }
 
 /// The channel of a conversation (None if this transaction cannot see it).

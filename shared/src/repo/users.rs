@@ -144,6 +144,27 @@ pub async fn set_active(tx: &TenantTx, id: Uuid, active: bool) -> Result<Option<
     Ok(row.as_ref().map(from_row))
 }
 
+/// A deactivated support agent's conversations go back to the queue (a system message and an
+/// event each, and a drain job the outbox sweep relays), and they go offline.
+pub async fn release_conversations(tx: &TenantTx, id: Uuid) -> Result<u64, DbError> {
+    let released = tx
+        .client()
+        .query(
+            "SELECT chatapp_handoff_requeue(c.id, 'agent_deactivated') FROM chatapp_conversations c
+             WHERE c.assigned_agent_id = $1 AND c.status = 'with_human'",
+            &[&id],
+        )
+        .await?
+        .len() as u64;
+    tx.client()
+        .execute(
+            "UPDATE chatapp_support_agent_status SET status = 'offline', status_changed_at = now() WHERE user_id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(released)
+}
+
 pub async fn touch_login(tx: &TenantTx, id: Uuid) -> Result<(), DbError> {
     tx.client().execute("UPDATE chatapp_users SET last_login_at = now() WHERE id = $1", &[&id]).await?;
     Ok(())

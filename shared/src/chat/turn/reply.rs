@@ -88,8 +88,8 @@ pub(super) async fn hand_over(
         let job = json!({"company_id": company, "kind": "escalation", "conversation_id": conversation_id,
                          "escalation_id": id, "priority": e.priority.as_str()});
         outbox::add(&tx, ESCALATION, &job).await?;
-        let event = json!({"status": ConversationStatus::WaitingHuman, "escalation_id": id,
-                           "priority": e.priority.as_str(), "reason": e.reason, "trigger": e.trigger.as_str()});
+        // What the customer may see: why it escalated stays with the support team.
+        let event = json!({"status": ConversationStatus::WaitingHuman, "escalation_id": id});
         repo::append_event(&tx, conversation_id, "conversation.escalated", &event, false).await?;
         Ok::<_, ApiError>(Some(id))
     }

@@ -472,14 +472,7 @@ pub async fn add_reply(
 
 /// The support agent is typing: an event the customer's widget shows (never stored as a message).
 pub async fn typing(tx: &TenantTx, id: Uuid, user: Uuid) -> Result<(), DbError> {
-    tx.client()
-        .execute(
-            "SELECT chatapp_append_event($1::uuid, 'typing',
-                                         jsonb_build_object('by', 'agent', 'user_id', $2::uuid), false)",
-            &[&id, &user],
-        )
-        .await?;
-    Ok(())
+    crate::repo::chat::signal_typing(tx, id, &serde_json::json!({"by": "agent", "user_id": user})).await
 }
 
 /// Snoozes the conversation until `until` (None: wakes it), with an internal
