@@ -70,7 +70,7 @@ ALTER TABLE chatapp_escalations
     -- Who had it before it went back to the queue: the next assignment prefers someone else.
     ADD COLUMN previous_assignee   uuid;
 -- The waiting queue in assignment order.
-CREATE INDEX escalations_waiting_idx ON chatapp_escalations (company_id, priority DESC, created_at)
+CREATE INDEX escalations_waiting_idx ON chatapp_escalations (company_id, priority DESC, created_at, id)
     WHERE status = 'pending';
 -- Rows written before this migration: an open escalation of a conversation no human is on is
 -- closed (the AI has it back, or it ended); of several open ones per conversation only the

@@ -46,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // The demo help centre's articles: indexed by the worker below on first start.
     demo.queue_ingestion(deps.queue.as_ref()).await?;
     println!("Demo chat (offline, extractive answers with citations): http://{addr}/demo");
+    println!("Support agents' inbox: http://{addr}/agent (sign in as a support agent or the demo admin)");
     // The queue consumers run in-process here (on AWS, SQS event source mappings drive them).
     let worker = deps.clone();
     tokio::spawn(async move {

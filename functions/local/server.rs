@@ -24,11 +24,13 @@ pub const TEMPLATE: &str = include_str!("../../template.yaml");
 /// The embeddable widget and its demo page (on AWS the script is served from a CDN or bucket).
 pub const WIDGET_JS: &str = include_str!("static/widget.js");
 const DEMO_HTML: &str = include_str!("static/demo.html");
-/// The support agents' inbox: a page and its script, no build step (on AWS both are uploaded
-/// to a bucket as they are; the page reads the API base from `?api=` or uses its own origin).
+/// The support agents' inbox: a page and its two scripts (loaded in this order), no build step
+/// (on AWS all three are uploaded to a bucket as they are; the page reads the API base from its
+/// `chatapp-api-base` meta tag or uses its own origin).
 const INBOX_HTML: &str = include_str!("static/inbox.html");
 pub const INBOX_JS: &str = include_str!("static/inbox.js");
-/// The inbox page holds a sign-in form: no framing, only its own script, calls to any API base.
+pub const INBOX_CONVERSATION_JS: &str = include_str!("static/inbox-conversation.js");
+/// The inbox page holds a sign-in form: no framing, only its own scripts, calls to any API base.
 const INBOX_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
                          connect-src 'self' http: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -65,6 +67,12 @@ pub fn app(deps: AppDeps, site: Site) -> Router {
             "/agent/inbox.js",
             get(|| async { static_response("application/javascript; charset=utf-8", INBOX_JS.to_string()) }),
         )
+        .route(
+            "/agent/inbox-conversation.js",
+            get(|| async {
+                static_response("application/javascript; charset=utf-8", INBOX_CONVERSATION_JS.to_string())
+            }),
+        )
         .route("/openapi.json", get(|| async { axum::Json(chatapp_functions::http_function::openapi()) }))
         .route("/docs", get(|| async { static_response("text/html; charset=utf-8", DOCS_HTML.to_string()) }))
         .route("/docs/assets/{file}", get(docs_asset))
@@ -88,10 +96,13 @@ async fn demo_page(Extension(site): Extension<Arc<Site>>, headers: HeaderMap) ->
     static_response("text/html; charset=utf-8", page)
 }
 
-/// The inbox page. Its script is `inbox.js` beside it (as in a bucket); here that is
-/// `/agent/inbox.js` whether the page was asked for as `/agent` or `/agent/`.
+/// The inbox page. Its scripts are `inbox.js` and `inbox-conversation.js` beside it (as in a
+/// bucket); here those are `/agent/inbox.js` and `/agent/inbox-conversation.js` whether the page
+/// was asked for as `/agent` or `/agent/`.
 async fn inbox_page() -> Response {
-    let page = INBOX_HTML.replace(r#"src="inbox.js""#, r#"src="/agent/inbox.js""#);
+    let page = INBOX_HTML
+        .replace(r#"src="inbox.js""#, r#"src="/agent/inbox.js""#)
+        .replace(r#"src="inbox-conversation.js""#, r#"src="/agent/inbox-conversation.js""#);
     (
         [(CONTENT_SECURITY_POLICY, INBOX_CSP), (X_FRAME_OPTIONS, "DENY")],
         static_response("text/html; charset=utf-8", page),

@@ -165,7 +165,7 @@ async function run() {
   const customer = await customerContext.newPage();
   const agent = await agentContext.newPage();
   record(customer, 'customer', (url) => isWidgetApi(url) || url.endsWith('/widget.js'));
-  record(agent, 'agent', (url) => isInboxApi(url) || url.endsWith('/inbox.js'));
+  record(agent, 'agent', (url) => isInboxApi(url) || /\/inbox(-conversation)?\.js$/.test(url));
   // The internal note must never reach the customer's browser, in any response.
   customer.on('response', async (r) => {
     if (!isWidgetApi(r.url()) || !(r.headers()['content-type'] || '').includes('json')) return;

@@ -5,6 +5,7 @@
 mod assignment;
 mod choice;
 mod events;
+mod lifecycle;
 mod outbox;
 mod race;
 
