@@ -19,6 +19,10 @@ CREATE TABLE chatapp_outbox (
     last_error  text
 );
 CREATE INDEX outbox_queue_created_idx ON chatapp_outbox (queue, created_at);
+-- Every row is inserted and deleted within seconds: vacuum it by the thousand rows, not by a
+-- fraction of its (tiny) size, or dead rows pile up under every relay's scan.
+ALTER TABLE chatapp_outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
+                                autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000);
 ALTER TABLE chatapp_outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE chatapp_outbox FORCE ROW LEVEL SECURITY;
 CREATE POLICY outbox_add ON chatapp_outbox FOR INSERT WITH CHECK (true);
