@@ -10,6 +10,7 @@
 //! GET /inbox/me · PUT /inbox/me/status · POST /inbox/me/heartbeat   presence (`presence.rs`)
 //! GET|POST /inbox/conversations/{id}/notes                          internal notes (`notes.rs`)
 //! /inbox/canned-responses[/{id}[/render]]                           canned responses (`canned.rs`)
+//! GET|PATCH /inbox/settings                                         reassignment time (`settings.rs`)
 //!
 //! Every change commits with its audit row, then relays what it queued through the outbox
 //! (events for outbound webhooks, wake-ups of the assignment worker).
@@ -21,6 +22,7 @@ mod canned;
 mod conversations;
 mod notes;
 mod presence;
+mod settings;
 mod transitions;
 
 /// What this function may do on AWS (ownership changes and replies queue assignment wake-ups and outbound events, relayed from the outbox); template.yaml grants exactly this (tests/iam.rs).
@@ -39,4 +41,5 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
         .merge(presence::routes())
         .merge(notes::routes())
         .merge(canned::routes())
+        .merge(settings::routes())
 }

@@ -25,6 +25,9 @@ pub async fn sweep(deps: &AppDeps, min_age: Duration) -> Result<Relayed, chatapp
     if relayed.sent > 0 {
         tracing::warn!(sent = relayed.sent, "outbox sweep relayed rows a producer left");
     }
+    for (queue, error) in outbox::stuck(&deps.db).await? {
+        tracing::error!(%queue, error = error.as_deref().unwrap_or("unknown"), "outbox row given up after repeated failures");
+    }
     Ok(relayed)
 }
 

@@ -20,6 +20,10 @@ use crate::db::{Db, DbError, TenantTx};
 const LEASE_SECS: f64 = 30.0;
 /// Rows taken per round trip.
 const BATCH: i64 = 100;
+/// A row sent this many times without being deleted (its queue keeps refusing it) is left for
+/// an operator: [`stuck`] counts them and the sweep logs them, so one poison row never blocks
+/// the relay nor loops forever.
+pub const MAX_ATTEMPTS: i32 = 20;
 
 /// Adds a job or event for `queue` to the transaction; returns its `event_id`.
 pub async fn add(tx: &TenantTx, queue: &str, payload: &Value) -> Result<Uuid, DbError> {
@@ -57,11 +61,11 @@ async fn relay_batches(
                  SET leased_until = now() + make_interval(secs => $4), attempts = o.attempts + 1
                  FROM (SELECT id FROM chatapp_outbox
                        WHERE queue = ANY($1) AND created_at <= now() - make_interval(secs => $2)
-                         AND (leased_until IS NULL OR leased_until < now())
+                         AND (leased_until IS NULL OR leased_until < now()) AND attempts < $5
                        ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) picked
                  WHERE o.id = picked.id
                  RETURNING o.id, o.queue, o.payload",
-                &[&queues, &min_age.as_secs_f64(), &BATCH, &LEASE_SECS],
+                &[&queues, &min_age.as_secs_f64(), &BATCH, &LEASE_SECS, &MAX_ATTEMPTS],
             )
             .await
             .map_err(DbError::from)?;
@@ -118,6 +122,18 @@ pub async fn relay_now(deps: &AppDeps, queues: &[&str]) {
     if let Err(e) = relay_batches(&deps.db, deps.queue.as_ref(), queues, Duration::ZERO, 1).await {
         tracing::warn!(error.chain = %crate::error::error_chain(&e), "outbox relay failed; the sweep will retry");
     }
+}
+
+/// Rows the relay gave up on after [`MAX_ATTEMPTS`], with their queue and last error.
+pub async fn stuck(db: &Db) -> Result<Vec<(String, Option<String>)>, DbError> {
+    let conn = db.system().await?;
+    let rows = conn
+        .query(
+            "SELECT queue, last_error FROM chatapp_outbox WHERE attempts >= $1 ORDER BY created_at LIMIT 100",
+            &[&MAX_ATTEMPTS],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Rows still waiting in the outbox for `queue` (tests and the relay's metrics).

@@ -407,3 +407,47 @@ async fn the_worker_skips_agents_with_a_stale_heartbeat() {
     assert_eq!(assignments(&env, &t).await, vec![(conv, bob)]);
     assert_eq!(chat_count(&env, ann).await, 0);
 }
+
+/// A company admin sets the reassignment time (checked, audited); a support agent reads it but
+/// may not change it; the sweep uses it.
+#[tokio::test]
+async fn the_reassignment_time_is_the_company_admins_to_set() {
+    let env = TestEnv::new().await;
+    let (t, agent) = company_with_agent(&env, "acme").await;
+    let (ann, ann_token) = online_agent(&env, &t, "ann", 1).await;
+    let get = env.send(HttpFunction::Inbox, Req::get("/inbox/settings").token(&ann_token)).await;
+    assert_eq!(get.status, StatusCode::OK, "{}", get.body);
+    assert_eq!(get.body["reassign_after_seconds"], 300);
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::patch("/inbox/settings").token(&ann_token).json(json!({"reassign_after_seconds": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for bad in [json!({"reassign_after_seconds": 10}), json!({"reassign_after_seconds": "x"}), json!({"other": 1})] {
+        let r =
+            env.send(HttpFunction::Inbox, Req::patch("/inbox/settings").token(&t.admin_token).json(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+    assert_eq!(env.audit_count("company.handoff_settings").await, 0, "nothing stored for bad input");
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::patch("/inbox/settings").token(&t.admin_token).json(json!({"reassign_after_seconds": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["reassign_after_seconds"], 60);
+    assert_eq!(env.audit_count("company.handoff_settings").await, 1);
+    // An assignment 90 s old is now past the company's time.
+    let conv = waiting(&env, &t, agent, "medium", 5).await;
+    assert_eq!(chatapp::handoff::assign::drain(&env.deps, t.company_id).await.unwrap()[0].user_id, ann);
+    env.owner()
+        .await
+        .execute("UPDATE chatapp_conversations SET assigned_at = now() - interval '90 seconds' WHERE id = $1", &[&conv])
+        .await
+        .unwrap();
+    let swept = chatapp::handoff::assign::sweep_company(&env.deps, t.company_id).await.unwrap();
+    assert_eq!(swept.requeued, vec![conv]);
+}

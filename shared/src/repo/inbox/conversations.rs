@@ -285,13 +285,13 @@ pub struct ConversationDetailNote {
     pub created_at: DateTime<Utc>,
 }
 
-/// The conversation's internal notes, oldest first.
+/// The conversation's internal notes, oldest first (at most 1,000).
 pub async fn notes(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Vec<ConversationDetailNote>, DbError> {
     let rows = tx
         .client()
         .query(
             "SELECT id, user_id, content, mentions, created_at FROM chatapp_conversation_notes
-             WHERE conversation_id = $1 AND company_id = $2 ORDER BY created_at, id",
+             WHERE conversation_id = $1 AND company_id = $2 ORDER BY created_at, id LIMIT 1000",
             &[&id, &company],
         )
         .await?;
@@ -512,4 +512,26 @@ pub async fn set_labels(tx: &TenantTx, company: Uuid, id: Uuid, labels: &[String
         )
         .await?;
     Ok(n == 1)
+}
+
+/// The company's reassignment time in seconds (`None`: not this transaction's company).
+pub async fn reassign_after(tx: &TenantTx, company: Uuid) -> Result<Option<i32>, DbError> {
+    let row = tx
+        .client()
+        .query_opt("SELECT reassign_after_seconds FROM chatapp_companies WHERE id = $1", &[&company])
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Sets the company's reassignment time (checked by the caller and by the column's CHECK).
+pub async fn set_reassign_after(tx: &TenantTx, company: Uuid, seconds: i32) -> Result<Option<i32>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "UPDATE chatapp_companies SET reassign_after_seconds = $2, updated_at = now() WHERE id = $1
+             RETURNING reassign_after_seconds",
+            &[&company, &seconds],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
 }
