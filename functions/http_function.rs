@@ -21,6 +21,7 @@ pub enum HttpFunction {
     Widget,
     ChatApi,
     Inbox,
+    Agents,
 }
 
 impl HttpFunction {
@@ -37,6 +38,7 @@ impl HttpFunction {
         HttpFunction::Widget,
         HttpFunction::ChatApi,
         HttpFunction::Inbox,
+        HttpFunction::Agents,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -54,6 +56,7 @@ impl HttpFunction {
             HttpFunction::Widget => "widget",
             HttpFunction::ChatApi => "chat-api",
             HttpFunction::Inbox => "inbox",
+            HttpFunction::Agents => "agents",
         }
     }
 
@@ -77,6 +80,7 @@ impl HttpFunction {
             HttpFunction::Widget => describe(crate::widget::routes()),
             HttpFunction::ChatApi => describe(crate::chat_api::routes()),
             HttpFunction::Inbox => describe(crate::inbox::routes()),
+            HttpFunction::Agents => describe(crate::agents::routes()),
         }
     }
 
@@ -105,6 +109,7 @@ impl HttpFunction {
             HttpFunction::Widget => crate::widget::router(deps.scoped(crate::widget::AWS)),
             HttpFunction::ChatApi => into_router(crate::chat_api::routes(), deps.scoped(crate::chat_api::AWS)),
             HttpFunction::Inbox => into_router(crate::inbox::routes(), deps.scoped(crate::inbox::AWS)),
+            HttpFunction::Agents => into_router(crate::agents::routes(), deps.core()),
         }
     }
 

@@ -2,6 +2,8 @@
 //! routes and logic, `main.rs` only starts it. `template.yaml` names each by its directory
 //! (`BuildProperties.Binary`), and the local runner serves the same handlers at the same paths.
 
+#[path = "agents/handler.rs"]
+pub mod agents;
 #[path = "api-keys/handler.rs"]
 pub mod api_keys;
 #[path = "auth/handler.rs"]
@@ -44,6 +46,7 @@ pub mod http_function;
 pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> {
     Some(match binary {
         "auth" => auth::AWS,
+        "agents" => agents::AWS,
         "companies" => companies::AWS,
         "team" => team::AWS,
         "invitations" => invitations::AWS,

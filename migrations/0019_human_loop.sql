@@ -214,7 +214,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON chatapp_conversation_events TO chatapp_a
 
 -- Appends an event to the conversation (taking its row lock, which orders the sequence),
 -- notifies listeners at commit (`chatapp_events`, payload `<conversation>:<seq>`), and, unless
--- it is a typing signal, queues it for the company's outbound webhooks through the outbox.
+-- it is a typing signal or internal, queues it through the outbox for the company's outbound
+-- webhooks subscribed to it.
 CREATE FUNCTION chatapp_append_event(p_conversation uuid, p_type text, p_payload jsonb, p_internal boolean)
     RETURNS bigint
     LANGUAGE plpgsql
@@ -232,8 +233,13 @@ BEGIN
     INSERT INTO chatapp_conversation_events (conversation_id, company_id, seq, type, payload, internal)
     VALUES (p_conversation, v_company, v_seq, p_type, p_payload, p_internal);
     PERFORM pg_notify('chatapp_events', p_conversation::text || ':' || v_seq::text);
-    -- Internal events (notes) stay inside; outbound webhooks get what the customer could see.
-    IF p_type <> 'typing' AND NOT p_internal THEN
+    -- Internal events (notes) stay inside; outbound webhooks get what the customer could see,
+    -- and only companies with an active webhook for the event get one (no queue traffic, and no
+    -- relay work in the chat turn, for the rest). An empty `events` list subscribes to all.
+    IF p_type <> 'typing' AND NOT p_internal
+       AND EXISTS (SELECT 1 FROM chatapp_webhooks w
+                   WHERE w.company_id = v_company AND w.is_active
+                     AND (w.events = '[]'::jsonb OR w.events ? p_type OR w.events ? '*')) THEN
         PERFORM chatapp_outbox_add('outbound', jsonb_build_object(
             'type', p_type, 'company_id', v_company, 'conversation_id', p_conversation, 'seq', v_seq,
             'internal', p_internal, 'data', p_payload, 'at', now()));

@@ -161,6 +161,7 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::Widget, StatusCode::NOT_FOUND),
         (HttpFunction::ChatApi, StatusCode::UNAUTHORIZED),
         (HttpFunction::Inbox, StatusCode::UNAUTHORIZED),
+        (HttpFunction::Agents, StatusCode::UNAUTHORIZED),
     ];
     for (f, status) in expect {
         let path = format!("{ROOT}/events/{}.json", f.binary());

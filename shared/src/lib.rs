@@ -1,6 +1,7 @@
 //! chatapp's common crate: schema types, tenant auth and adapters shared by every function.
 
 pub mod adapters;
+pub mod agent_config;
 pub mod app;
 pub mod audit;
 pub mod auth;

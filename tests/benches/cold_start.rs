@@ -39,6 +39,7 @@ const FUNCTIONS: &[(&str, Event)] = &[
     ("ingest-worker", Event::Records),
     ("migrate", Event::Invoke),
     ("inbox", Event::Http("/inbox/conversations")),
+    ("agents", Event::Http("/admin/agents")),
     ("escalation-worker", Event::Records),
     ("outbox-relay", Event::Invoke),
 ];

@@ -20,6 +20,14 @@ async fn each_escalation_trigger_hands_over_once_and_silences_the_ai() {
         let env = TestEnv::new().await;
         let t = env.company("acme", "starter").await;
         let chat = setup(&env, &t, rules, json!({})).await;
+        env.owner()
+            .await
+            .execute(
+                "INSERT INTO chatapp_webhooks (company_id, name, url, secret) VALUES ($1, 'crm', 'https://crm.example.test/h', 's')",
+                &[&t.company_id],
+            )
+            .await
+            .unwrap();
         let (conv, token) = session(&env, chat.agent, json!({})).await;
         let mut last = Value::Null;
         for m in &messages {

@@ -39,6 +39,18 @@ pub(crate) async fn company_with_agent(env: &TestEnv, slug: &str) -> (Tenant, Uu
     (t, agent)
 }
 
+/// An active outbound webhook of the company for every event type.
+pub(crate) async fn webhook(env: &TestEnv, company: Uuid) {
+    env.owner()
+        .await
+        .execute(
+            "INSERT INTO chatapp_webhooks (company_id, name, url, secret) VALUES ($1, 'crm', 'https://crm.example.test/hook', 'whsec')",
+            &[&company],
+        )
+        .await
+        .unwrap();
+}
+
 /// A widget session: (conversation, session token).
 pub(crate) async fn session(env: &TestEnv, agent: Uuid) -> (Uuid, String) {
     let r =

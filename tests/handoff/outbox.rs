@@ -78,12 +78,20 @@ async fn a_crash_between_commit_and_relay_still_delivers_exactly_one_effect() {
 #[tokio::test]
 async fn a_handoff_relays_its_job_and_events_after_commit() {
     let env = TestEnv::new().await;
-    let (_, agent) = company_with_agent(&env, "acme").await;
+    // A company without outbound webhooks gets no outbound events at all.
+    let (_, quiet) = company_with_agent(&env, "quiet").await;
+    let (conv, token) = session(&env, quiet).await;
+    say(&env, conv, &token, "I want to talk to a human please").await;
+    assert_eq!(env.count("chatapp_jobs WHERE queue = 'escalation'").await, 1);
+    assert_eq!(env.count("chatapp_jobs WHERE queue = 'outbound'").await, 0);
+
+    let (t, agent) = company_with_agent(&env, "acme").await;
+    super::webhook(&env, t.company_id).await;
     let (conv, token) = session(&env, agent).await;
     let out = say(&env, conv, &token, "I want to talk to a human please").await;
     assert_eq!(out["handoff"], true, "{out}");
     assert_eq!(env.count("chatapp_outbox").await, 0, "relayed after the commit");
-    assert_eq!(env.count("chatapp_jobs WHERE queue = 'escalation'").await, 1);
+    assert_eq!(env.count("chatapp_jobs WHERE queue = 'escalation'").await, 2);
     assert_eq!(
         env.count("chatapp_jobs WHERE queue = 'outbound' AND payload->>'type' = 'conversation.escalated'").await,
         1

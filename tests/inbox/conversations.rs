@@ -214,6 +214,15 @@ async fn colleagues_and_other_tenants_see_nothing_of_a_conversation() {
 async fn the_owner_replies_as_a_person_and_nobody_else_can() {
     let env = TestEnv::new().await;
     let ib = inbox(&env, "acme").await;
+    // An outbound webhook, so replies also go to the outbound queue.
+    env.owner()
+        .await
+        .execute(
+            "INSERT INTO chatapp_webhooks (company_id, name, url, secret) VALUES ($1, 'crm', 'https://crm.example.test/h', 's')",
+            &[&ib.tenant.company_id],
+        )
+        .await
+        .unwrap();
     let (conv, _) = waiting(&env, &ib).await;
     let human = format!("chatapp_messages WHERE conversation_id = '{conv}' AND role = 'human_agent'");
 

@@ -14,15 +14,23 @@
 //!   after its start crosses midnight (`["22:00", "02:00"]` on Friday is open Friday 22:00
 //!   to Saturday 02:00). Missing days, `null` and `[]` are closed. An interval may also be
 //!   written `"09:00-17:00"` or `{"open": "09:00", "close": "17:00"}`.
-//! - `timezone`: a fixed UTC offset (`"UTC"`, `"Z"`, `"GMT"`, `"+02:00"`, `"-05:30"`, `"+0530"`,
-//!   `"+2"`, `"UTC+01:00"`), or an IANA name from a built-in table (no tz database is
-//!   shipped). The table holds the standard offset of common zones and their daylight-saving
-//!   rule — EU (last Sunday of March 01:00 UTC to last Sunday of October 01:00 UTC), US/Canada
-//!   (second Sunday of March 02:00 local to first Sunday of November 02:00 local), Australia
-//!   and New Zealand (southern summer) — using today's rules for every year. Missing means UTC.
+//! - `timezone`: an IANA zone of the tz database compiled in through chrono-tz
+//!   (`"Europe/Berlin"`, `"America/New_York"`; matched exactly, else ignoring ASCII case), with
+//!   its daylight-saving history and rules; or a fixed UTC offset (`"Z"`, `"+02:00"`,
+//!   `"-05:30"`, `"+0530"`, `"+2"`, `"UTC+01:00"`, `"GMT-3"`). `"UTC"` and `"GMT"` are zones of
+//!   the database. Missing means UTC. An unknown zone is an error.
 //! - `enabled`: when absent, the hours are enabled if a `schedule` is given.
+//!
+//! Whether the business is open at an instant is decided on the local wall-clock time of that
+//! instant, which is always well defined: local times skipped when clocks go forward never
+//! occur (an interval starting in the gap opens at the first local time after it), and local
+//! times repeated when clocks go back are open (or closed) both times.
+//!
+//! [`BusinessHours::from_json`] is the lenient reader of stored values (rows written before
+//! values were checked on write); [`crate::agent_config`] checks a value before it is stored.
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
 use serde_json::Value;
 
 /// Used when the JSON has no (or an empty) outside-hours message.
@@ -31,108 +39,71 @@ pub const DEFAULT_OUTSIDE_MESSAGE: &str = "We're currently closed. Leave a messa
 const HOUR: i32 = 3600;
 const MINUTES_PER_DAY: u16 = 24 * 60;
 
-/// How a zone's UTC offset is found.
+/// A time zone: an IANA zone of the tz database, or a fixed offset from UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Zone {
-    /// Always this offset, in seconds east of UTC.
-    Fixed(i32),
-    /// Standard offset, plus one hour in EU summer time.
-    Eu(i32),
-    /// Standard offset, plus one hour in US/Canadian daylight time.
-    Us(i32),
-    /// Standard offset, plus one hour from the first Sunday of October to the first of April.
-    Au(i32),
-    /// Standard offset, plus one hour from the last Sunday of September to the first of April.
-    Nz(i32),
+pub enum Zone {
+    /// A zone of the tz database, daylight saving included.
+    Named(Tz),
+    /// Always this offset.
+    Fixed(FixedOffset),
 }
 
-const fn hm(hours: i32, minutes: i32) -> i32 {
-    hours * HOUR + minutes * 60
-}
+impl Zone {
+    /// Parse a zone name: an IANA name (exact, else ignoring ASCII case) or a fixed offset
+    /// (`"Z"`, `"+02:00"`, `"-0530"`, `"+2"`, `"UTC+01:00"`, `"GMT-3"`, at most 14 hours).
+    /// `None` for anything else, an empty string included.
+    pub fn parse(name: &str) -> Option<Zone> {
+        let t = name.trim();
+        if t.is_empty() {
+            return None;
+        }
+        if let Ok(tz) = t.parse::<Tz>() {
+            return Some(Zone::Named(tz));
+        }
+        if let Some(tz) = chrono_tz::TZ_VARIANTS.iter().find(|tz| tz.name().eq_ignore_ascii_case(t)) {
+            return Some(Zone::Named(*tz));
+        }
+        let upper = t.to_ascii_uppercase();
+        if upper == "Z" {
+            return FixedOffset::east_opt(0).map(Zone::Fixed);
+        }
+        let offset = upper.strip_prefix("UTC").or_else(|| upper.strip_prefix("GMT")).unwrap_or(&upper);
+        parse_offset(offset.trim()).and_then(FixedOffset::east_opt).map(Zone::Fixed)
+    }
 
-/// Built-in IANA zones (matched ignoring ASCII case).
-const ZONES: &[(&str, Zone)] = &[
-    ("Etc/UTC", Zone::Fixed(0)),
-    ("Etc/GMT", Zone::Fixed(0)),
-    ("Europe/London", Zone::Eu(0)),
-    ("Europe/Dublin", Zone::Eu(0)),
-    ("Europe/Lisbon", Zone::Eu(0)),
-    ("Atlantic/Reykjavik", Zone::Fixed(0)),
-    ("Europe/Berlin", Zone::Eu(HOUR)),
-    ("Europe/Paris", Zone::Eu(HOUR)),
-    ("Europe/Madrid", Zone::Eu(HOUR)),
-    ("Europe/Rome", Zone::Eu(HOUR)),
-    ("Europe/Amsterdam", Zone::Eu(HOUR)),
-    ("Europe/Brussels", Zone::Eu(HOUR)),
-    ("Europe/Luxembourg", Zone::Eu(HOUR)),
-    ("Europe/Vienna", Zone::Eu(HOUR)),
-    ("Europe/Zurich", Zone::Eu(HOUR)),
-    ("Europe/Stockholm", Zone::Eu(HOUR)),
-    ("Europe/Oslo", Zone::Eu(HOUR)),
-    ("Europe/Copenhagen", Zone::Eu(HOUR)),
-    ("Europe/Warsaw", Zone::Eu(HOUR)),
-    ("Europe/Prague", Zone::Eu(HOUR)),
-    ("Europe/Budapest", Zone::Eu(HOUR)),
-    ("Europe/Belgrade", Zone::Eu(HOUR)),
-    ("Europe/Zagreb", Zone::Eu(HOUR)),
-    ("Europe/Athens", Zone::Eu(2 * HOUR)),
-    ("Europe/Helsinki", Zone::Eu(2 * HOUR)),
-    ("Europe/Bucharest", Zone::Eu(2 * HOUR)),
-    ("Europe/Sofia", Zone::Eu(2 * HOUR)),
-    ("Europe/Kyiv", Zone::Eu(2 * HOUR)),
-    ("Europe/Kiev", Zone::Eu(2 * HOUR)),
-    ("Europe/Riga", Zone::Eu(2 * HOUR)),
-    ("Europe/Vilnius", Zone::Eu(2 * HOUR)),
-    ("Europe/Tallinn", Zone::Eu(2 * HOUR)),
-    ("Europe/Istanbul", Zone::Fixed(3 * HOUR)),
-    ("Europe/Moscow", Zone::Fixed(3 * HOUR)),
-    ("America/New_York", Zone::Us(-5 * HOUR)),
-    ("America/Detroit", Zone::Us(-5 * HOUR)),
-    ("America/Toronto", Zone::Us(-5 * HOUR)),
-    ("America/Chicago", Zone::Us(-6 * HOUR)),
-    ("America/Winnipeg", Zone::Us(-6 * HOUR)),
-    ("America/Denver", Zone::Us(-7 * HOUR)),
-    ("America/Edmonton", Zone::Us(-7 * HOUR)),
-    ("America/Phoenix", Zone::Fixed(-7 * HOUR)),
-    ("America/Los_Angeles", Zone::Us(-8 * HOUR)),
-    ("America/Vancouver", Zone::Us(-8 * HOUR)),
-    ("America/Anchorage", Zone::Us(-9 * HOUR)),
-    ("Pacific/Honolulu", Zone::Fixed(-10 * HOUR)),
-    ("America/Halifax", Zone::Us(-4 * HOUR)),
-    ("America/Mexico_City", Zone::Fixed(-6 * HOUR)),
-    ("America/Bogota", Zone::Fixed(-5 * HOUR)),
-    ("America/Lima", Zone::Fixed(-5 * HOUR)),
-    ("America/Sao_Paulo", Zone::Fixed(-3 * HOUR)),
-    ("America/Argentina/Buenos_Aires", Zone::Fixed(-3 * HOUR)),
-    ("Africa/Lagos", Zone::Fixed(HOUR)),
-    ("Africa/Cairo", Zone::Fixed(2 * HOUR)),
-    ("Africa/Johannesburg", Zone::Fixed(2 * HOUR)),
-    ("Africa/Nairobi", Zone::Fixed(3 * HOUR)),
-    ("Asia/Dubai", Zone::Fixed(4 * HOUR)),
-    ("Asia/Karachi", Zone::Fixed(5 * HOUR)),
-    ("Asia/Kolkata", Zone::Fixed(hm(5, 30))),
-    ("Asia/Calcutta", Zone::Fixed(hm(5, 30))),
-    ("Asia/Dhaka", Zone::Fixed(6 * HOUR)),
-    ("Asia/Bangkok", Zone::Fixed(7 * HOUR)),
-    ("Asia/Jakarta", Zone::Fixed(7 * HOUR)),
-    ("Asia/Ho_Chi_Minh", Zone::Fixed(7 * HOUR)),
-    ("Asia/Singapore", Zone::Fixed(8 * HOUR)),
-    ("Asia/Kuala_Lumpur", Zone::Fixed(8 * HOUR)),
-    ("Asia/Shanghai", Zone::Fixed(8 * HOUR)),
-    ("Asia/Hong_Kong", Zone::Fixed(8 * HOUR)),
-    ("Asia/Taipei", Zone::Fixed(8 * HOUR)),
-    ("Asia/Manila", Zone::Fixed(8 * HOUR)),
-    ("Australia/Perth", Zone::Fixed(8 * HOUR)),
-    ("Asia/Tokyo", Zone::Fixed(9 * HOUR)),
-    ("Asia/Seoul", Zone::Fixed(9 * HOUR)),
-    ("Australia/Brisbane", Zone::Fixed(10 * HOUR)),
-    ("Australia/Adelaide", Zone::Au(hm(9, 30))),
-    ("Australia/Sydney", Zone::Au(10 * HOUR)),
-    ("Australia/Melbourne", Zone::Au(10 * HOUR)),
-    ("Australia/Canberra", Zone::Au(10 * HOUR)),
-    ("Australia/Hobart", Zone::Au(10 * HOUR)),
-    ("Pacific/Auckland", Zone::Nz(12 * HOUR)),
-];
+    /// The canonical name: the tz database's spelling of a named zone (`"Europe/Berlin"`),
+    /// `"UTC"` for a zero offset, else `"+HH:MM"` / `"-HH:MM"`.
+    pub fn name(&self) -> String {
+        match self {
+            Zone::Named(tz) => tz.name().to_string(),
+            Zone::Fixed(offset) => {
+                let seconds = offset.local_minus_utc();
+                if seconds == 0 {
+                    return "UTC".to_string();
+                }
+                let sign = if seconds < 0 { '-' } else { '+' };
+                let abs = seconds.abs();
+                format!("{sign}{:02}:{:02}", abs / HOUR, abs % HOUR / 60)
+            }
+        }
+    }
+
+    /// The offset from UTC at `at`, in seconds (east positive), daylight saving included.
+    pub fn offset_seconds(&self, at: DateTime<Utc>) -> i32 {
+        match self {
+            Zone::Named(tz) => tz.offset_from_utc_datetime(&at.naive_utc()).fix().local_minus_utc(),
+            Zone::Fixed(offset) => offset.local_minus_utc(),
+        }
+    }
+
+    /// The local wall-clock time at the instant `at`.
+    pub fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Zone::Named(tz) => at.with_timezone(tz).naive_local(),
+            Zone::Fixed(offset) => at.with_timezone(offset).naive_local(),
+        }
+    }
+}
 
 /// One open interval of a day, in minutes after local midnight; crosses midnight when
 /// `end <= start`.
@@ -175,7 +146,7 @@ impl BusinessHours {
             .filter(|s| !s.is_empty())
             .unwrap_or("UTC")
             .to_string();
-        let zone = parse_zone(&timezone).ok_or_else(|| format!("business hours: unknown time zone \"{timezone}\""))?;
+        let zone = Zone::parse(&timezone).ok_or_else(|| format!("business hours: unknown time zone \"{timezone}\""))?;
 
         let Some(Value::Object(days)) = schedule_json else {
             return Err("business hours: enabled but \"schedule\" is missing or not an object".to_string());
@@ -196,6 +167,21 @@ impl BusinessHours {
             .to_string();
 
         Ok(Some(BusinessHours { timezone, zone, schedule, outside_message }))
+    }
+
+    /// Hours from already checked parts (see [`crate::agent_config::BusinessHoursConfig`]):
+    /// `schedule` holds `(start, end)` minutes after local midnight per day, Monday first.
+    pub(crate) fn from_parts(
+        timezone: String,
+        zone: Zone,
+        schedule: [Vec<(u16, u16)>; 7],
+        outside_message: Option<&str>,
+    ) -> Self {
+        let schedule: [Vec<Interval>; 7] =
+            schedule.map(|day| day.into_iter().map(|(start, end)| Interval { start, end }).collect());
+        let outside_message =
+            outside_message.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_OUTSIDE_MESSAGE).to_string();
+        BusinessHours { timezone, zone, schedule, outside_message }
     }
 
     /// Whether the business is open at the instant `at`.
@@ -224,24 +210,30 @@ impl BusinessHours {
         &self.timezone
     }
 
-    /// The zone's offset from UTC at `at`, in seconds (east positive), daylight saving included.
-    pub fn utc_offset_seconds(&self, at: DateTime<Utc>) -> i32 {
-        offset_at(self.zone, at.timestamp(), at.year())
+    /// The resolved time zone.
+    pub fn zone(&self) -> Zone {
+        self.zone
     }
 
-    /// Local weekday (Monday = 0) and minute of the day at `at`.
+    /// The zone's offset from UTC at `at`, in seconds (east positive), daylight saving included.
+    pub fn utc_offset_seconds(&self, at: DateTime<Utc>) -> i32 {
+        self.zone.offset_seconds(at)
+    }
+
+    /// Local weekday (Monday = 0) and minute of the day at `at`: the instant converted to
+    /// local wall-clock time, which is always well defined (no local → UTC conversion, so no
+    /// skipped or repeated local times to resolve).
     fn local_day_minute(&self, at: DateTime<Utc>) -> (usize, u16) {
-        let local = at.timestamp() + i64::from(self.utc_offset_seconds(at));
-        let days = local.div_euclid(86_400);
-        let seconds = local.rem_euclid(86_400);
-        // 1970-01-01 was a Thursday (3 with Monday = 0).
-        let day = usize::try_from((days + 3).rem_euclid(7)).unwrap_or(0);
-        let minute = u16::try_from(seconds / 60).unwrap_or(0);
+        let local = self.zone.local(at);
+        let day = local.weekday().num_days_from_monday() as usize;
+        let minute = u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(0);
         (day, minute)
     }
 }
 
-fn day_index(key: &str) -> Option<usize> {
+/// The day (Monday = 0) of a schedule key: `mon`..`sun` or the full name (also `tues`,
+/// `weds`, `thur`, `thurs`), ignoring case and surrounding white space.
+pub(crate) fn day_index(key: &str) -> Option<usize> {
     match key.trim().to_ascii_lowercase().as_str() {
         "mon" | "monday" => Some(0),
         "tue" | "tues" | "tuesday" => Some(1),
@@ -292,20 +284,26 @@ fn parse_interval(v: &Value) -> Result<Interval, String> {
     };
     let start = parse_time(&start)?;
     let end = parse_time(&end)?;
-    if start == MINUTES_PER_DAY {
-        return Err("an interval cannot start at 24:00".to_string());
-    }
-    if start == end {
-        return Err(format!("interval {v} is empty"));
-    }
+    check_interval(start, end)?;
     // "24:00" ends the day; stored as 1440 so that start < end.
     Ok(Interval { start, end })
 }
 
+/// An interval may not start at 24:00 nor be empty (its end equal to its start).
+pub(crate) fn check_interval(start: u16, end: u16) -> Result<(), String> {
+    if start == MINUTES_PER_DAY {
+        return Err("an interval cannot start at 24:00".to_string());
+    }
+    if start == end {
+        return Err(format!("the interval {}-{} is empty", format_time(start), format_time(end)));
+    }
+    Ok(())
+}
+
 /// `H:MM` or `HH:MM`, 00:00 to 24:00, as minutes after midnight.
-fn parse_time(s: &str) -> Result<u16, String> {
+pub(crate) fn parse_time(s: &str) -> Result<u16, String> {
     let t = s.trim();
-    let bad = || format!("invalid time \"{t}\" (expected HH:MM)");
+    let bad = || format!("invalid time \"{t}\" (expected HH:MM, 00:00 to 24:00)");
     let (h, m) = t.split_once(':').ok_or_else(bad)?;
     let digits = |x: &str, max_len: usize| !x.is_empty() && x.len() <= max_len && x.bytes().all(|b| b.is_ascii_digit());
     if !digits(h, 2) || !digits(m, 2) || m.len() != 2 {
@@ -319,20 +317,12 @@ fn parse_time(s: &str) -> Result<u16, String> {
     Ok(h * 60 + m)
 }
 
-fn parse_zone(name: &str) -> Option<Zone> {
-    let t = name.trim();
-    if let Some(&(_, zone)) = ZONES.iter().find(|(n, _)| n.eq_ignore_ascii_case(t)) {
-        return Some(zone);
-    }
-    let upper = t.to_ascii_uppercase();
-    if matches!(upper.as_str(), "UTC" | "GMT" | "Z" | "UCT" | "ZULU" | "UNIVERSAL" | "ETC/UCT" | "ETC/ZULU") {
-        return Some(Zone::Fixed(0));
-    }
-    let offset = upper.strip_prefix("UTC").or_else(|| upper.strip_prefix("GMT")).unwrap_or(&upper);
-    parse_offset(offset.trim()).map(Zone::Fixed)
+/// Minutes after midnight as `HH:MM` (`"24:00"` for 1440).
+pub(crate) fn format_time(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// `+HH:MM`, `-HH:MM`, `+HHMM`, `+H` or `+HH`, at most 14 hours.
+/// `+HH:MM`, `-HH:MM`, `+HHMM`, `+H` or `+HH`, at most 14 hours, in seconds east of UTC.
 fn parse_offset(s: &str) -> Option<i32> {
     let (sign, body) = if let Some(b) = s.strip_prefix('+') {
         (1, b)
@@ -358,63 +348,6 @@ fn parse_offset(s: &str) -> Option<i32> {
     let m: i32 = m.parse().ok()?;
     let total = h * HOUR + m * 60;
     (m < 60 && total <= 14 * HOUR).then_some(sign * total)
-}
-
-// --- Daylight saving ------------------------------------------------------------------------
-
-fn offset_at(zone: Zone, ts: i64, year: i32) -> i32 {
-    let (standard, dst) = match zone {
-        Zone::Fixed(offset) => return offset,
-        Zone::Eu(std) => (std, eu_dst(ts, year)),
-        Zone::Us(std) => (std, us_dst(ts, year, std)),
-        Zone::Au(std) => (std, southern_dst(ts, year, std, nth_sunday(year, 10, 1))),
-        Zone::Nz(std) => (std, southern_dst(ts, year, std, last_sunday(year, 9))),
-    };
-    if dst.unwrap_or(false) {
-        standard + HOUR
-    } else {
-        standard
-    }
-}
-
-/// The `n`-th (1-based) Sunday of a month.
-fn nth_sunday(year: i32, month: u32, n: u32) -> Option<NaiveDate> {
-    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
-    let to_sunday = (7 - first.weekday().num_days_from_sunday()) % 7;
-    NaiveDate::from_ymd_opt(year, month, 1 + to_sunday + 7 * (n - 1))
-}
-
-/// The last Sunday of a month.
-fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
-    (22..=31).rev().filter_map(|d| NaiveDate::from_ymd_opt(year, month, d)).find(|d| d.weekday() == Weekday::Sun)
-}
-
-/// The UTC timestamp of `hour`:00 local wall time on `date` at `offset` seconds east of UTC.
-fn instant(date: Option<NaiveDate>, hour: u32, offset: i32) -> Option<i64> {
-    Some(date?.and_hms_opt(hour, 0, 0)?.and_utc().timestamp() - i64::from(offset))
-}
-
-/// EU summer time: last Sunday of March 01:00 UTC to last Sunday of October 01:00 UTC.
-fn eu_dst(ts: i64, year: i32) -> Option<bool> {
-    let start = instant(last_sunday(year, 3), 1, 0)?;
-    let end = instant(last_sunday(year, 10), 1, 0)?;
-    Some(start <= ts && ts < end)
-}
-
-/// US/Canada daylight time: second Sunday of March 02:00 local standard time to first Sunday
-/// of November 02:00 local daylight time.
-fn us_dst(ts: i64, year: i32, std: i32) -> Option<bool> {
-    let start = instant(nth_sunday(year, 3, 2), 2, std)?;
-    let end = instant(nth_sunday(year, 11, 1), 2, std + HOUR)?;
-    Some(start <= ts && ts < end)
-}
-
-/// Southern-hemisphere daylight time: from `start` 02:00 local standard time to the first
-/// Sunday of April 03:00 local daylight time, across the new year.
-fn southern_dst(ts: i64, year: i32, std: i32, start: Option<NaiveDate>) -> Option<bool> {
-    let end = instant(nth_sunday(year, 4, 1), 3, std + HOUR)?;
-    let start = instant(start, 2, std)?;
-    Some(ts < end || start <= ts)
 }
 
 #[cfg(test)]
@@ -492,6 +425,109 @@ mod tests {
         assert_eq!(h.utc_offset_seconds(at("2024-10-27T01:00:00Z")), 3600);
         assert_eq!(weekdays("Europe/London").utc_offset_seconds(at("2024-07-15T12:00:00Z")), 3600);
         assert_eq!(weekdays("europe/athens").utc_offset_seconds(at("2024-01-15T12:00:00Z")), 7200);
+    }
+
+    #[test]
+    fn tz_database_names() {
+        // The tz database's POSIX-style zones have inverted signs: Etc/GMT+5 is UTC-5.
+        assert_eq!(weekdays("Etc/GMT+5").utc_offset_seconds(at("2024-07-01T12:00:00Z")), -5 * 3600);
+        assert_eq!(weekdays("GMT+5").utc_offset_seconds(at("2024-07-01T12:00:00Z")), 5 * 3600, "a plain offset");
+        assert_eq!(weekdays("america/new_york").timezone(), "america/new_york", "as configured");
+        assert_eq!(weekdays("america/new_york").zone(), Zone::Named(Tz::America__New_York));
+        assert_eq!(weekdays("Asia/Kathmandu").utc_offset_seconds(at("2024-07-01T12:00:00Z")), 5 * 3600 + 45 * 60);
+        assert_eq!(Zone::parse("europe/BERLIN").map(|z| z.name()), Some("Europe/Berlin".to_string()));
+        assert_eq!(Zone::parse("UTC+01:00").map(|z| z.name()), Some("+01:00".to_string()));
+        assert_eq!(Zone::parse("-0530").map(|z| z.name()), Some("-05:30".to_string()));
+        assert_eq!(Zone::parse("Z").map(|z| z.name()), Some("UTC".to_string()));
+        assert_eq!(Zone::parse("utc").map(|z| z.name()), Some("UTC".to_string()));
+        assert_eq!(Zone::parse("Mars/Olympus"), None);
+        assert_eq!(Zone::parse(""), None);
+        assert_eq!(Zone::parse("+14:30"), None);
+    }
+
+    #[test]
+    fn berlin_2026_transitions() {
+        let h = weekdays("Europe/Berlin");
+        // 2026-03-29 01:00 UTC: 02:00 CET becomes 03:00 CEST.
+        assert_eq!(h.utc_offset_seconds(at("2026-03-29T00:59:59Z")), 3600);
+        assert_eq!(h.utc_offset_seconds(at("2026-03-29T01:00:00Z")), 7200);
+        // 2026-10-25 01:00 UTC: 03:00 CEST becomes 02:00 CET.
+        assert_eq!(h.utc_offset_seconds(at("2026-10-25T00:59:59Z")), 7200);
+        assert_eq!(h.utc_offset_seconds(at("2026-10-25T01:00:00Z")), 3600);
+        // The Mondays either side of each change (09:00 local is 08:00 UTC in winter, 07:00 in summer).
+        assert!(!h.is_open(at("2026-03-23T07:30:00Z")), "08:30 CET");
+        assert!(h.is_open(at("2026-03-23T08:00:00Z")), "09:00 CET");
+        assert!(h.is_open(at("2026-03-30T07:00:00Z")), "09:00 CEST");
+        assert!(!h.is_open(at("2026-03-30T15:00:00Z")), "17:00 CEST");
+        assert!(h.is_open(at("2026-10-19T07:00:00Z")), "09:00 CEST");
+        assert!(!h.is_open(at("2026-10-26T07:30:00Z")), "08:30 CET");
+        assert!(h.is_open(at("2026-10-26T15:30:00Z")), "16:30 CET");
+    }
+
+    #[test]
+    fn skipped_and_repeated_local_times() {
+        // Sunday 2026-03-29 in Berlin has no 02:00-03:00; an interval starting in the gap opens
+        // at 03:00 CEST, the first local time after it.
+        let spring = hours(json!({"timezone": "Europe/Berlin", "schedule": {"sun": [["02:30", "03:30"]]}}));
+        assert!(!spring.is_open(at("2026-03-29T00:59:00Z")), "01:59 CET");
+        assert!(spring.is_open(at("2026-03-29T01:00:00Z")), "03:00 CEST");
+        assert!(spring.is_open(at("2026-03-29T01:29:00Z")), "03:29 CEST");
+        assert!(!spring.is_open(at("2026-03-29T01:30:00Z")), "03:30 CEST");
+        // Sunday 2026-10-25 has 02:00-03:00 twice (CEST, then CET): open both times.
+        let autumn = hours(json!({"timezone": "Europe/Berlin", "schedule": {"sun": [["02:00", "03:00"]]}}));
+        assert!(!autumn.is_open(at("2026-10-24T23:59:00Z")), "01:59 CEST");
+        assert!(autumn.is_open(at("2026-10-25T00:30:00Z")), "02:30 CEST");
+        assert!(autumn.is_open(at("2026-10-25T01:30:00Z")), "02:30 CET");
+        assert!(!autumn.is_open(at("2026-10-25T02:00:00Z")), "03:00 CET");
+    }
+
+    #[test]
+    fn new_york_2026_transitions() {
+        let h = weekdays("America/New_York");
+        // 2026-03-08 07:00 UTC: 02:00 EST becomes 03:00 EDT.
+        assert_eq!(h.utc_offset_seconds(at("2026-03-08T06:59:59Z")), -5 * 3600);
+        assert_eq!(h.utc_offset_seconds(at("2026-03-08T07:00:00Z")), -4 * 3600);
+        // 2026-11-01 06:00 UTC: 02:00 EDT becomes 01:00 EST.
+        assert_eq!(h.utc_offset_seconds(at("2026-11-01T05:59:59Z")), -4 * 3600);
+        assert_eq!(h.utc_offset_seconds(at("2026-11-01T06:00:00Z")), -5 * 3600);
+        assert!(!h.is_open(at("2026-03-02T13:00:00Z")), "Mon 08:00 EST");
+        assert!(h.is_open(at("2026-03-09T13:00:00Z")), "Mon 09:00 EDT");
+        assert!(h.is_open(at("2026-10-26T13:00:00Z")), "Mon 09:00 EDT");
+        assert!(!h.is_open(at("2026-11-02T13:00:00Z")), "Mon 08:00 EST");
+        assert!(h.is_open(at("2026-11-02T14:00:00Z")), "Mon 09:00 EST");
+    }
+
+    #[test]
+    fn cairo_summer_time() {
+        // Egypt has kept summer time again since 2023: last Friday of April 00:00 to the end of
+        // the last Thursday of October (24:00), EET (+2) to EEST (+3).
+        let h = weekdays("Africa/Cairo");
+        assert!(h.is_open(at("2026-07-15T06:30:00Z")), "Wed 09:30 EEST");
+        assert!(!h.is_open(at("2026-01-15T06:30:00Z")), "Thu 08:30 EET");
+        assert!(h.is_open(at("2026-01-15T07:00:00Z")), "Thu 09:00 EET");
+        assert_eq!(h.utc_offset_seconds(at("2026-07-15T06:30:00Z")), 3 * 3600);
+        assert_eq!(h.utc_offset_seconds(at("2026-01-15T06:30:00Z")), 2 * 3600);
+        // 2026: from Friday 24 April 00:00 EET (Thursday 22:00 UTC) to Thursday 29 October
+        // 24:00 EEST (21:00 UTC); an hour either side.
+        assert_eq!(h.utc_offset_seconds(at("2026-04-23T21:00:00Z")), 2 * 3600);
+        assert_eq!(h.utc_offset_seconds(at("2026-04-23T23:00:00Z")), 3 * 3600);
+        assert_eq!(h.utc_offset_seconds(at("2026-10-29T20:00:00Z")), 3 * 3600);
+        assert_eq!(h.utc_offset_seconds(at("2026-10-29T22:00:00Z")), 2 * 3600);
+    }
+
+    #[test]
+    fn from_checked_parts() {
+        let schedule = [vec![(540, 1020)], Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        let zone = Zone::parse("Europe/Berlin").expect("known zone");
+        let h = BusinessHours::from_parts("Europe/Berlin".to_string(), zone, schedule, Some("  "));
+        assert_eq!(h.outside_message(), DEFAULT_OUTSIDE_MESSAGE);
+        assert!(h.is_open(at("2026-03-30T07:00:00Z")), "Mon 09:00 CEST");
+        assert!(!h.is_open(at("2026-03-31T07:00:00Z")), "Tue");
+        assert_eq!(h, weekdays_only_monday());
+    }
+
+    fn weekdays_only_monday() -> BusinessHours {
+        hours(json!({"timezone": "Europe/Berlin", "schedule": {"mon": "09:00-17:00"}}))
     }
 
     #[test]
@@ -586,7 +622,6 @@ mod tests {
         };
         let ok = json!([["09:00", "17:00"]]);
         assert!(with("Mars/Olympus", ok.clone()).is_err());
-        assert!(with("Etc/GMT+5", ok.clone()).is_err(), "POSIX-inverted sign is not guessed");
         assert!(with("+15:00", ok.clone()).is_err());
         assert!(with("+02:60", ok.clone()).is_err());
         assert!(with("UTC", ok).is_ok());

@@ -1,6 +1,7 @@
 //! Repository functions: the only code that runs SQL against tenant data. Each takes the
 //! [`TenantTx`](crate::db::TenantTx), which carries the acting [`TenantCtx`](crate::tenant::TenantCtx).
 
+pub mod agents;
 pub mod api_keys;
 pub mod chat;
 pub mod companies;

@@ -1,0 +1,491 @@
+//! AI agents (`chatapp_agents`, seed 001 section 3.2) and the agent packages (3.1) they are
+//! made from.
+//!
+//! Where the seed has no column for a setting, it lives in the JSON column the seed gives its
+//! neighbours: the greeting and the suggested questions in `fallback_responses` (`greeting`,
+//! `suggestedQuestions`: the agent's canned texts; `response_style` is not used because the
+//! chat turn copies it into the model's prompt), the outside-hours message in `business_hours`
+//! (`outsideHoursMessage`, as the seed shows).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::db::{DbError, TenantTx};
+use crate::status::AgentStatus;
+use crate::web::Page;
+
+/// `fallback_responses` key of the greeting shown when a conversation opens.
+pub const GREETING: &str = "greeting";
+/// `fallback_responses` key of the suggested questions (a list of strings).
+pub const SUGGESTED_QUESTIONS: &str = "suggestedQuestions";
+/// The package capability that lets company admins see and set the system prompt.
+pub const CUSTOM_PROMPT: &str = "custom_prompt";
+/// The package capability that lets company admins see and set the model configuration.
+pub const CUSTOM_MODEL: &str = "custom_model";
+
+/// An AI agent with every column of `chatapp_agents` except its webhook secret.
+///
+/// `system_prompt` and `llm_config` are the master admin's (or the package's): absent from
+/// what a company admin is shown unless the agent's package grants `custom_prompt` /
+/// `custom_model`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Agent {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    /// Image URL.
+    pub avatar: Option<String>,
+    /// The agent package it was made from (absent for a blank agent).
+    pub package_id: Option<Uuid>,
+    /// The package's slug: the agent's type (`support-rag`, `faq-basic`, ...).
+    pub package_slug: Option<String>,
+    pub custom_package_url: Option<String>,
+    pub custom_package_hash: Option<String>,
+    /// What the agent's code supports, copied from its package: `rag`, `tools`, `custom_prompt`, ...
+    #[schema(value_type = Vec<String>)]
+    pub capabilities: Value,
+    pub personality: Option<String>,
+    /// `{"tone", "formality", "verbosity", "language"}`.
+    #[schema(value_type = Object)]
+    pub response_style: Value,
+    /// Master admin controlled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// Master admin controlled: `{"model", "temperature", "maxTokens"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub llm_config: Option<Value>,
+    pub rag_enabled: bool,
+    /// `{"chunkSize", "overlapSize", "relevanceThreshold", "maxResults"}`.
+    #[schema(value_type = Object)]
+    pub rag_config: Value,
+    #[schema(value_type = Vec<String>)]
+    pub enabled_tools: Value,
+    #[schema(value_type = Object)]
+    pub tool_config: Value,
+    /// `{"keywords", "sentimentThreshold", "confidenceThreshold", "autoEscalateAfter"}`.
+    #[schema(value_type = Object)]
+    pub escalation_rules: Value,
+    /// `{"timezone", "schedule", "outsideHoursMessage"}`.
+    #[schema(value_type = Object)]
+    pub business_hours: Value,
+    /// The agent's canned texts (`error`, ...), with the greeting and the suggested questions.
+    #[schema(value_type = Object)]
+    pub fallback_responses: Value,
+    /// `fallback_responses.greeting`.
+    pub greeting: Option<String>,
+    /// `fallback_responses.suggestedQuestions`.
+    pub suggested_questions: Vec<String>,
+    pub status: AgentStatus,
+    pub total_conversations: i32,
+    pub total_messages: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The package's current capabilities (what it grants on top of the agent's own copy).
+    #[serde(skip)]
+    pub package_capabilities: Value,
+}
+
+impl Agent {
+    /// The agent's own capabilities or its package's include `capability`.
+    pub fn has_capability(&self, capability: &str) -> bool {
+        [&self.capabilities, &self.package_capabilities]
+            .iter()
+            .any(|list| list.as_array().is_some_and(|a| a.iter().any(|c| c.as_str() == Some(capability))))
+    }
+
+    /// The stored configuration, to change and write back (the agent must be as read, not
+    /// hidden for a company admin).
+    pub fn fields(&self) -> AgentFields {
+        AgentFields {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            avatar: self.avatar.clone(),
+            package_id: self.package_id,
+            custom_package_url: self.custom_package_url.clone(),
+            custom_package_hash: self.custom_package_hash.clone(),
+            capabilities: self.capabilities.clone(),
+            personality: self.personality.clone(),
+            response_style: self.response_style.clone(),
+            system_prompt: self.system_prompt.clone(),
+            llm_config: self.llm_config.clone().unwrap_or_else(|| json!({})),
+            rag_enabled: self.rag_enabled,
+            rag_config: self.rag_config.clone(),
+            enabled_tools: self.enabled_tools.clone(),
+            tool_config: self.tool_config.clone(),
+            escalation_rules: self.escalation_rules.clone(),
+            business_hours: self.business_hours.clone(),
+            fallback_responses: self.fallback_responses.clone(),
+        }
+    }
+}
+
+/// The columns an agent is created with or changed to (everything but its status, counters and
+/// webhook secret). `package_id` is written on create only.
+#[derive(Debug, Clone)]
+pub struct AgentFields {
+    pub name: String,
+    pub description: Option<String>,
+    pub avatar: Option<String>,
+    pub package_id: Option<Uuid>,
+    pub custom_package_url: Option<String>,
+    pub custom_package_hash: Option<String>,
+    pub capabilities: Value,
+    pub personality: Option<String>,
+    pub response_style: Value,
+    pub system_prompt: Option<String>,
+    pub llm_config: Value,
+    pub rag_enabled: bool,
+    pub rag_config: Value,
+    pub enabled_tools: Value,
+    pub tool_config: Value,
+    pub escalation_rules: Value,
+    pub business_hours: Value,
+    pub fallback_responses: Value,
+}
+
+impl AgentFields {
+    /// A blank agent: the column defaults.
+    pub fn blank(name: String) -> Self {
+        Self {
+            name,
+            description: None,
+            avatar: None,
+            package_id: None,
+            custom_package_url: None,
+            custom_package_hash: None,
+            capabilities: json!([]),
+            personality: None,
+            response_style: json!({}),
+            system_prompt: None,
+            llm_config: json!({}),
+            rag_enabled: true,
+            rag_config: json!({}),
+            enabled_tools: json!([]),
+            tool_config: json!({}),
+            escalation_rules: json!({}),
+            business_hours: json!({}),
+            fallback_responses: json!({}),
+        }
+    }
+}
+
+/// An agent package as agents are made from it.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub id: Uuid,
+    pub slug: String,
+    /// `["rag", "tools", ...]`.
+    pub capabilities: Value,
+    /// `{"llmConfig", "ragConfig", "enabledTools", ...}`.
+    pub default_config: Value,
+    /// Active and published: agents may be made from it.
+    pub usable: bool,
+}
+
+/// Filters of the agent list; all optional.
+#[derive(Debug, Default)]
+pub struct AgentFilter<'a> {
+    pub status: Option<AgentStatus>,
+    /// A package slug; `blank` also matches agents without a package.
+    pub package_slug: Option<&'a str>,
+    pub package_id: Option<Uuid>,
+    /// An `ILIKE` pattern on the name (the caller escapes `%`, `_` and `\`).
+    pub name_like: Option<&'a str>,
+}
+
+/// The agent's columns with its package's slug and capabilities; the statements alias the agent
+/// `a` and the package `p`.
+const COLUMNS: &str = "a.id, a.company_id, a.name, a.description, a.avatar, a.package_id, p.slug, \
+    a.custom_package_url, a.custom_package_hash, COALESCE(a.capabilities, '[]'::jsonb), a.personality, \
+    COALESCE(a.response_style, '{}'::jsonb), a.system_prompt, COALESCE(a.llm_config, '{}'::jsonb), \
+    COALESCE(a.rag_enabled, true), COALESCE(a.rag_config, '{}'::jsonb), COALESCE(a.enabled_tools, '[]'::jsonb), \
+    COALESCE(a.tool_config, '{}'::jsonb), COALESCE(a.escalation_rules, '{}'::jsonb), \
+    COALESCE(a.business_hours, '{}'::jsonb), COALESCE(a.fallback_responses, '{}'::jsonb), a.status, \
+    COALESCE(a.total_conversations, 0), COALESCE(a.total_messages, 0), a.created_at, a.updated_at, \
+    COALESCE(p.capabilities, '[]'::jsonb)";
+
+/// The number of columns in [`COLUMNS`] (the list's window count follows them).
+const NCOLUMNS: usize = 27;
+
+fn from_row(r: &Row) -> Agent {
+    let fallback_responses: Value = r.get(20);
+    let greeting = fallback_responses.get(GREETING).and_then(Value::as_str).map(str::to_string);
+    let suggested_questions = fallback_responses
+        .get(SUGGESTED_QUESTIONS)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|q| q.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let llm_config: Value = r.get(13);
+    Agent {
+        id: r.get(0),
+        company_id: r.get(1),
+        name: r.get(2),
+        description: r.get(3),
+        avatar: r.get(4),
+        package_id: r.get(5),
+        package_slug: r.get(6),
+        custom_package_url: r.get(7),
+        custom_package_hash: r.get(8),
+        capabilities: r.get(9),
+        personality: r.get(10),
+        response_style: r.get(11),
+        system_prompt: r.get(12),
+        llm_config: Some(llm_config),
+        rag_enabled: r.get(14),
+        rag_config: r.get(15),
+        enabled_tools: r.get(16),
+        tool_config: r.get(17),
+        escalation_rules: r.get(18),
+        business_hours: r.get(19),
+        fallback_responses,
+        greeting,
+        suggested_questions,
+        status: r.get(21),
+        total_conversations: r.get(22),
+        total_messages: r.get(23),
+        created_at: r.get(24),
+        updated_at: r.get(25),
+        package_capabilities: r.get(26),
+    }
+}
+
+/// One page of the company's agents, oldest first, with the total.
+pub async fn list(
+    tx: &TenantTx,
+    company: Uuid,
+    filter: &AgentFilter<'_>,
+    page: Page,
+) -> Result<(Vec<Agent>, i64), DbError> {
+    let rows = tx
+        .client()
+        .query(
+            &format!(
+                "SELECT {COLUMNS}, count(*) OVER ()
+                 FROM chatapp_agents a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id
+                 WHERE a.company_id = $1 AND a.deleted_at IS NULL
+                   AND ($2::agent_status IS NULL OR a.status = $2)
+                   AND ($3::text IS NULL OR p.slug = $3 OR ($3 = 'blank' AND a.package_id IS NULL))
+                   AND ($4::uuid IS NULL OR a.package_id = $4)
+                   AND ($5::text IS NULL OR a.name ILIKE $5)
+                 ORDER BY a.created_at, a.id LIMIT $6 OFFSET $7"
+            ),
+            &[
+                &company,
+                &filter.status,
+                &filter.package_slug,
+                &filter.package_id,
+                &filter.name_like,
+                &page.limit,
+                &page.offset,
+            ],
+        )
+        .await?;
+    let total = rows.first().map(|r| r.get::<_, i64>(NCOLUMNS)).unwrap_or(0);
+    Ok((rows.iter().map(from_row).collect(), total))
+}
+
+/// An agent of `company` (another company's, or a deleted one, is `None`).
+pub async fn get(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Agent>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS}
+                 FROM chatapp_agents a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id
+                 WHERE a.company_id = $1 AND a.id = $2 AND a.deleted_at IS NULL"
+            ),
+            &[&company, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// [`get`], locking the agent's row until the transaction ends (changes read, then write it).
+pub async fn lock(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Agent>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            &format!(
+                "SELECT {COLUMNS}
+                 FROM chatapp_agents a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id
+                 WHERE a.company_id = $1 AND a.id = $2 AND a.deleted_at IS NULL
+                 FOR UPDATE OF a"
+            ),
+            &[&company, &id],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// An agent package by id, whether or not it is usable.
+pub async fn package(tx: &TenantTx, id: Uuid) -> Result<Option<Package>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT id, slug, COALESCE(capabilities, '[]'::jsonb), COALESCE(default_config, '{}'::jsonb),
+                    (is_active IS NOT FALSE AND published_at IS NOT NULL)
+             FROM chatapp_agent_packages WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(row.map(|r| Package {
+        id: r.get(0),
+        slug: r.get(1),
+        capabilities: r.get(2),
+        default_config: r.get(3),
+        usable: r.get(4),
+    }))
+}
+
+/// The company's agents that count against the plan (not archived, not deleted), after taking
+/// the company's agent lock for the rest of the transaction, so two concurrent creates cannot
+/// both see room for one more.
+pub async fn lock_and_count_live(tx: &TenantTx, company: Uuid) -> Result<i64, DbError> {
+    tx.client().execute("SELECT pg_advisory_xact_lock(7301, hashtext($1::uuid::text))", &[&company]).await?;
+    Ok(tx
+        .client()
+        .query_one(
+            "SELECT count(*) FROM chatapp_agents
+             WHERE company_id = $1 AND deleted_at IS NULL AND status <> 'archived'",
+            &[&company],
+        )
+        .await?
+        .get(0))
+}
+
+/// Inserts an agent of `company` in `status`.
+pub async fn create(tx: &TenantTx, company: Uuid, f: &AgentFields, status: AgentStatus) -> Result<Agent, DbError> {
+    let row = tx
+        .client()
+        .query_one(
+            &format!(
+                "WITH a AS (
+                    INSERT INTO chatapp_agents
+                        (company_id, name, description, avatar, package_id, custom_package_url, custom_package_hash,
+                         capabilities, personality, response_style, system_prompt, llm_config, rag_enabled,
+                         rag_config, enabled_tools, tool_config, escalation_rules, business_hours,
+                         fallback_responses, status)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                    RETURNING *)
+                 SELECT {COLUMNS} FROM a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id"
+            ),
+            &[
+                &company,
+                &f.name,
+                &f.description,
+                &f.avatar,
+                &f.package_id,
+                &f.custom_package_url,
+                &f.custom_package_hash,
+                &f.capabilities,
+                &f.personality,
+                &f.response_style,
+                &f.system_prompt,
+                &f.llm_config,
+                &f.rag_enabled,
+                &f.rag_config,
+                &f.enabled_tools,
+                &f.tool_config,
+                &f.escalation_rules,
+                &f.business_hours,
+                &f.fallback_responses,
+                &status,
+            ],
+        )
+        .await?;
+    Ok(from_row(&row))
+}
+
+/// Writes every field but `package_id` (and the status, counters and webhook secret).
+pub async fn update(tx: &TenantTx, company: Uuid, id: Uuid, f: &AgentFields) -> Result<Option<Agent>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            &format!(
+                "WITH a AS (
+                    UPDATE chatapp_agents SET
+                        name = $3, description = $4, avatar = $5, custom_package_url = $6, custom_package_hash = $7,
+                        capabilities = $8, personality = $9, response_style = $10, system_prompt = $11,
+                        llm_config = $12, rag_enabled = $13, rag_config = $14, enabled_tools = $15,
+                        tool_config = $16, escalation_rules = $17, business_hours = $18, fallback_responses = $19,
+                        updated_at = now()
+                    WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL
+                    RETURNING *)
+                 SELECT {COLUMNS} FROM a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id"
+            ),
+            &[
+                &company,
+                &id,
+                &f.name,
+                &f.description,
+                &f.avatar,
+                &f.custom_package_url,
+                &f.custom_package_hash,
+                &f.capabilities,
+                &f.personality,
+                &f.response_style,
+                &f.system_prompt,
+                &f.llm_config,
+                &f.rag_enabled,
+                &f.rag_config,
+                &f.enabled_tools,
+                &f.tool_config,
+                &f.escalation_rules,
+                &f.business_hours,
+                &f.fallback_responses,
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+pub async fn set_status(tx: &TenantTx, company: Uuid, id: Uuid, status: AgentStatus) -> Result<Option<Agent>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            &format!(
+                "WITH a AS (
+                    UPDATE chatapp_agents SET status = $3, updated_at = now()
+                    WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL
+                    RETURNING *)
+                 SELECT {COLUMNS} FROM a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id"
+            ),
+            &[&company, &id, &status],
+        )
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Any conversation (open, closed or soft-deleted), escalation or conversation analytics row
+/// names the agent: it must be kept (archived) rather than deleted.
+pub async fn has_conversations(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<bool, DbError> {
+    Ok(tx
+        .client()
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM chatapp_conversations WHERE company_id = $1 AND agent_id = $2)
+                 OR EXISTS (SELECT 1 FROM chatapp_escalations WHERE company_id = $1 AND agent_id = $2)
+                 OR EXISTS (SELECT 1 FROM chatapp_conversation_analytics WHERE company_id = $1 AND agent_id = $2)",
+            &[&company, &id],
+        )
+        .await?
+        .get(0))
+}
+
+/// Deletes the agent's row (a hard delete: its widget, channel and webhook configurations,
+/// escalation rules and knowledge-category links go with it; usage and daily analytics rows
+/// keep their figures without the agent). Only for an agent without conversations.
+pub async fn delete(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let n = tx
+        .client()
+        .execute(
+            "DELETE FROM chatapp_agents WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL",
+            &[&company, &id],
+        )
+        .await?;
+    Ok(n > 0)
+}
