@@ -289,6 +289,7 @@ pub async fn prepare_turn_start(tx: &TenantTx) -> Result<(), DbError> {
         HISTORY,
         ESCALATION_RULES,
         INSERT_MESSAGE,
+        HAS_WEBHOOKS,
     ])
     .await
 }
@@ -554,6 +555,13 @@ const ESCALATION_RULES: &str = "SELECT id, name, trigger_keywords, trigger_condi
                AND (agent_id IS NULL
                     OR agent_id = (SELECT v.agent_id FROM chatapp_conversations v WHERE v.id = $2 AND v.company_id = $1))
              ORDER BY priority DESC, name";
+
+const HAS_WEBHOOKS: &str = "SELECT EXISTS (SELECT 1 FROM chatapp_webhooks WHERE company_id = $1 AND is_active)";
+
+/// Whether the company has an active outbound webhook (its events go through the outbox).
+pub async fn has_webhooks(tx: &TenantTx, company: Uuid) -> Result<bool, DbError> {
+    Ok(tx.client().query_one(HAS_WEBHOOKS, &[&company]).await?.get(0))
+}
 
 /// Active escalation rules of the company for the conversation's agent (or for every agent).
 pub async fn escalation_rules(tx: &TenantTx, company: Uuid, conversation: Uuid) -> Result<Vec<Row>, DbError> {

@@ -11,6 +11,7 @@ mod finish;
 mod open;
 mod reply;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -151,8 +152,13 @@ pub async fn turn(
     input: &TurnInput,
     on_delta: DeltaSink<'_>,
 ) -> Result<TurnOutput, ApiError> {
-    let out = run(deps, ctx, conversation_id, input, on_delta).await;
-    crate::outbox::relay_now(deps, RELAY).await;
+    // Unless the turn wrote nothing to the outbox (no handoff, no outbound webhook), in which
+    // case the relay's round trip is saved.
+    let relay = AtomicBool::new(true);
+    let out = run(deps, ctx, conversation_id, input, on_delta, &relay).await;
+    if relay.load(Ordering::Relaxed) {
+        crate::outbox::relay_now(deps, RELAY).await;
+    }
     out
 }
 
@@ -166,6 +172,7 @@ async fn run(
     conversation_id: Uuid,
     input: &TurnInput,
     on_delta: DeltaSink<'_>,
+    relay: &AtomicBool,
 ) -> Result<TurnOutput, ApiError> {
     let company = ctx.require_company()?.as_uuid();
     let started = Instant::now();
@@ -174,9 +181,14 @@ async fn run(
     // 1. Checks, then the customer's message, in one transaction; 4. the retrieval alongside.
     let OpenTurn { go, message, inserted, sentiment: score, hits } =
         match open(deps, ctx, company, conversation_id, input, started, now).await? {
-            Opened::Replayed(out) => return Ok(*out),
+            Opened::Replayed(out) => {
+                relay.store(false, Ordering::Relaxed);
+                return Ok(*out);
+            }
             Opened::Stored(opened) => *opened,
         };
+    // A handoff always writes its assignment job; other events only for outbound webhooks.
+    relay.store(go.webhooks, Ordering::Relaxed);
     let human = go.conv.status.is_human();
     let closed = closed_hours(&go.agent, now).unwrap_or_else(|e| {
         tracing::warn!(agent = %go.agent.id, error = %e, "ignoring invalid business_hours");
@@ -197,6 +209,7 @@ async fn run(
 
     // 5. Escalation, decided from signals.
     if let Some(escalation) = escalation_for(&staged, confidence) {
+        relay.store(true, Ordering::Relaxed);
         return hand_over(deps, ctx, company, staged, escalation, on_delta).await;
     }
 
@@ -207,7 +220,7 @@ async fn run(
 /// The turn once the customer's message is stored: the counts with it, the model's window of
 /// the history, and the conversation's running sentiment average.
 fn stage(conversation_id: Uuid, go: Go, message: Message, inserted: bool, score: f32) -> Staged {
-    let Go { conv, agent, resume: _, mut history, turns_before, stored_before, rules } = go;
+    let Go { conv, agent, resume: _, mut history, turns_before, stored_before, rules, webhooks: _ } = go;
     let (turns, stored) = if inserted {
         history.push(message.clone());
         (turns_before + 1, stored_before + 1)

@@ -49,6 +49,8 @@ pub(super) struct Go {
     pub(super) turns_before: i64,
     pub(super) stored_before: i64,
     pub(super) rules: Vec<Rule>,
+    /// The company has an active outbound webhook: the turn's events wait in the outbox.
+    pub(super) webhooks: bool,
 }
 
 /// The turn's checks passed (or it is a retry answered from what is stored).
@@ -144,7 +146,7 @@ async fn check(
     };
     // The history read covers the window plus what the summary does not cover yet (it is
     // brought up to date every SUMMARY_STEP messages); the model's window is cut from it below.
-    let ((conv, agent), existing, (status, limits), used, (turns_before, stored_before), history, rules) = tokio::try_join!(
+    let ((conv, agent), existing, (status, limits), used, (turns_before, stored_before), history, rules, webhooks) = tokio::try_join!(
         biased;
         conversation_and_agent,
         by_client_id,
@@ -153,6 +155,7 @@ async fn check(
         repo::message_counts(tx, conversation_id),
         repo::history(tx, company, conversation_id, HISTORY_WINDOW + SUMMARY_STEP),
         repo::escalation_rules(tx, company, conversation_id),
+        repo::has_webhooks(tx, company),
     )?;
     let conv = conv.ok_or(ApiError::NotFound)?;
     let human = conv.status.is_human();
@@ -185,7 +188,7 @@ async fn check(
     }
     check_plan(status, &limits, used)?;
     let rules = rules_from_rows(&rules);
-    Ok(Checked::Go(Box::new(Go { conv, agent, resume, history, turns_before, stored_before, rules })))
+    Ok(Checked::Go(Box::new(Go { conv, agent, resume, history, turns_before, stored_before, rules, webhooks })))
 }
 
 /// Ends the checks' transaction: commits a replay, rolls back a refusal, and otherwise stores
