@@ -41,6 +41,25 @@ pub mod widget;
 
 pub mod http_function;
 
+/// Jobs received from the embedded queue as the SQS event Lambda would pass: what the local
+/// runner's stand-ins for the event source mappings hand to the workers' handlers.
+pub fn sqs_event(jobs: &[chatapp::adapters::queue::Job]) -> aws_lambda_events::sqs::SqsEvent {
+    let records: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "messageId": j.id,
+                "receiptHandle": j.receipt,
+                "body": j.payload.to_string(),
+                "attributes": {"ApproximateReceiveCount": j.receive_count.to_string()},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({"Records": records})).expect("SQS event shape")
+}
+
 /// Every function's declared AWS access, by binary name (`tests/iam.rs` holds template.yaml's
 /// policies to it).
 pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> {

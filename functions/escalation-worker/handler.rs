@@ -91,15 +91,7 @@ pub async fn drain_queue(deps: &AppDeps) -> Result<usize, chatapp::adapters::que
         if jobs.is_empty() {
             return Ok(received);
         }
-        let records: Vec<Value> = jobs
-            .iter()
-            .map(|j| {
-                json!({"messageId": j.id, "receiptHandle": j.receipt, "body": j.payload.to_string(),
-                            "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"})
-            })
-            .collect();
-        let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SQS event shape");
-        let response = handle_jobs(deps, event).await;
+        let response = handle_jobs(deps, crate::sqs_event(&jobs)).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         for job in &jobs {
             if !failed.contains(&job.id.as_str()) {

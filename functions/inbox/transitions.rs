@@ -14,7 +14,7 @@ use chatapp::db::TenantTx;
 use chatapp::domain;
 use chatapp::ids::ConversationId;
 use chatapp::repo::inbox::conversations::{
-    self as repo, ConversationSummary, EVENT_ASSIGNED, EVENT_REOPENED, EVENT_TRANSFERRED,
+    self as repo, ConversationSummary, Locked, EVENT_ASSIGNED, EVENT_REOPENED, EVENT_TRANSFERRED,
 };
 use chatapp::status::ConversationStatus;
 use chatapp::tenant::Access;
@@ -48,6 +48,23 @@ const MAX_HANDBACK_CHARS: usize = 1000;
 /// The 409 of a conversation with someone else.
 fn taken() -> ApiError {
     ApiError::conflict("conversation_taken", "another support agent has taken this conversation")
+}
+
+/// The conversation after a change of owner, with the change's audit row (the owner before
+/// and after), in the change's transaction.
+async fn changed(
+    tx: &TenantTx,
+    caller: &Caller,
+    meta: &RequestMeta,
+    action: &str,
+    id: ConversationId,
+    before: &Locked,
+) -> Result<ConversationSummary, ApiError> {
+    let after = summary_of(tx, caller, id).await?;
+    let (was, now) =
+        (owner_state(before.status, before.assigned_agent_id), owner_state(after.status, after.assigned_agent_id));
+    record(tx, meta, action, id, Some(was), Some(now)).await?;
+    Ok(after)
 }
 
 /// The person a conversation may go to: an active support agent or company admin of the company.
@@ -86,17 +103,7 @@ async fn claim(
             ConversationStatus::Active | ConversationStatus::WaitingHuman => {}
         }
         repo::assign(&tx, id.as_uuid(), caller.user, caller.user, EVENT_ASSIGNED).await?;
-        let after = summary_of(&tx, &caller, id).await?;
-        record(
-            &tx,
-            &meta,
-            "conversation.claim",
-            id,
-            Some(owner_state(locked.status, locked.assigned_agent_id)),
-            Some(owner_state(after.status, after.assigned_agent_id)),
-        )
-        .await?;
-        Ok::<_, ApiError>(after)
+        changed(&tx, &caller, &meta, "conversation.claim", id, &locked).await
     }
     .await;
     Ok(Json(commit(&deps, tx, result).await?))
@@ -141,17 +148,7 @@ async fn assign(
         }
         let event = if locked.status == ConversationStatus::WithHuman { EVENT_TRANSFERRED } else { EVENT_ASSIGNED };
         repo::assign(&tx, id.as_uuid(), body.user_id, caller.user, event).await?;
-        let after = summary_of(&tx, &caller, id).await?;
-        record(
-            &tx,
-            &meta,
-            "conversation.assign",
-            id,
-            Some(owner_state(locked.status, locked.assigned_agent_id)),
-            Some(owner_state(after.status, after.assigned_agent_id)),
-        )
-        .await?;
-        Ok::<_, ApiError>(after)
+        changed(&tx, &caller, &meta, "conversation.assign", id, &locked).await
     }
     .await;
     Ok(Json(commit(&deps, tx, result).await?))
@@ -235,17 +232,7 @@ async fn release(
             return Err(not_owner());
         }
         repo::requeue(&tx, id.as_uuid(), "released").await?;
-        let after = summary_of(&tx, &caller, id).await?;
-        record(
-            &tx,
-            &meta,
-            "conversation.release",
-            id,
-            Some(owner_state(locked.status, locked.assigned_agent_id)),
-            Some(owner_state(after.status, after.assigned_agent_id)),
-        )
-        .await?;
-        Ok::<_, ApiError>(after)
+        changed(&tx, &caller, &meta, "conversation.release", id, &locked).await
     }
     .await;
     Ok(Json(commit(&deps, tx, result).await?))
@@ -273,17 +260,7 @@ async fn resolve(
             return Err(not_owner());
         }
         repo::close(&tx, id.as_uuid(), ConversationStatus::Resolved, caller.user, RESOLVED_TEXT).await?;
-        let after = summary_of(&tx, &caller, id).await?;
-        record(
-            &tx,
-            &meta,
-            "conversation.resolve",
-            id,
-            Some(owner_state(locked.status, locked.assigned_agent_id)),
-            Some(owner_state(after.status, after.assigned_agent_id)),
-        )
-        .await?;
-        Ok::<_, ApiError>(after)
+        changed(&tx, &caller, &meta, "conversation.resolve", id, &locked).await
     }
     .await;
     Ok(Json(commit(&deps, tx, result).await?))
@@ -308,17 +285,7 @@ async fn reopen(
             return Err(invalid_transition(locked.status, "reopened"));
         }
         repo::assign(&tx, id.as_uuid(), caller.user, caller.user, EVENT_REOPENED).await?;
-        let after = summary_of(&tx, &caller, id).await?;
-        record(
-            &tx,
-            &meta,
-            "conversation.reopen",
-            id,
-            Some(owner_state(locked.status, locked.assigned_agent_id)),
-            Some(owner_state(after.status, after.assigned_agent_id)),
-        )
-        .await?;
-        Ok::<_, ApiError>(after)
+        changed(&tx, &caller, &meta, "conversation.reopen", id, &locked).await
     }
     .await;
     Ok(Json(commit(&deps, tx, result).await?))
@@ -359,17 +326,7 @@ async fn handback(
             other => return Err(invalid_transition(other, "handed back")),
         }
         repo::close(&tx, id.as_uuid(), ConversationStatus::Active, caller.user, &text).await?;
-        let after = summary_of(&tx, &caller, id).await?;
-        record(
-            &tx,
-            &meta,
-            "conversation.handback",
-            id,
-            Some(owner_state(locked.status, locked.assigned_agent_id)),
-            Some(owner_state(after.status, after.assigned_agent_id)),
-        )
-        .await?;
-        Ok::<_, ApiError>(after)
+        changed(&tx, &caller, &meta, "conversation.handback", id, &locked).await
     }
     .await;
     Ok(Json(commit(&deps, tx, result).await?))

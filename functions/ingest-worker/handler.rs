@@ -103,21 +103,7 @@ pub async fn drain(deps: &AppDeps) -> Result<Drained, chatapp::adapters::queue::
         if jobs.is_empty() {
             return Ok(total);
         }
-        let records: Vec<Value> = jobs
-            .iter()
-            .map(|j| {
-                json!({
-                    "messageId": j.id,
-                    "receiptHandle": j.receipt,
-                    "body": j.payload.to_string(),
-                    "attributes": {"ApproximateReceiveCount": j.receive_count.to_string()},
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                })
-            })
-            .collect();
-        let event: SqsEvent = serde_json::from_value(json!({"Records": records})).expect("SQS event shape");
-        let response = handle(deps, event).await;
+        let response = handle(deps, crate::sqs_event(&jobs)).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         for job in &jobs {
             if !failed.contains(&job.id.as_str()) {

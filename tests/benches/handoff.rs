@@ -273,12 +273,8 @@ async fn main() {
         }
     };
     println!("event delivery: {listeners} widgets long-polling, {} human replies through the inbox", per * listeners);
-    tokio::join!(futures_join_all(pollers.collect()), writer);
+    tokio::join!(futures_util::future::join_all(pollers), writer);
     summary("  reply's transaction → widget received", received.lock().await.clone());
-}
-
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
-    futures_util::future::join_all(futures).await;
 }
 
 /// One handoff written as the chat turn writes it: the conversation to the queue, the

@@ -72,7 +72,14 @@ async fn assign_one(tx: &TenantTx, company: Uuid) -> Result<Option<Assignment>, 
     tx.client()
         .execute("SELECT chatapp_handoff_assign($1, $2, NULL, 'conversation.assigned')", &[&conversation_id, &user_id])
         .await?;
-    system_audit(tx, company, "conversation.assign", conversation_id, serde_json::json!({"user_id": user_id})).await?;
+    system_audit(
+        tx,
+        company,
+        "conversation.assign",
+        ("conversation", conversation_id),
+        serde_json::json!({"user_id": user_id}),
+    )
+    .await?;
     Ok(Some(Assignment { conversation_id, escalation_id, user_id }))
 }
 
@@ -81,7 +88,7 @@ async fn system_audit(
     tx: &TenantTx,
     company: Uuid,
     action: &str,
-    resource: Uuid,
+    (resource_type, resource): (&str, Uuid),
     details: serde_json::Value,
 ) -> Result<(), DbError> {
     let details = {
@@ -92,8 +99,8 @@ async fn system_audit(
     tx.client()
         .execute(
             "INSERT INTO chatapp_audit_logs (company_id, action, resource_type, resource_id, details)
-             VALUES ($1, $2, 'conversation', $3, $4)",
-            &[&company, &action, &resource, &details],
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&company, &action, &resource_type, &resource, &details],
         )
         .await?;
     Ok(())
@@ -176,7 +183,14 @@ pub async fn sweep_company(deps: &AppDeps, company: Uuid) -> Result<Swept, ApiEr
         for row in rows {
             let id: Uuid = row.get(0);
             tx.client().execute("SELECT chatapp_handoff_requeue($1, 'unanswered')", &[&id]).await?;
-            system_audit(&tx, company, "conversation.requeue", id, serde_json::json!({"reason": "unanswered"})).await?;
+            system_audit(
+                &tx,
+                company,
+                "conversation.requeue",
+                ("conversation", id),
+                serde_json::json!({"reason": "unanswered"}),
+            )
+            .await?;
             requeued.push(id);
         }
         let away = tx
@@ -194,13 +208,7 @@ pub async fn sweep_company(deps: &AppDeps, company: Uuid) -> Result<Swept, ApiEr
             .await?;
         for row in &away {
             let user: Uuid = row.get(0);
-            tx.client()
-                .execute(
-                    "INSERT INTO chatapp_audit_logs (company_id, action, resource_type, resource_id, details)
-                     VALUES ($1, 'support_agent.auto_away', 'user', $2, '{\"by\": \"escalation-worker\"}')",
-                    &[&company, &user],
-                )
-                .await?;
+            system_audit(&tx, company, "support_agent.auto_away", ("user", user), serde_json::json!({})).await?;
         }
         let set_away = away.len() as u64;
         Ok::<_, DbError>(Swept { requeued, set_away, woken, assigned: Vec::new() })
