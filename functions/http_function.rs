@@ -22,6 +22,14 @@ pub enum HttpFunction {
     ChatApi,
     Inbox,
     Agents,
+    Channels,
+    Whatsapp,
+    Messenger,
+    Instagram,
+    Telegram,
+    Slack,
+    Teams,
+    Email,
 }
 
 impl HttpFunction {
@@ -39,6 +47,14 @@ impl HttpFunction {
         HttpFunction::ChatApi,
         HttpFunction::Inbox,
         HttpFunction::Agents,
+        HttpFunction::Channels,
+        HttpFunction::Whatsapp,
+        HttpFunction::Messenger,
+        HttpFunction::Instagram,
+        HttpFunction::Telegram,
+        HttpFunction::Slack,
+        HttpFunction::Teams,
+        HttpFunction::Email,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -57,6 +73,14 @@ impl HttpFunction {
             HttpFunction::ChatApi => "chat-api",
             HttpFunction::Inbox => "inbox",
             HttpFunction::Agents => "agents",
+            HttpFunction::Channels => "channels",
+            HttpFunction::Whatsapp => "whatsapp",
+            HttpFunction::Messenger => "messenger",
+            HttpFunction::Instagram => "instagram",
+            HttpFunction::Telegram => "telegram",
+            HttpFunction::Slack => "slack",
+            HttpFunction::Teams => "teams",
+            HttpFunction::Email => "email",
         }
     }
 
@@ -81,6 +105,14 @@ impl HttpFunction {
             HttpFunction::ChatApi => describe(crate::chat_api::routes()),
             HttpFunction::Inbox => describe(crate::inbox::routes()),
             HttpFunction::Agents => describe(crate::agents::routes()),
+            HttpFunction::Channels => describe(crate::channels::routes()),
+            HttpFunction::Whatsapp => describe(crate::whatsapp::routes()),
+            HttpFunction::Messenger => describe(crate::messenger::routes()),
+            HttpFunction::Instagram => describe(crate::instagram::routes()),
+            HttpFunction::Telegram => describe(crate::telegram::routes()),
+            HttpFunction::Slack => describe(crate::slack::routes()),
+            HttpFunction::Teams => describe(crate::teams::routes()),
+            HttpFunction::Email => describe(crate::email::routes()),
         }
     }
 
@@ -110,6 +142,14 @@ impl HttpFunction {
             HttpFunction::ChatApi => into_router(crate::chat_api::routes(), deps.scoped(crate::chat_api::AWS)),
             HttpFunction::Inbox => into_router(crate::inbox::routes(), deps.scoped(crate::inbox::AWS)),
             HttpFunction::Agents => into_router(crate::agents::routes(), deps.core()),
+            HttpFunction::Channels => into_router(crate::channels::routes(), deps.core()),
+            HttpFunction::Whatsapp => into_router(crate::whatsapp::routes(), deps.scoped(crate::whatsapp::AWS)),
+            HttpFunction::Messenger => into_router(crate::messenger::routes(), deps.scoped(crate::messenger::AWS)),
+            HttpFunction::Instagram => into_router(crate::instagram::routes(), deps.scoped(crate::instagram::AWS)),
+            HttpFunction::Telegram => into_router(crate::telegram::routes(), deps.scoped(crate::telegram::AWS)),
+            HttpFunction::Slack => into_router(crate::slack::routes(), deps.scoped(crate::slack::AWS)),
+            HttpFunction::Teams => into_router(crate::teams::routes(), deps.scoped(crate::teams::AWS)),
+            HttpFunction::Email => into_router(crate::email::routes(), deps.scoped(crate::email::AWS)),
         }
     }
 

@@ -8,16 +8,26 @@ pub mod agents;
 pub mod api_keys;
 #[path = "auth/handler.rs"]
 pub mod auth;
+#[path = "channel-sender/handler.rs"]
+pub mod channel_sender;
+#[path = "channel-worker/handler.rs"]
+pub mod channel_worker;
+#[path = "channels/handler.rs"]
+pub mod channels;
 #[path = "chat-api/handler.rs"]
 pub mod chat_api;
 #[path = "companies/handler.rs"]
 pub mod companies;
+#[path = "email/handler.rs"]
+pub mod email;
 #[path = "escalation-worker/handler.rs"]
 pub mod escalation_worker;
 #[path = "inbox/handler.rs"]
 pub mod inbox;
 #[path = "ingest-worker/handler.rs"]
 pub mod ingest_worker;
+#[path = "instagram/handler.rs"]
+pub mod instagram;
 #[path = "invitations/handler.rs"]
 pub mod invitations;
 #[path = "knowledge-articles/handler.rs"]
@@ -28,18 +38,78 @@ pub mod knowledge_categories;
 pub mod knowledge_files;
 #[path = "knowledge-search/handler.rs"]
 pub mod knowledge_search;
+#[path = "messenger/handler.rs"]
+pub mod messenger;
 #[path = "migrate/handler.rs"]
 pub mod migrate;
 #[path = "outbox-relay/handler.rs"]
 pub mod outbox_relay;
+#[path = "slack/handler.rs"]
+pub mod slack;
 #[path = "team/handler.rs"]
 pub mod team;
+#[path = "teams/handler.rs"]
+pub mod teams;
+#[path = "telegram/handler.rs"]
+pub mod telegram;
 #[path = "upload-trigger/handler.rs"]
 pub mod upload_trigger;
+#[path = "whatsapp/handler.rs"]
+pub mod whatsapp;
 #[path = "widget/handler.rs"]
 pub mod widget;
 
+pub mod channel_webhook;
 pub mod http_function;
+
+/// Runs `job` on each message body of an SQS batch, one after another; the ones that fail are
+/// reported as the batch's item failures, so SQS redelivers those alone.
+pub async fn each_sqs_job<F, Fut>(
+    event: aws_lambda_events::sqs::SqsEvent,
+    mut job: F,
+) -> aws_lambda_events::sqs::SqsBatchResponse
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ()>>,
+{
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        if job(message.body.unwrap_or_default()).await.is_err() {
+            failures.push(serde_json::json!({"itemIdentifier": id}));
+        }
+    }
+    serde_json::from_value(serde_json::json!({"batchItemFailures": failures})).expect("batch response shape")
+}
+
+/// The embedded stand-in for an SQS event source mapping: receives `queue`'s jobs, hands them to
+/// `handle` as the SQS event Lambda would pass, and acknowledges the ones that did not fail.
+/// Returns the number of jobs received.
+pub async fn drain_local<F, Fut>(
+    deps: &chatapp::app::AppDeps,
+    queue: &str,
+    mut handle: F,
+) -> Result<usize, chatapp::adapters::queue::QueueError>
+where
+    F: FnMut(aws_lambda_events::sqs::SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = aws_lambda_events::sqs::SqsBatchResponse>,
+{
+    let mut received = 0;
+    loop {
+        let jobs = deps.queue.receive(queue, 10).await?;
+        if jobs.is_empty() {
+            return Ok(received);
+        }
+        let response = handle(sqs_event(&jobs)).await;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for job in &jobs {
+            if !failed.contains(&job.id.as_str()) {
+                deps.queue.delete(queue, &job.receipt).await?;
+            }
+        }
+        received += jobs.len();
+    }
+}
 
 /// Jobs received from the embedded queue as the SQS event Lambda would pass: what the local
 /// runner's stand-ins for the event source mappings hand to the workers' handlers.
@@ -82,6 +152,16 @@ pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> 
         "inbox" => inbox::AWS,
         "escalation-worker" => escalation_worker::AWS,
         "outbox-relay" => outbox_relay::AWS,
+        "channels" => channels::AWS,
+        "channel-worker" => channel_worker::AWS,
+        "channel-sender" => channel_sender::AWS,
+        "whatsapp" => whatsapp::AWS,
+        "messenger" => messenger::AWS,
+        "instagram" => instagram::AWS,
+        "telegram" => telegram::AWS,
+        "slack" => slack::AWS,
+        "teams" => teams::AWS,
+        "email" => email::AWS,
         _ => return None,
     })
 }

@@ -16,6 +16,8 @@ fn queue_name(resource: &str) -> &'static str {
         "IngestDeadLetterQueue" => "ingest-dead-letter",
         "EscalationQueue" => "escalation",
         "OutboundQueue" => "outbound",
+        "ChannelTurnQueue" => "channel-turn",
+        "ChannelSendQueue" => "channel-send",
         other => panic!("a policy names queue resource {other}, which the code has no name for"),
     }
 }
@@ -52,7 +54,8 @@ fn granted(policies: Option<&Value>) -> Granted {
     for p in policies.and_then(Value::as_sequence).into_iter().flatten() {
         let (name, props) = p.as_mapping().and_then(|m| m.iter().next()).expect("a policy template entry");
         match name.as_str().unwrap() {
-            "S3CrudPolicy" => g.s3 = true,
+            // A function that only reads (the email webhook) gets the read-only template.
+            "S3CrudPolicy" | "S3ReadPolicy" => g.s3 = true,
             "SQSSendMessagePolicy" => {
                 g.send.insert(queue_name(&get_att_resource(&props["QueueName"])).to_string());
             }

@@ -28,12 +28,17 @@ mod transitions;
 /// What this function may do on AWS (ownership changes and replies queue assignment wake-ups and outbound events, relayed from the outbox); template.yaml grants exactly this (tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
     s3: false,
-    send: &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND],
+    send: &[
+        chatapp::adapters::queue::ESCALATION,
+        chatapp::adapters::queue::OUTBOUND,
+        chatapp::adapters::queue::CHANNEL_SEND,
+    ],
     poll: &[],
 };
 
 /// The queues this function's changes write to through the outbox, relayed after each commit.
-pub(crate) const RELAY: &[&str] = &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND];
+pub(crate) const RELAY: &[&str] =
+    &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND, chatapp::adapters::queue::CHANNEL_SEND];
 
 pub fn routes() -> OpenApiRouter<AppDeps> {
     conversations::routes()

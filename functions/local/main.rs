@@ -56,6 +56,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tokio::spawn(async move {
         chatapp_functions::escalation_worker::run_local(&worker, std::time::Duration::from_millis(250)).await
     });
+    let worker = deps.scoped(chatapp_functions::channel_worker::AWS);
+    tokio::spawn(async move {
+        chatapp_functions::channel_worker::run_local(&worker, std::time::Duration::from_millis(250)).await
+    });
+    let worker = deps.scoped(chatapp_functions::channel_sender::AWS);
+    tokio::spawn(async move {
+        chatapp_functions::channel_sender::run_local(&worker, std::time::Duration::from_millis(250)).await
+    });
     let relay = deps.scoped(chatapp_functions::outbox_relay::AWS);
     tokio::spawn(
         async move { chatapp_functions::outbox_relay::run_local(&relay, std::time::Duration::from_secs(5)).await },

@@ -5,17 +5,17 @@
 
 use std::time::Duration;
 
-use chatapp::adapters::queue::{ESCALATION, INGEST, OUTBOUND};
+use chatapp::adapters::queue::{CHANNEL_SEND, CHANNEL_TURN, ESCALATION, INGEST, OUTBOUND};
 use chatapp::app::AppDeps;
 use chatapp::outbox::{self, Relayed};
 
 /// What this function may do on AWS (send to every queue the outbox feeds); template.yaml
 /// grants exactly this (tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: false, send: &[INGEST, ESCALATION, OUTBOUND], poll: &[] };
+    chatapp::adapters::access::AwsAccess { s3: false, send: QUEUES, poll: &[] };
 
 /// Every queue the outbox feeds.
-pub const QUEUES: &[&str] = &[INGEST, ESCALATION, OUTBOUND];
+pub const QUEUES: &[&str] = &[INGEST, ESCALATION, OUTBOUND, CHANNEL_TURN, CHANNEL_SEND];
 /// Rows younger than this are left to their producer.
 pub const MIN_AGE: Duration = Duration::from_secs(10);
 

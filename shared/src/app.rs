@@ -61,10 +61,11 @@ impl AppDeps {
         };
         let queue: Arc<dyn JobQueue> = match (&cfg.queue_backend, &sdk) {
             (QueueBackend::Sqs, Some(sdk)) => {
-                let urls: HashMap<String, String> = [queue::INGEST, queue::ESCALATION, queue::OUTBOUND]
-                    .into_iter()
-                    .filter_map(|q| cfg.queue_url(q).map(|u| (q.to_string(), u.to_string())))
-                    .collect();
+                let urls: HashMap<String, String> =
+                    [queue::INGEST, queue::ESCALATION, queue::OUTBOUND, queue::CHANNEL_TURN, queue::CHANNEL_SEND]
+                        .into_iter()
+                        .filter_map(|q| cfg.queue_url(q).map(|u| (q.to_string(), u.to_string())))
+                        .collect();
                 Arc::new(SqsJobQueue::new(aws::sqs_client(sdk), urls))
             }
             _ => Arc::new(PgJobQueue::new(db.clone(), cfg.queue_visibility_timeout, cfg.queue_max_receives)),

@@ -17,6 +17,14 @@ impl<T> Secret<T> {
     }
 }
 
+/// Read from input (channel credentials); there is deliberately no `Serialize`, so a secret
+/// cannot end up in a response body by deriving one.
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Secret)
+    }
+}
+
 impl<T> std::fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("***")
@@ -95,6 +103,8 @@ pub struct Config {
     pub ingest_queue_url: Option<String>,
     pub escalation_queue_url: Option<String>,
     pub outbound_queue_url: Option<String>,
+    pub channel_turn_queue_url: Option<String>,
+    pub channel_send_queue_url: Option<String>,
     pub queue_visibility_timeout: Duration,
     pub queue_max_receives: i32,
     /// Wait for conversation events with LISTEN/NOTIFY (one connection per process: right for a
@@ -110,6 +120,14 @@ pub struct Config {
     /// Seconds a presigned upload URL stays valid.
     pub upload_url_ttl: Duration,
     pub chat: ChatProvider,
+    /// AES-256-GCM key sealing channel credentials and provider keys (`SECRETS_KEY`, base64 of
+    /// 32 bytes; required on Lambda, a published development key otherwise).
+    pub secrets_key: Secret<[u8; 32]>,
+    /// Public base URL of the HTTP API (`PUBLIC_API_URL`): channel webhook URLs shown to admins
+    /// start with it. Unset: `http://<LOCAL_BIND>`.
+    pub public_api_url: String,
+    /// The providers' API base URLs (`CHANNEL_*_URL`; tests point them at local servers).
+    pub channel_endpoints: crate::channels::Endpoints,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +137,8 @@ pub enum ConfigError {
 }
 
 const DEV_JWT_SECRET: &str = "chatapp-local-development-secret-change-me";
+/// Only for one machine: anything sealed under it is readable by anyone with this source.
+const DEV_SECRETS_KEY: [u8; 32] = *b"chatapp-local-dev-key-change-me!";
 
 impl Config {
     /// Reads the process environment.
@@ -146,6 +166,33 @@ impl Config {
                 })
             }
             None => DEV_JWT_SECRET.as_bytes().to_vec(),
+        };
+        let secrets_key = match get("SECRETS_KEY") {
+            Some(s) => {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).unwrap_or_default();
+                <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| ConfigError::Invalid {
+                    name: "SECRETS_KEY",
+                    reason: "must be 32 bytes, base64-encoded".into(),
+                })?
+            }
+            None if on_lambda => {
+                return Err(ConfigError::Invalid {
+                    name: "SECRETS_KEY",
+                    reason: "required when running on AWS Lambda".into(),
+                })
+            }
+            None => DEV_SECRETS_KEY,
+        };
+        let defaults = crate::channels::Endpoints::default();
+        let channel_endpoints = crate::channels::Endpoints {
+            graph: get("CHANNEL_GRAPH_URL").unwrap_or(defaults.graph),
+            telegram: get("CHANNEL_TELEGRAM_URL").unwrap_or(defaults.telegram),
+            slack: get("CHANNEL_SLACK_URL").unwrap_or(defaults.slack),
+            teams_token: get("CHANNEL_TEAMS_TOKEN_URL").unwrap_or(defaults.teams_token),
+            teams_openid: get("CHANNEL_TEAMS_OPENID_URL").unwrap_or(defaults.teams_openid),
+            teams_issuer: get("CHANNEL_TEAMS_ISSUER").unwrap_or(defaults.teams_issuer),
+            sns_cert_host_suffix: get("CHANNEL_SNS_CERT_HOST").unwrap_or(defaults.sns_cert_host_suffix),
         };
         let blob_backend = match get("BLOB_BACKEND").as_deref().unwrap_or("local") {
             "local" => BlobBackend::Local,
@@ -244,6 +291,8 @@ impl Config {
             ingest_queue_url: get("INGEST_QUEUE_URL"),
             escalation_queue_url: get("ESCALATION_QUEUE_URL"),
             outbound_queue_url: get("OUTBOUND_QUEUE_URL"),
+            channel_turn_queue_url: get("CHANNEL_TURN_QUEUE_URL"),
+            channel_send_queue_url: get("CHANNEL_SEND_QUEUE_URL"),
             queue_visibility_timeout: Duration::from_secs(num(&get, "QUEUE_VISIBILITY_TIMEOUT_SECS", 60)?),
             queue_max_receives: num(&get, "QUEUE_MAX_RECEIVES", 5)?,
             events_listen: num(&get, "EVENTS_LISTEN", true)?,
@@ -251,11 +300,16 @@ impl Config {
             master_admin_password: get("MASTER_ADMIN_PASSWORD").map(Secret::new),
             master_admin_password_hash: get("MASTER_ADMIN_PASSWORD_HASH"),
             demo_admin_password: get("DEMO_ADMIN_PASSWORD").map(Secret::new),
+            public_api_url: get("PUBLIC_API_URL")
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| format!("http://{}", get("LOCAL_BIND").unwrap_or_else(|| "127.0.0.1:3000".into()))),
             local_bind: get("LOCAL_BIND").unwrap_or_else(|| "127.0.0.1:3000".into()),
             embedder,
             vectors,
             upload_url_ttl: Duration::from_secs(num(&get, "UPLOAD_URL_TTL_SECS", 900)?),
             chat,
+            secrets_key: Secret::new(secrets_key),
+            channel_endpoints,
         })
     }
 
@@ -265,6 +319,8 @@ impl Config {
             crate::adapters::queue::INGEST => self.ingest_queue_url.as_deref(),
             crate::adapters::queue::ESCALATION => self.escalation_queue_url.as_deref(),
             crate::adapters::queue::OUTBOUND => self.outbound_queue_url.as_deref(),
+            crate::adapters::queue::CHANNEL_TURN => self.channel_turn_queue_url.as_deref(),
+            crate::adapters::queue::CHANNEL_SEND => self.channel_send_queue_url.as_deref(),
             _ => None,
         }
     }

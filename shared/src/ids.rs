@@ -80,6 +80,8 @@ ids! {
     ArticleId;
     /// A conversation's id.
     ConversationId;
+    /// A channel configuration's id.
+    ChannelConfigId;
     /// A user's id.
     UserId;
     /// An invitation's id.

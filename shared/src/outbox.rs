@@ -51,7 +51,10 @@ async fn relay_batches(
     max_batches: usize,
 ) -> Result<Relayed, QueueError> {
     let mut batches = 0;
-    let queues: Vec<String> = queues.iter().map(|q| q.to_string()).collect();
+    let queues: Vec<String> = queues.iter().filter(|q| queue.may_send(q)).map(|q| q.to_string()).collect();
+    if queues.is_empty() {
+        return Ok(Relayed::default());
+    }
     let mut total = Relayed::default();
     loop {
         let conn = db.system().await?;

@@ -89,6 +89,8 @@ pub enum Resource {
     Messages,
     Analytics,
     AuditLogs,
+    /// Channel configurations (their credentials): company admins only.
+    Channels,
 }
 
 impl Resource {
@@ -104,6 +106,7 @@ impl Resource {
             Resource::Messages => "messages",
             Resource::Analytics => "analytics",
             Resource::AuditLogs => "audit_logs",
+            Resource::Channels => "channels",
         }
     }
 }

@@ -104,6 +104,9 @@ impl ScopedJobQueue {
 
 #[async_trait]
 impl JobQueue for ScopedJobQueue {
+    fn may_send(&self, queue: &str) -> bool {
+        self.access.send.contains(&queue)
+    }
     async fn send(&self, queue: &str, payload: &Value) -> Result<String, QueueError> {
         self.may("send to", self.access.send, queue)?.send(queue, payload).await
     }

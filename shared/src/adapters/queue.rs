@@ -14,6 +14,10 @@ use crate::db::Db;
 pub const INGEST: &str = "ingest";
 pub const ESCALATION: &str = "escalation";
 pub const OUTBOUND: &str = "outbound";
+/// Inbound channel messages waiting for their chat turn (the `channel-worker`).
+pub const CHANNEL_TURN: &str = "channel-turn";
+/// Replies waiting to be delivered through a channel's API (the `channel-sender`).
+pub const CHANNEL_SEND: &str = "channel-send";
 
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -50,6 +54,11 @@ pub trait JobQueue: Send + Sync {
             self.send(queue, p).await?;
         }
         Ok(())
+    }
+    /// Whether this process may send to `queue` (a function's role allows only its own queues):
+    /// the outbox relay leaves other queues' rows to the functions that may send them.
+    fn may_send(&self, _queue: &str) -> bool {
+        true
     }
     /// Up to `max` visible jobs, each hidden for the visibility timeout.
     async fn receive(&self, queue: &str, max: i32) -> Result<Vec<Job>, QueueError>;

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 /// A support agent who has not sent a heartbeat for this long is set away.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
 /// What a worker relays after its commits.
-pub const RELAY: &[&str] = &[ESCALATION, OUTBOUND];
+pub const RELAY: &[&str] = &[ESCALATION, OUTBOUND, crate::adapters::queue::CHANNEL_SEND];
 
 /// One conversation given to one support agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

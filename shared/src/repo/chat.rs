@@ -269,10 +269,19 @@ pub struct ConversationState {
     pub average_sentiment: Option<f64>,
     /// Messages (oldest first) the running summary covers.
     pub summarized_messages: i32,
+    /// `web`, `custom`, or a messaging channel (whose replies go out through `channel-send`).
+    pub channel: String,
+}
+
+impl ConversationState {
+    /// A messaging channel's conversation: every reply stored writes a `channel-send` job.
+    pub fn on_messaging_channel(&self) -> bool {
+        crate::channels::ChannelKind::parse(&self.channel).is_some()
+    }
 }
 
 const LOCK_CONVERSATION: &str =
-    "SELECT id, agent_id, status, customer_id, summary, average_sentiment::float8, summarized_messages
+    "SELECT id, agent_id, status, customer_id, summary, average_sentiment::float8, summarized_messages, channel::text
              FROM chatapp_conversations WHERE id = $1 AND company_id = $2 AND deleted_at IS NULL FOR UPDATE";
 
 /// Prepares the statements of a turn's opening round trip (the conversation's lock and the
@@ -313,6 +322,7 @@ pub async fn lock_conversation(tx: &TenantTx, company: Uuid, id: Uuid) -> Result
         summary: r.get(4),
         average_sentiment: r.get(5),
         summarized_messages: r.get(6),
+        channel: r.get(7),
     }))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod channels;
 pub mod chat;
 pub mod companies;
 pub mod inbox;

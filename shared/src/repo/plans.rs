@@ -51,3 +51,21 @@ pub async fn limits(tx: &TenantTx, company: Uuid) -> Result<Value, DbError> {
 pub fn limit_of(limits: &Value, key: &str) -> Option<i64> {
     limits.get(key).and_then(Value::as_i64)
 }
+
+/// The features of `company`'s current plan (`["web_widget", "whatsapp", ...]`); `None` when
+/// the company has no subscription (then, as with [`limits`], nothing is restricted).
+pub async fn features(tx: &TenantTx, company: Uuid) -> Result<Option<Vec<String>>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT p.features
+             FROM chatapp_company_subscriptions s
+             JOIN chatapp_subscription_plans p ON p.id = s.plan_id
+             WHERE s.company_id = $1
+             ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC
+             LIMIT 1",
+            &[&company],
+        )
+        .await?;
+    Ok(row.map(|r| r.get::<_, Option<Value>>(0).and_then(|f| serde_json::from_value(f).ok()).unwrap_or_default()))
+}

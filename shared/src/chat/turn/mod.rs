@@ -162,9 +162,10 @@ pub async fn turn(
     out
 }
 
-/// What a turn's transactions may write to the outbox: the assignment job of a handoff, and the
-/// outbound events of its messages and status changes.
-pub const RELAY: &[&str] = &[crate::adapters::queue::ESCALATION, crate::adapters::queue::OUTBOUND];
+/// What a turn's transactions may write to the outbox: the assignment job of a handoff, the
+/// outbound events of its messages and status changes, and a channel reply's delivery job.
+pub const RELAY: &[&str] =
+    &[crate::adapters::queue::ESCALATION, crate::adapters::queue::OUTBOUND, crate::adapters::queue::CHANNEL_SEND];
 
 async fn run(
     deps: &AppDeps,
@@ -187,8 +188,9 @@ async fn run(
             }
             Opened::Stored(opened) => *opened,
         };
-    // A handoff always writes its assignment job; other events only for outbound webhooks.
-    relay.store(go.webhooks, Ordering::Relaxed);
+    // A handoff always writes its assignment job; other events only for outbound webhooks, and
+    // a messaging channel's reply its delivery job.
+    relay.store(go.webhooks || go.conv.on_messaging_channel(), Ordering::Relaxed);
     let human = go.conv.status.is_human();
     let closed = closed_hours(&go.agent, now).unwrap_or_else(|e| {
         tracing::warn!(agent = %go.agent.id, error = %e, "ignoring invalid business_hours");

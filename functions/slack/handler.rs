@@ -1,0 +1,48 @@
+//! `slack` function: the Slack Events API webhook. It answers `url_verification`, verifies `X-Slack-Signature` over
+//! `v0:<timestamp>:<raw body>` within 5 minutes, drops bot and own messages, and stores each event once (by
+//! `event_id`), so Slack's retries store nothing new; then the `channel-worker` answers through the same chat turn
+//! as the widget, and the `channel-sender` delivers the reply. Nothing is stored for a request that fails
+//! verification.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use chatapp::app::AppDeps;
+use chatapp::channels::ChannelKind;
+use chatapp::error::ErrorBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::channel_webhook::WebhookAck;
+
+/// What this function may do on AWS (relays the turn jobs it stores); template.yaml grants
+/// exactly this (tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess =
+    chatapp::adapters::access::AwsAccess { s3: false, send: &[chatapp::adapters::queue::CHANNEL_TURN], poll: &[] };
+
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(receive))
+}
+
+/// A Slack delivery: verified on the exact bytes received, split into its messages, each stored
+/// once and answered once.
+#[utoipa::path(post, path = "/channels/slack/{config_id}", tag = "channels",
+    params(("config_id" = Uuid, Path, description = "Channel configuration id")),
+    request_body(content = String, description = "The provider's payload, exactly as sent"),
+    responses(
+        (status = 200, description = "The URL verification challenge", content_type = "text/plain", body = String),
+        (status = 200, description = "Accepted", body = WebhookAck),
+        (status = 400, description = "Authentic but unreadable", body = ErrorBody),
+        (status = 401, description = "Missing credentials", body = ErrorBody),
+        (status = 403, description = "Signature or token wrong", body = ErrorBody),
+        (status = 404, description = "No such (enabled) configuration", body = ErrorBody)))]
+async fn receive(
+    State(deps): State<AppDeps>,
+    Path(config_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    crate::channel_webhook::handle(&deps, ChannelKind::Slack, &config_id, Method::POST, query, headers, body).await
+}

@@ -1,0 +1,46 @@
+//! `telegram` function: the Telegram Bot API webhook. It checks `X-Telegram-Bot-Api-Secret-Token` (the secret given
+//! to setWebhook), and stores each update's message once (by `update_id`); in groups only messages addressed to the
+//! bot; then the `channel-worker` answers through the same chat turn as the widget, and the `channel-sender`
+//! delivers the reply. Nothing is stored for a request that fails verification.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use chatapp::app::AppDeps;
+use chatapp::channels::ChannelKind;
+use chatapp::error::ErrorBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::channel_webhook::WebhookAck;
+
+/// What this function may do on AWS (relays the turn jobs it stores); template.yaml grants
+/// exactly this (tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess =
+    chatapp::adapters::access::AwsAccess { s3: false, send: &[chatapp::adapters::queue::CHANNEL_TURN], poll: &[] };
+
+pub fn routes() -> OpenApiRouter<AppDeps> {
+    OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(receive))
+}
+
+/// A Telegram delivery: verified on the exact bytes received, split into its messages, each stored
+/// once and answered once.
+#[utoipa::path(post, path = "/channels/telegram/{config_id}", tag = "channels",
+    params(("config_id" = Uuid, Path, description = "Channel configuration id")),
+    request_body(content = String, description = "The provider's payload, exactly as sent"),
+    responses(
+        (status = 200, description = "Accepted", body = WebhookAck),
+        (status = 400, description = "Authentic but unreadable", body = ErrorBody),
+        (status = 401, description = "Missing credentials", body = ErrorBody),
+        (status = 403, description = "Signature or token wrong", body = ErrorBody),
+        (status = 404, description = "No such (enabled) configuration", body = ErrorBody)))]
+async fn receive(
+    State(deps): State<AppDeps>,
+    Path(config_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    crate::channel_webhook::handle(&deps, ChannelKind::Telegram, &config_id, Method::POST, query, headers, body).await
+}

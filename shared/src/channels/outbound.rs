@@ -1,0 +1,300 @@
+//! Delivering one reply through its channel: claim the delivery row (so a redelivered job
+//! never sends twice), convert and split the text for the channel, send each part not yet sent
+//! with retries, record each part as it goes, and end with `sent`, `failed` (with the
+//! provider's error) or `pending` again for the queue to retry later.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::deliver::{self, Outcome, RetryPolicy};
+use super::{format, meta, slack, teams, telegram, ChannelKind, SendError, SentId};
+use crate::app::AppDeps;
+use crate::error::ApiError;
+use crate::repo::channels::{self as repo, Outgoing};
+use crate::sealed::SealingKey;
+
+/// How long a sender owns a claimed delivery before another may take it over.
+const LEASE_SECS: f64 = 120.0;
+/// Meta's customer-service window.
+const REPLY_WINDOW_HOURS: i64 = 24;
+
+/// What became of one delivery job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// All parts accepted by the provider.
+    Sent { parts: usize },
+    /// Will not be sent; the reason is stored on the delivery.
+    Failed { code: String },
+    /// Not done yet: retry the job after this many seconds.
+    Retry { after: u64 },
+    /// Already sent, failed, or being sent by another worker: nothing to do.
+    Skipped,
+}
+
+enum Creds {
+    Meta(meta::Credentials),
+    Telegram(telegram::Credentials),
+    Slack(slack::Credentials),
+    Teams(teams::Credentials),
+    Email,
+}
+
+/// Delivers the reply `message` of `company` (a `channel-send` job).
+pub async fn deliver(
+    deps: &AppDeps,
+    company: Uuid,
+    message: Uuid,
+    policy: &RetryPolicy,
+) -> Result<Delivered, ApiError> {
+    let ctx = crate::auth::worker_ctx(company);
+    let tx = deps.db.begin(&ctx).await?;
+    let claimed = async {
+        let Some(out) = repo::claim_delivery(&tx, company, message, LEASE_SECS).await? else {
+            return Ok(None);
+        };
+        let sealed = match out.config_id {
+            Some(config) => repo::sealed(&tx, company, config).await?,
+            None => None,
+        };
+        Ok::<_, ApiError>(Some((out, sealed)))
+    }
+    .await;
+    let Some((out, sealed)) = tx.finish(claimed).await? else {
+        return Ok(Delivered::Skipped);
+    };
+    let (Some(kind), Some(config), Some(sealed)) = (out.channel, out.config_id, sealed) else {
+        return fail(deps, company, message, "channel_missing", "the conversation's channel configuration is gone")
+            .await;
+    };
+    let key = SealingKey::new(deps.cfg.secrets_key.expose());
+    let plain = key.open(company, config, &sealed).map_err(ApiError::internal)?;
+    let creds = match kind {
+        ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
+            Creds::Meta(serde_json::from_slice(&plain).map_err(ApiError::internal)?)
+        }
+        ChannelKind::Telegram => Creds::Telegram(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
+        ChannelKind::Slack => Creds::Slack(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
+        ChannelKind::Teams => Creds::Teams(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
+        ChannelKind::Email => Creds::Email,
+    };
+    if matches!(creds, Creds::Email) {
+        return fail(deps, company, message, "not_supported", "sending email replies is not available yet").await;
+    }
+    let thread = out.thread.clone().unwrap_or_default();
+
+    // Outside Meta's 24-hour window only a template may go out; without one the reply fails
+    // visibly instead of being silently dropped by the provider.
+    let outside_window = kind.has_reply_window()
+        && out.last_customer_at.is_none_or(|t| Utc::now() - t > chrono::Duration::hours(REPLY_WINDOW_HOURS));
+    if outside_window {
+        let settings = channel_settings(deps, company, config).await?;
+        let template = settings.get("window_template");
+        let (name, language) = (
+            template.and_then(|t| t.get("name")).and_then(Value::as_str),
+            template.and_then(|t| t.get("language")).and_then(Value::as_str).unwrap_or("en_US"),
+        );
+        return match (&creds, name, kind) {
+            (Creds::Meta(c), Some(name), ChannelKind::Whatsapp) if out.parts_sent == 0 => {
+                let http = super::http();
+                let ep = &deps.cfg.channel_endpoints;
+                let outcome = deliver::run(
+                    policy,
+                    |_| meta::send_template(http, ep, c, &thread, name, language),
+                    tokio::time::sleep,
+                )
+                .await;
+                conclude(deps, company, message, &out, outcome, 1, 0).await
+            }
+            _ => {
+                fail(
+                    deps,
+                    company,
+                    message,
+                    "outside_window",
+                    "the customer's last message is more than 24 hours old and no template is configured",
+                )
+                .await
+            }
+        };
+    }
+
+    let parts = format::prepare(kind, &out.content);
+    if parts.is_empty() {
+        return fail(deps, company, message, "empty", "the reply has no text to send").await;
+    }
+    let total = parts.len();
+    for (index, part) in parts.iter().enumerate().skip(out.parts_sent.max(0) as usize) {
+        let outcome = deliver::run(
+            policy,
+            |_| send_part(deps, kind, &creds, &thread, &out.reply_context, part),
+            tokio::time::sleep,
+        )
+        .await;
+        let done = conclude(deps, company, message, &out, outcome, total, index).await?;
+        match done {
+            Delivered::Sent { .. } if index + 1 < total => continue,
+            other => return Ok(other),
+        }
+    }
+    Ok(Delivered::Sent { parts: total })
+}
+
+/// Records the outcome of part `index` of `total`.
+async fn conclude(
+    deps: &AppDeps,
+    company: Uuid,
+    message: Uuid,
+    _out: &Outgoing,
+    outcome: Outcome,
+    total: usize,
+    index: usize,
+) -> Result<Delivered, ApiError> {
+    let ctx = crate::auth::worker_ctx(company);
+    let tx = deps.db.begin(&ctx).await?;
+    let result = async {
+        Ok::<_, ApiError>(match outcome {
+            Outcome::Sent(id) => {
+                repo::part_sent(&tx, message, id.as_deref()).await?;
+                if index + 1 == total {
+                    repo::finish_delivery(&tx, message, "sent", Some(total as i32), None).await?;
+                }
+                Delivered::Sent { parts: index + 1 }
+            }
+            Outcome::Deferred { after, last_error } => {
+                repo::finish_delivery(&tx, message, "pending", Some(total as i32), Some(("retrying", &last_error)))
+                    .await?;
+                Delivered::Retry { after }
+            }
+            Outcome::Failed { code, message: text } => {
+                repo::finish_delivery(&tx, message, "failed", Some(total as i32), Some((&code, &text))).await?;
+                Delivered::Failed { code }
+            }
+        })
+    }
+    .await;
+    tx.finish(result).await
+}
+
+async fn fail(deps: &AppDeps, company: Uuid, message: Uuid, code: &str, text: &str) -> Result<Delivered, ApiError> {
+    let ctx = crate::auth::worker_ctx(company);
+    let tx = deps.db.begin(&ctx).await?;
+    let r = repo::finish_delivery(&tx, message, "failed", None, Some((code, text))).await.map_err(ApiError::from);
+    tx.finish(r).await?;
+    tracing::warn!(%message, code, "channel reply not delivered");
+    Ok(Delivered::Failed { code: code.to_string() })
+}
+
+async fn channel_settings(deps: &AppDeps, company: Uuid, config: Uuid) -> Result<Value, ApiError> {
+    let ctx = crate::auth::worker_ctx(company);
+    let tx = deps.db.begin(&ctx).await?;
+    let r = repo::get(&tx, company, config).await.map_err(ApiError::from);
+    Ok(tx.finish(r).await?.map(|c| c.settings).unwrap_or(Value::Null))
+}
+
+async fn send_part(
+    deps: &AppDeps,
+    kind: ChannelKind,
+    creds: &Creds,
+    thread: &str,
+    context: &Value,
+    part: &str,
+) -> Result<SentId, SendError> {
+    let http = super::http();
+    let ep = &deps.cfg.channel_endpoints;
+    match creds {
+        Creds::Meta(c) => meta::send_text(http, ep, kind, c, thread, part).await,
+        Creds::Telegram(c) => match telegram::send_text(http, ep, c, thread, context, part, true).await {
+            // Telegram refused our escaping: the same words as plain text rather than nothing.
+            Err(SendError::Permanent { code, .. }) if code == "parse_entities" => {
+                telegram::send_text(http, ep, c, thread, context, &unescape_markdown_v2(part), false).await
+            }
+            other => other,
+        },
+        Creds::Slack(c) => slack::send_text(http, ep, c, context, thread, part).await,
+        Creds::Teams(c) => teams::send_text(http, ep, c, context, part).await,
+        Creds::Email => Err(SendError::Permanent { code: "not_supported".into(), message: "email".into() }),
+    }
+}
+
+/// Typing indicator before a turn, where the channel's API has one (best effort); none while a
+/// human owns the conversation (the AI will not answer).
+pub async fn typing(deps: &AppDeps, company: Uuid, inbound: Uuid) {
+    if let Err(e) = try_typing(deps, company, inbound).await {
+        tracing::debug!(error = %e, "typing indicator not sent");
+    }
+}
+
+async fn try_typing(deps: &AppDeps, company: Uuid, inbound: Uuid) -> Result<(), String> {
+    let ctx = crate::auth::worker_ctx(company);
+    let tx = deps.db.begin(&ctx).await.map_err(|e| e.to_string())?;
+    let row = async {
+        let row = tx
+            .client()
+            .query_opt(
+                "SELECT i.channel_config_id, c.channel::text, c.external_id, i.reply_context, i.provider_message_id,
+                        cfg.credentials_sealed
+                 FROM chatapp_channel_inbound i
+                 JOIN chatapp_conversations c ON c.id = i.conversation_id
+                 JOIN chatapp_channel_configs cfg ON cfg.id = i.channel_config_id
+                 WHERE i.id = $1 AND i.company_id = $2 AND c.status NOT IN ('waiting_human', 'with_human')",
+                &[&inbound, &company],
+            )
+            .await?;
+        Ok::<_, crate::db::DbError>(row)
+    }
+    .await;
+    let Some(row) = tx.finish(row).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let (config, channel, thread, context, provider_id, sealed): (
+        Uuid,
+        String,
+        Option<String>,
+        Value,
+        String,
+        Option<Vec<u8>>,
+    ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+    let (Some(kind), Some(sealed)) = (ChannelKind::parse(&channel), sealed) else { return Ok(()) };
+    let plain =
+        SealingKey::new(deps.cfg.secrets_key.expose()).open(company, config, &sealed).map_err(|e| e.to_string())?;
+    let (http, ep, thread) = (super::http(), &deps.cfg.channel_endpoints, thread.unwrap_or_default());
+    let sent = match kind {
+        ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
+            let c: meta::Credentials = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+            meta::send_typing(http, ep, kind, &c, &thread, Some(&provider_id)).await
+        }
+        ChannelKind::Telegram => {
+            let c: telegram::Credentials = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+            telegram::send_typing(http, ep, &c, &thread).await
+        }
+        ChannelKind::Teams => {
+            let c: teams::Credentials = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+            teams::send_typing(http, ep, &c, &context).await
+        }
+        ChannelKind::Slack | ChannelKind::Email => Ok(()),
+    };
+    sent.map_err(|e| e.to_string())
+}
+
+/// Drops MarkdownV2's escaping backslashes (the plain-text fallback).
+fn unescape_markdown_v2(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The retry policy of the sender function: short in-invocation retries, longer waits go back
+/// to the queue.
+pub fn default_policy() -> RetryPolicy {
+    RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(10) }
+}

@@ -1,0 +1,573 @@
+//! Slack Events API: request signatures, event parsing and `chat.postMessage`.
+//!
+//! Every Slack request (the `url_verification` handshake included) is signed with the app's
+//! signing secret over `v0:<timestamp>:<raw body>`; the timestamp bounds replays. Slack expects an
+//! answer within 3 s and retries otherwise, so parsing is pure and cheap.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{
+    hmac_sha256_hex_matches, Attachment, Endpoints, Inbound, RawRequest, Rejection, SendError, Sender, SentId, Verdict,
+};
+use crate::config::Secret;
+
+/// Replay window.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+const SIGNATURE_HEADER: &str = "x-slack-signature";
+/// Longest provider text copied into an error message.
+const MAX_ERROR_CHARS: usize = 300;
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub bot_token: Secret<String>,
+    pub signing_secret: Secret<String>,
+    /// The bot's own user id (from auth.test), so its own messages are never answered.
+    #[serde(default)]
+    pub bot_user_id: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("bot_token", &"***")
+            .field("signing_secret", &"***")
+            .field("bot_user_id", &self.bot_user_id)
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Checks the shapes only; never echoes a secret.
+    pub fn validate(&self) -> Result<(), String> {
+        let token = self.bot_token.expose();
+        // `xoxe.xoxb-` is a bot token with rotation enabled.
+        let token_ok = (token.starts_with("xoxb-") || token.starts_with("xoxe.xoxb-"))
+            && token.len() <= 512
+            && token.bytes().all(|b| b.is_ascii_graphic());
+        if !token_ok {
+            return Err("bot_token must be the app's bot token (xoxb-...)".into());
+        }
+        let secret = self.signing_secret.expose();
+        if secret.is_empty() || secret.len() > 256 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("signing_secret must be the app's signing secret (Basic Information page)".into());
+        }
+        if let Some(id) = &self.bot_user_id {
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err("bot_user_id must be a Slack user id such as U0123ABCD".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// X-Slack-Request-Timestamp + X-Slack-Signature (`v0=` hex HMAC-SHA256 over `v0:<ts>:<raw body>`),
+/// constant time. Missing header: Unauthorized; timestamp unreadable or more than
+/// [`MAX_SKEW_SECS`] from `now_unix`: Forbidden("stale timestamp"); mismatch: Forbidden. An empty
+/// configured secret accepts nothing (anyone can compute an HMAC with an empty key).
+pub fn verify(req: &RawRequest<'_>, signing_secret: &str, now_unix: i64) -> Result<(), Rejection> {
+    let (Some(ts), Some(signature)) = (req.header(TIMESTAMP_HEADER), req.header(SIGNATURE_HEADER)) else {
+        return Err(Rejection::Unauthorized("missing X-Slack-Signature or X-Slack-Request-Timestamp"));
+    };
+    if signing_secret.is_empty() {
+        return Err(Rejection::Forbidden("no signing secret configured"));
+    }
+    let fresh = ts
+        .trim()
+        .parse::<i64>()
+        .is_ok_and(|t| (i128::from(t) - i128::from(now_unix)).abs() <= i128::from(MAX_SKEW_SECS));
+    if !fresh {
+        return Err(Rejection::Forbidden("stale timestamp"));
+    }
+    let Some(hex) = signature.trim().strip_prefix("v0=") else {
+        return Err(Rejection::Forbidden("bad signature"));
+    };
+    // The timestamp exactly as sent, and the body bytes exactly as received.
+    let message = ["v0:".as_bytes(), ts.as_bytes(), ":".as_bytes(), req.body];
+    if hmac_sha256_hex_matches(signing_secret.as_bytes(), &message, hex) {
+        Ok(())
+    } else {
+        Err(Rejection::Forbidden("bad signature"))
+    }
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// Verified body: the `url_verification` challenge, or at most one customer message from an
+/// `event_callback` (keyed by `event_id`). Read as loose JSON so new Slack fields and event types
+/// never fail a delivery (a failure would only make Slack retry).
+pub fn parse(body: &[u8], bot_user_id: Option<&str>) -> Result<Verdict, Rejection> {
+    // Slash commands and interactivity are form-encoded: not handled here.
+    let envelope: Value =
+        serde_json::from_slice(body).map_err(|_| Rejection::BadRequest("not a JSON Slack event".into()))?;
+    match str_field(&envelope, "type") {
+        Some("url_verification") => match str_field(&envelope, "challenge") {
+            Some(challenge) => Ok(Verdict::Challenge(challenge.to_owned())),
+            None => Err(Rejection::BadRequest("url_verification without a challenge".into())),
+        },
+        Some("event_callback") => {
+            let Some(event_id) = str_field(&envelope, "event_id") else {
+                return Err(Rejection::BadRequest("event_callback without event_id".into()));
+            };
+            let Some(event) = envelope.get("event").filter(|e| e.is_object()) else {
+                return Err(Rejection::BadRequest("event_callback without event".into()));
+            };
+            let team = str_field(&envelope, "team_id").or_else(|| str_field(event, "team"));
+            let bot = bot_user_id.map(str::trim).filter(|b| !b.is_empty());
+            Ok(match inbound(event_id, team, event, bot) {
+                Some(m) => Verdict::Messages { messages: vec![m], ignored: 0 },
+                None => Verdict::ignored(1),
+            })
+        }
+        // app_rate_limited and whatever Slack adds later.
+        _ => Ok(Verdict::ignored(1)),
+    }
+}
+
+fn inbound(event_id: &str, team: Option<&str>, event: &Value, bot: Option<&str>) -> Option<Inbound> {
+    let kind = str_field(event, "type")?;
+    if kind != "message" && kind != "app_mention" {
+        return None;
+    }
+    // App bots may post without `subtype: bot_message`; `bot_id` is what marks them.
+    let present = |key: &str| event.get(key).is_some_and(|v| !v.is_null());
+    if present("bot_id") || present("bot_profile") || event.get("hidden").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    match event.get("subtype") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "file_share" || s == "thread_broadcast" => {}
+        Some(_) => return None, // edits, deletions, joins, bot_message, ...
+    }
+    let user = str_field(event, "user")?;
+    if bot == Some(user) {
+        return None;
+    }
+    let channel = str_field(event, "channel")?;
+    let ts = str_field(event, "ts")?;
+    let thread_ts = str_field(event, "thread_ts");
+    let channel_type = str_field(event, "channel_type");
+    // app_mention carries no channel_type; DM channel ids start with D.
+    let is_dm = channel_type == Some("im") || (channel_type.is_none() && channel.starts_with('D'));
+    let raw_text = str_field(event, "text").unwrap_or("");
+    // A channel message mentioning the bot also arrives as `app_mention`: answer that one only.
+    if kind == "message" && !is_dm && bot.is_some_and(|b| mentions(raw_text, b)) {
+        return None;
+    }
+    let text = strip_leading_mention(raw_text, bot, kind == "app_mention");
+    let attachments = attachments(event);
+    if text.trim().is_empty() && attachments.is_empty() {
+        return None;
+    }
+    // One conversation per DM; elsewhere one per thread (a top-level message starts its own).
+    let (thread, reply_thread_ts) = if is_dm {
+        (channel.to_owned(), thread_ts)
+    } else {
+        let root = thread_ts.unwrap_or(ts);
+        (format!("{channel}:{root}"), Some(root))
+    };
+    let mut ctx = Map::new();
+    ctx.insert("channel".into(), Value::from(channel));
+    if let Some(t) = reply_thread_ts {
+        ctx.insert("thread_ts".into(), Value::from(t));
+    }
+    ctx.insert("ts".into(), Value::from(ts));
+    if let Some(team) = team {
+        ctx.insert("team".into(), Value::from(team));
+    }
+    if let Some(ct) = channel_type {
+        ctx.insert("channel_type".into(), Value::from(ct));
+    }
+    let profile = event.get("user_profile").unwrap_or(&Value::Null);
+    let name = str_field(profile, "real_name").or_else(|| str_field(profile, "display_name"));
+    Some(Inbound {
+        provider_message_id: event_id.to_owned(),
+        sender: Sender { id: user.to_owned(), name: name.map(str::to_owned), ..Sender::default() },
+        thread,
+        text,
+        attachments,
+        sent_at: ts.split('.').next().and_then(|s| s.parse::<i64>().ok()),
+        reply_context: Value::Object(ctx),
+    })
+}
+
+/// `<@BOTID>` or `<@BOTID|name>` anywhere in the text.
+fn mentions(text: &str, bot: &str) -> bool {
+    text.contains(&format!("<@{bot}>")) || text.contains(&format!("<@{bot}|"))
+}
+
+/// Drops a leading `<@BOTID>` so the assistant reads the question only. Without a known bot id,
+/// the leading mention of an `app_mention` is taken to be the bot.
+fn strip_leading_mention(text: &str, bot: Option<&str>, is_app_mention: bool) -> String {
+    let Some(rest) = text.trim_start().strip_prefix("<@") else { return text.to_owned() };
+    let Some(end) = rest.find('>') else { return text.to_owned() };
+    let id = rest.get(..end).and_then(|m| m.split('|').next()).unwrap_or("");
+    let ours = match bot {
+        Some(b) => id == b,
+        None => is_app_mention,
+    };
+    if !ours {
+        return text.to_owned();
+    }
+    rest.get(end + 1..).unwrap_or("").trim().to_owned()
+}
+
+fn attachments(event: &Value) -> Vec<Attachment> {
+    let Some(files) = event.get("files").and_then(Value::as_array) else { return Vec::new() };
+    files
+        .iter()
+        .filter(|f| f.is_object())
+        .map(|f| {
+            let mime = str_field(f, "mimetype");
+            let kind = match mime.and_then(|m| m.split('/').next()) {
+                Some("image") => "image",
+                Some("audio") => "audio",
+                Some("video") => "video",
+                _ => "file",
+            };
+            Attachment {
+                kind: kind.into(),
+                media_id: str_field(f, "id").map(str::to_owned),
+                // Downloading it needs the bot token as Bearer.
+                url: str_field(f, "url_private").map(str::to_owned),
+                mime_type: mime.map(str::to_owned),
+                file_name: str_field(f, "name").map(str::to_owned),
+                size: f.get("size").and_then(Value::as_u64),
+            }
+        })
+        .collect()
+}
+
+/// chat.postMessage into the conversation's channel and thread; returns the new message's `ts`.
+/// The channel comes from `context` or else `thread` (`channel[:thread_ts]`), so a reply with an
+/// empty context still lands in the right place.
+pub async fn send_text(
+    http: &reqwest::Client,
+    ep: &Endpoints,
+    creds: &Credentials,
+    context: &Value,
+    thread: &str,
+    text: &str,
+) -> Result<SentId, SendError> {
+    let (thread_channel, thread_root) = match thread.split_once(':') {
+        Some((channel, root)) => (channel, Some(root)),
+        None => (thread, None),
+    };
+    let channel = str_field(context, "channel").unwrap_or(thread_channel);
+    if channel.is_empty() {
+        return Err(SendError::Permanent { code: "channel_not_found".into(), message: "slack: no channel".into() });
+    }
+    let thread_ts = str_field(context, "thread_ts").or(thread_root.filter(|t| !t.is_empty()));
+    let mut body = Map::new();
+    body.insert("channel".into(), Value::from(channel));
+    body.insert("text".into(), Value::from(text));
+    if let Some(t) = thread_ts {
+        body.insert("thread_ts".into(), Value::from(t));
+    }
+    body.insert("mrkdwn".into(), Value::Bool(true));
+    let reply = call(http, ep, creds, "chat.postMessage", Some(&Value::Object(body))).await?;
+    Ok(str_field(&reply, "ts").map(str::to_owned))
+}
+
+/// auth.test -> the JSON (user_id, team, team_id, bot_id, ...): proves the token works and names
+/// the bot user to store as `bot_user_id`.
+pub async fn check(http: &reqwest::Client, ep: &Endpoints, creds: &Credentials) -> Result<Value, SendError> {
+    call(http, ep, creds, "auth.test", None).await
+}
+
+/// POSTs one Web API method; `Ok` is the whole answer when it says `ok: true` (errors arrive as
+/// HTTP 200 with `ok: false`).
+async fn call(
+    http: &reqwest::Client,
+    ep: &Endpoints,
+    creds: &Credentials,
+    method: &str,
+    body: Option<&Value>,
+) -> Result<Value, SendError> {
+    let url = format!("{}/{}", ep.slack.trim_end_matches('/'), method);
+    let mut request = http.post(url).bearer_auth(creds.bot_token.expose());
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.map_err(|e| network_error(method, e))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let text = response.text().await.map_err(|e| network_error(method, e))?;
+    if (200..300).contains(&status) {
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            if v.get("ok").and_then(Value::as_bool) == Some(true) {
+                return Ok(v);
+            }
+        }
+    }
+    Err(api_error(status, retry_after, &text))
+}
+
+fn network_error(method: &str, e: reqwest::Error) -> SendError {
+    if e.is_builder() {
+        return SendError::Permanent {
+            code: "request".into(),
+            message: format!("slack {method}: the request could not be built"),
+        };
+    }
+    let e = e.without_url();
+    let mut message = format!("slack {method}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    SendError::Retryable { status: None, message, retry_after: None }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Classifies a failed Web API call: HTTP 429 or `ratelimited` retry after `Retry-After`; 5xx and
+/// Slack's transient errors retry; any other `error` (channel_not_found, not_in_channel,
+/// invalid_auth, account_inactive, msg_too_long, ...) is permanent with that code. A 2xx without a
+/// readable answer is not retried (the message may have been posted).
+pub(crate) fn api_error(status: u16, retry_after: Option<u64>, body: &str) -> SendError {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let error = str_field(&v, "error").map(|e| truncate(e, 100));
+    let message = format!("slack: {}", error.clone().unwrap_or_else(|| truncate(body.trim(), MAX_ERROR_CHARS)));
+    if status == 429 || matches!(error.as_deref(), Some("ratelimited" | "rate_limited")) {
+        return SendError::Retryable { status: Some(429), message, retry_after };
+    }
+    if status >= 500 || matches!(error.as_deref(), Some("internal_error" | "service_unavailable" | "request_timeout")) {
+        return SendError::Retryable { status: Some(status), message, retry_after };
+    }
+    let code = match error {
+        Some(e) => e,
+        None if (200..300).contains(&status) => "bad_response".into(),
+        None => status.to_string(),
+    };
+    SendError::Permanent { code, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::hmac_sha256_hex;
+    use serde_json::json;
+
+    const MESSAGE: &[u8] = include_bytes!("../../../../shared/fixtures/channels/slack-message.json");
+    const URL_VERIFICATION: &[u8] = include_bytes!("../../../../shared/fixtures/channels/slack-url-verification.json");
+
+    // Slack's published example (docs.slack.dev, "Verifying requests from Slack").
+    const VECTOR_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    const VECTOR_TS: i64 = 1531420618;
+    const VECTOR_SIG: &str = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+    const VECTOR_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+
+    fn check_sig(ts: Option<&str>, sig: Option<&str>, body: &[u8], secret: &str, now: i64) -> Result<(), Rejection> {
+        let mut headers = http::HeaderMap::new();
+        if let Some(ts) = ts {
+            headers.insert(TIMESTAMP_HEADER, http::HeaderValue::from_str(ts).expect("ascii"));
+        }
+        if let Some(sig) = sig {
+            headers.insert(SIGNATURE_HEADER, http::HeaderValue::from_str(sig).expect("ascii"));
+        }
+        let method = http::Method::POST;
+        verify(&RawRequest { method: &method, headers: &headers, query: None, body }, secret, now)
+    }
+
+    fn vector(body: &[u8], secret: &str, now: i64) -> Result<(), Rejection> {
+        check_sig(Some(&VECTOR_TS.to_string()), Some(VECTOR_SIG), body, secret, now)
+    }
+
+    fn messages(v: Verdict) -> Vec<Inbound> {
+        match v {
+            Verdict::Messages { messages, .. } => messages,
+            other => panic!("unexpected verdict {other:?}"),
+        }
+    }
+
+    /// The message fixture with its `event` changed by `f`.
+    fn event_with(f: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut v: Value = serde_json::from_slice(MESSAGE).expect("fixture is JSON");
+        f(&mut v["event"]);
+        serde_json::to_vec(&v).expect("serialise")
+    }
+
+    #[test]
+    fn published_test_vector() {
+        assert_eq!(vector(VECTOR_BODY.as_bytes(), VECTOR_SECRET, VECTOR_TS), Ok(()));
+        let ts = VECTOR_TS.to_string();
+        let parts = ["v0:".as_bytes(), ts.as_bytes(), ":".as_bytes(), VECTOR_BODY.as_bytes()];
+        assert_eq!(format!("v0={}", hmac_sha256_hex(VECTOR_SECRET.as_bytes(), &parts)), VECTOR_SIG);
+    }
+
+    #[test]
+    fn replay_window() {
+        let body = VECTOR_BODY.as_bytes();
+        assert_eq!(vector(body, VECTOR_SECRET, VECTOR_TS + MAX_SKEW_SECS), Ok(()));
+        assert_eq!(vector(body, VECTOR_SECRET, VECTOR_TS - MAX_SKEW_SECS), Ok(()));
+        let stale = Err(Rejection::Forbidden("stale timestamp"));
+        assert_eq!(vector(body, VECTOR_SECRET, VECTOR_TS + MAX_SKEW_SECS + 1), stale);
+        assert_eq!(vector(body, VECTOR_SECRET, VECTOR_TS - MAX_SKEW_SECS - 1), stale);
+        assert_eq!(check_sig(Some("soon"), Some(VECTOR_SIG), body, VECTOR_SECRET, VECTOR_TS), stale);
+        assert_eq!(check_sig(Some("-9223372036854775808"), Some(VECTOR_SIG), body, VECTOR_SECRET, i64::MAX), stale);
+    }
+
+    #[test]
+    fn tampering_and_missing_headers() {
+        let mut flipped = VECTOR_BODY.as_bytes().to_vec();
+        flipped[10] ^= 0x01;
+        let bad = Err(Rejection::Forbidden("bad signature"));
+        assert_eq!(vector(&flipped, VECTOR_SECRET, VECTOR_TS), bad);
+        assert_eq!(vector(VECTOR_BODY.as_bytes(), "8f742231b10e8888abcd99yyyzzz85a6", VECTOR_TS), bad);
+        let ts = VECTOR_TS.to_string();
+        let body = VECTOR_BODY.as_bytes();
+        assert_eq!(check_sig(Some(&ts), Some(&VECTOR_SIG[3..]), body, VECTOR_SECRET, VECTOR_TS), bad);
+        assert!(matches!(check_sig(Some(&ts), None, body, VECTOR_SECRET, VECTOR_TS), Err(Rejection::Unauthorized(_))));
+        assert!(matches!(
+            check_sig(None, Some(VECTOR_SIG), body, VECTOR_SECRET, VECTOR_TS),
+            Err(Rejection::Unauthorized(_))
+        ));
+        assert!(matches!(vector(body, "", VECTOR_TS), Err(Rejection::Forbidden(_))));
+    }
+
+    #[test]
+    fn signature_covers_raw_bytes_not_reserialised_json() {
+        let ts = "1355517600";
+        let parts = ["v0:".as_bytes(), ts.as_bytes(), ":".as_bytes(), MESSAGE];
+        let sig = format!("v0={}", hmac_sha256_hex(b"secret", &parts));
+        assert_eq!(check_sig(Some(ts), Some(&sig), MESSAGE, "secret", 1355517600), Ok(()));
+        let value: Value = serde_json::from_slice(MESSAGE).expect("fixture is JSON");
+        let reserialised = serde_json::to_vec_pretty(&value).expect("serialise");
+        assert_ne!(reserialised, MESSAGE);
+        assert_eq!(
+            check_sig(Some(ts), Some(&sig), &reserialised, "secret", 1355517600),
+            Err(Rejection::Forbidden("bad signature"))
+        );
+    }
+
+    #[test]
+    fn url_verification_challenge() {
+        assert_eq!(
+            parse(URL_VERIFICATION, None),
+            Ok(Verdict::Challenge("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P".into()))
+        );
+    }
+
+    #[test]
+    fn channel_message_fixture() {
+        let m = messages(parse(MESSAGE, Some("UBOT")).expect("parses"));
+        assert_eq!(m.len(), 1);
+        let m = &m[0];
+        assert_eq!(m.provider_message_id, "Ev123ABC456");
+        assert_eq!(m.sender.id, "U123ABC456");
+        assert_eq!(m.thread, "C123ABC456:1355517523.000005");
+        assert_eq!(m.text, "Live long and prospect.");
+        assert_eq!(m.sent_at, Some(1355517523));
+        assert_eq!(
+            m.reply_context,
+            json!({ "channel": "C123ABC456", "thread_ts": "1355517523.000005", "ts": "1355517523.000005",
+                "team": "T123ABC456", "channel_type": "channel" })
+        );
+    }
+
+    #[test]
+    fn threaded_message_maps_to_its_thread() {
+        let body = event_with(|e| e["thread_ts"] = json!("1355517000.000001"));
+        let m = messages(parse(&body, None).expect("parses"));
+        assert_eq!(m[0].thread, "C123ABC456:1355517000.000001");
+        assert_eq!(m[0].reply_context["thread_ts"], "1355517000.000001");
+        assert_eq!(m[0].reply_context["ts"], "1355517523.000005");
+    }
+
+    #[test]
+    fn direct_message_is_one_conversation() {
+        let body = event_with(|e| {
+            e["channel"] = json!("D024BE91L");
+            e["channel_type"] = json!("im");
+        });
+        let m = messages(parse(&body, None).expect("parses"));
+        assert_eq!(m[0].thread, "D024BE91L");
+        assert!(m[0].reply_context.get("thread_ts").is_none());
+        let threaded = event_with(|e| {
+            e["channel"] = json!("D024BE91L");
+            e["channel_type"] = json!("im");
+            e["thread_ts"] = json!("1355517000.000001");
+        });
+        let m = messages(parse(&threaded, None).expect("parses"));
+        assert_eq!(m[0].thread, "D024BE91L");
+        assert_eq!(m[0].reply_context["thread_ts"], "1355517000.000001");
+    }
+
+    #[test]
+    fn bots_own_user_edits_ignored() {
+        let bot = event_with(|e| e["bot_id"] = json!("B123"));
+        assert_eq!(parse(&bot, None), Ok(Verdict::ignored(1)));
+        let bot_message = event_with(|e| e["subtype"] = json!("bot_message"));
+        assert_eq!(parse(&bot_message, None), Ok(Verdict::ignored(1)));
+        assert_eq!(parse(MESSAGE, Some("U123ABC456")), Ok(Verdict::ignored(1)));
+        let changed = event_with(|e| e["subtype"] = json!("message_changed"));
+        assert_eq!(parse(&changed, None), Ok(Verdict::ignored(1)));
+        let reaction = event_with(|e| e["type"] = json!("reaction_added"));
+        assert_eq!(parse(&reaction, None), Ok(Verdict::ignored(1)));
+        assert_eq!(parse(br#"{"type":"app_rate_limited"}"#, None), Ok(Verdict::ignored(1)));
+    }
+
+    #[test]
+    fn app_mention_strips_the_bot_and_message_duplicate_dropped() {
+        let mention = event_with(|e| {
+            e["type"] = json!("app_mention");
+            e["text"] = json!("<@UBOT> where is my order?");
+            if let Some(obj) = e.as_object_mut() {
+                obj.remove("channel_type");
+            }
+        });
+        let m = messages(parse(&mention, Some("UBOT")).expect("parses"));
+        assert_eq!(m[0].text, "where is my order?");
+        assert_eq!(messages(parse(&mention, None).expect("parses"))[0].text, "where is my order?");
+        let duplicate = event_with(|e| e["text"] = json!("<@UBOT> where is my order?"));
+        assert_eq!(parse(&duplicate, Some("UBOT")), Ok(Verdict::ignored(1)));
+    }
+
+    #[test]
+    fn files_become_attachments() {
+        let body = event_with(|e| {
+            e["subtype"] = json!("file_share");
+            e["files"] = json!([{ "id": "F1", "name": "shot.png", "mimetype": "image/png", "size": 12,
+                "url_private": "https://files.slack.com/F1" }, 7]);
+        });
+        let m = messages(parse(&body, None).expect("parses"));
+        let a = &m[0].attachments;
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].kind.as_str(), a[0].media_id.as_deref(), a[0].size), ("image", Some("F1"), Some(12)));
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        assert!(matches!(parse(b"token=x&command=%2Fhelp", None), Err(Rejection::BadRequest(_))));
+        assert!(matches!(parse(br#"{"type":"event_callback"}"#, None), Err(Rejection::BadRequest(_))));
+        assert_eq!(parse(b"[1,2]", None), Ok(Verdict::ignored(1)));
+        assert_eq!(strip_leading_mention("<@U\u{e9}", Some("U"), true), "<@U\u{e9}");
+    }
+
+    #[test]
+    fn api_error_classification() {
+        let limited = api_error(429, Some(30), "");
+        assert!(matches!(limited, SendError::Retryable { status: Some(429), retry_after: Some(30), .. }));
+        let soft = api_error(200, None, r#"{"ok":false,"error":"ratelimited"}"#);
+        assert!(matches!(soft, SendError::Retryable { status: Some(429), .. }));
+        let gone = api_error(200, None, r#"{"ok":false,"error":"channel_not_found"}"#);
+        assert!(matches!(gone, SendError::Permanent { ref code, .. } if code == "channel_not_found"));
+        assert!(matches!(api_error(503, None, "<html>"), SendError::Retryable { status: Some(503), .. }));
+        assert!(
+            matches!(api_error(200, None, "<html>"), SendError::Permanent { ref code, .. } if code == "bad_response")
+        );
+    }
+}

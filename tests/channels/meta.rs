@@ -1,0 +1,397 @@
+//! WhatsApp, Messenger and Instagram: Meta's handshake and `X-Hub-Signature-256`, the recorded
+//! payloads answered end to end, redeliveries, echoes, batches, receipts, 429 then success, the
+//! 24-hour window, a human's reply, and one company's channel id with another's secret.
+
+use chatapp_tests::TestEnv;
+use http::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::*;
+
+const APP_SECRET: &str = "meta-app-secret-0123456789";
+const WAMID: &str = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=";
+const RECORDED_TS: &str = "1739321024";
+
+/// The recorded WhatsApp payload with its timestamp moved to now (the 24-hour window counts
+/// from it), and its message id replaced when `id` is given.
+fn whatsapp_payload(id: Option<&str>) -> Vec<u8> {
+    let text = String::from_utf8(fixture("whatsapp-text.json")).unwrap();
+    let text = text.replace(RECORDED_TS, &chrono::Utc::now().timestamp().to_string());
+    let text = match id {
+        Some(id) => text.replace(WAMID, id),
+        None => text,
+    };
+    text.into_bytes()
+}
+
+async fn whatsapp_channel(env: &TestEnv, slug: &str) -> (chatapp_tests::Tenant, Uuid, String) {
+    let (t, agent) = company_with_agent(env, slug).await;
+    let (id, r) = create_channel(
+        env,
+        &t,
+        agent,
+        "whatsapp",
+        json!({"access_token": "EAAG-test-token", "app_secret": APP_SECRET, "phone_number_id": "106540352242922"}),
+    )
+    .await;
+    let verify = r.body["verify_token"].as_str().unwrap().to_string();
+    (t, id, verify)
+}
+
+async fn graph_accepts(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/v21.0/106540352242922/messages"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.reply"}]})),
+        )
+        .mount(server)
+        .await;
+}
+
+fn signed(config: Uuid, body: &[u8]) -> chatapp_tests::Req {
+    webhook("whatsapp", config, body).header("x-hub-signature-256", &meta_signature(APP_SECRET, body))
+}
+
+#[tokio::test]
+async fn whatsapp_handshake_answers_the_challenge_only_for_the_verify_token() {
+    let server = MockServer::start().await;
+    let env = env_with_providers(&server).await;
+    let (_t, id, verify) = whatsapp_channel(&env, "wa-hs").await;
+    let ok = env
+        .send(
+            function("whatsapp"),
+            Req::get(&format!(
+                "/channels/whatsapp/{id}?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=1158201444"
+            )),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body, json!(1158201444));
+    let wrong = env
+        .send(
+            function("whatsapp"),
+            Req::get(&format!("/channels/whatsapp/{id}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1")),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let unknown = env
+        .send(
+            function("whatsapp"),
+            Req::get(&format!(
+                "/channels/whatsapp/{}?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=1",
+                Uuid::new_v4()
+            )),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_whatsapp_message_is_answered_once_even_when_redelivered() {
+    let server = MockServer::start().await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-flow").await;
+    let body = whatsapp_payload(None);
+
+    let r = env.send(function("whatsapp"), signed(id, &body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["stored"], 1);
+    // Meta retries a webhook it thinks failed: the same bytes again.
+    let again = env.send(function("whatsapp"), signed(id, &body)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!((again.body["stored"].clone(), again.body["duplicates"].clone()), (json!(0), json!(1)));
+
+    let (turns, sends) = run_workers(&env).await;
+    assert_eq!((turns, sends), (1, 1));
+    // A second webhook delivery after the answer: still nothing new.
+    env.send(function("whatsapp"), signed(id, &body)).await;
+    run_workers(&env).await;
+
+    let sent = received(&server, "/v21.0/106540352242922/messages").await;
+    let texts: Vec<&Value> = sent.iter().filter(|b| b["type"] == "text").collect();
+    assert_eq!(texts.len(), 1, "one reply, sent once: {sent:?}");
+    assert_eq!(texts[0]["to"], "16505551234");
+    assert_eq!(texts[0]["messaging_product"], "whatsapp");
+    assert!(!texts[0]["text"]["body"].as_str().unwrap().is_empty());
+    // The customer's message became a conversation of the company, with its sender as customer.
+    let owner = env.owner().await;
+    let conv = owner
+        .query_one(
+            "SELECT c.channel::text, c.external_id, c.customer_name, c.customer_phone, cu.channel_ids
+             FROM chatapp_conversations c JOIN chatapp_customers cu ON cu.id::text = c.customer_id
+             WHERE c.company_id = $1",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(conv.get::<_, String>(0), "whatsapp");
+    assert_eq!(conv.get::<_, Option<String>>(1).as_deref(), Some("16505551234"));
+    assert_eq!(conv.get::<_, Option<String>>(2).as_deref(), Some("Sheena Nelson"));
+    assert_eq!(conv.get::<_, Option<String>>(3).as_deref(), Some("+16505551234"));
+    assert_eq!(conv.get::<_, Value>(4), json!({"whatsapp": "16505551234"}));
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 1);
+    assert_eq!(deliveries(&env, t.company_id).await, vec![("sent".to_string(), 1, None)]);
+
+    // A delivery receipt for our reply moves its status forward.
+    let receipt = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "106540352242922"},
+        "statuses": [{"id": "wamid.reply", "status": "read", "timestamp": "1", "recipient_id": "16505551234"}]}}]}]})
+    .to_string();
+    let r = env.send(function("whatsapp"), signed(id, receipt.as_bytes())).await;
+    assert_eq!(r.body["receipts"], 1, "{}", r.body);
+    assert_eq!(deliveries(&env, t.company_id).await[0].0, "read");
+}
+
+#[tokio::test]
+async fn forged_whatsapp_requests_are_rejected_and_store_nothing() {
+    let server = MockServer::start().await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-forge").await;
+    let body = whatsapp_payload(None);
+    let good = meta_signature(APP_SECRET, &body);
+
+    let mut flipped = body.clone();
+    let at = flipped.iter().position(|&b| b == b'H').unwrap();
+    flipped[at] = b'J';
+    let reserialised = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+    let cases: Vec<(&str, chatapp_tests::Req, StatusCode)> = vec![
+        ("flipped byte", webhook("whatsapp", id, &flipped).header("x-hub-signature-256", &good), StatusCode::FORBIDDEN),
+        (
+            "wrong secret",
+            webhook("whatsapp", id, &body).header("x-hub-signature-256", &meta_signature("another-secret", &body)),
+            StatusCode::FORBIDDEN,
+        ),
+        ("missing header", webhook("whatsapp", id, &body), StatusCode::UNAUTHORIZED),
+        (
+            "re-serialised body",
+            webhook("whatsapp", id, &reserialised).header("x-hub-signature-256", &good),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (name, req, want) in cases {
+        let r = env.send(function("whatsapp"), req).await;
+        assert_eq!(r.status, want, "{name}: {}", r.body);
+    }
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
+    assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 0);
+    assert_eq!(env.count("chatapp_outbox").await, 0);
+}
+
+#[tokio::test]
+async fn one_companys_channel_id_with_anothers_secret_is_rejected() {
+    let server = MockServer::start().await;
+    let env = env_with_providers(&server).await;
+    let (a, a_id, _) = whatsapp_channel(&env, "wa-a").await;
+    let (b, agent_b) = company_with_agent(&env, "wa-b").await;
+    create_channel(
+        &env,
+        &b,
+        agent_b,
+        "whatsapp",
+        json!({"access_token": "EAAG-b", "app_secret": "company-b-secret", "phone_number_id": "222"}),
+    )
+    .await;
+    let body = whatsapp_payload(None);
+    let r = env
+        .send(
+            function("whatsapp"),
+            webhook("whatsapp", a_id, &body).header("x-hub-signature-256", &meta_signature("company-b-secret", &body)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", a.company_id).await, 0);
+    // And a WhatsApp id on the Messenger function is not found.
+    let r = env.send(function("messenger"), webhook("messenger", a_id, &body)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_batch_is_split_and_status_updates_are_not_messages() {
+    let server = MockServer::start().await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-batch").await;
+    let now = chrono::Utc::now().timestamp().to_string();
+    let msg = |id: &str, from: &str, text: &str| json!({"from": from, "id": id, "timestamp": now, "type": "text", "text": {"body": text}});
+    let change = |msgs: Vec<Value>| {
+        json!({"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "A"}, "wa_id": "111"}, {"profile": {"name": "B"}, "wa_id": "222"}],
+            "messages": msgs,
+            "statuses": [{"id": "wamid.unknown", "status": "delivered", "timestamp": now, "recipient_id": "111"}]}})
+    };
+    let body = json!({"object": "whatsapp_business_account", "entry": [
+        {"id": "1", "changes": [change(vec![msg("wamid.1", "111", "hello"), msg("wamid.2", "222", "hi")])]},
+        {"id": "1", "changes": [change(vec![msg("wamid.3", "111", "again"), msg("wamid.4", "222", "there")])]},
+    ]})
+    .to_string();
+    let r = env.send(function("whatsapp"), signed(id, body.as_bytes())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["stored"], 4);
+    // Two customers, two conversations (one per WhatsApp user), four turns.
+    assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 2);
+    let (turns, sends) = run_workers(&env).await;
+    assert_eq!((turns, sends), (4, 4));
+}
+
+#[tokio::test]
+async fn a_rate_limited_reply_is_retried_after_the_providers_wait() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/106540352242922/messages"))
+        // Only the reply: the typing indicator before the turn goes to the same path.
+        .and(body_partial_json(json!({"type": "text"})))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"error": {"message": "(#130429) Rate limit hit", "code": 130429}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-429").await;
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(None))).await;
+    run_workers(&env).await;
+    let sent = received(&server, "/v21.0/106540352242922/messages").await;
+    assert_eq!(sent.iter().filter(|b| b["type"] == "text").count(), 2, "refused once, then accepted");
+    assert_eq!(deliveries(&env, t.company_id).await, vec![("sent".to_string(), 1, None)]);
+}
+
+#[tokio::test]
+async fn outside_the_24_hour_window_only_a_template_goes_out() {
+    let server = MockServer::start().await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-window").await;
+    // The recorded payload as it was: its timestamp is far older than 24 hours.
+    let old = String::from_utf8(fixture("whatsapp-text.json")).unwrap().into_bytes();
+    env.send(function("whatsapp"), signed(id, &old)).await;
+    run_workers(&env).await;
+    assert_eq!(
+        deliveries(&env, t.company_id).await,
+        vec![("failed".to_string(), 0, Some("outside_window".to_string()))]
+    );
+    let sent = received(&server, "/v21.0/106540352242922/messages").await;
+    assert!(sent.iter().all(|b| b.get("type").is_none()), "no reply sent, only the typing indicator: {sent:?}");
+
+    // With a template configured, the template is sent instead.
+    let r = env
+        .send(
+            HttpFunction::Channels,
+            Req::patch(&format!("/admin/channels/{id}"))
+                .token(&t.admin_token)
+                .json(json!({"settings": {"window_template": {"name": "follow_up", "language": "en_US"}}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let older = String::from_utf8(old).unwrap().replace(WAMID, "wamid.second").into_bytes();
+    env.send(function("whatsapp"), signed(id, &older)).await;
+    run_workers(&env).await;
+    let sent: Vec<Value> = received(&server, "/v21.0/106540352242922/messages")
+        .await
+        .into_iter()
+        .filter(|b| b.get("type").is_some())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["type"], "template");
+    assert_eq!(sent[0]["template"]["name"], "follow_up");
+}
+
+#[tokio::test]
+async fn while_a_human_owns_the_conversation_the_ai_is_silent_and_the_humans_reply_goes_out() {
+    let server = MockServer::start().await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-human").await;
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(None))).await;
+    run_workers(&env).await;
+    let conversation: Uuid = env
+        .owner()
+        .await
+        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
+        .await
+        .unwrap()
+        .get(0);
+    // The admin claims the conversation and replies from the inbox.
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::post(&format!("/inbox/conversations/{conversation}/claim")).token(&t.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let before = received(&server, "/v21.0/106540352242922/messages").await.len();
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some("wamid.while-human")))).await;
+    run_workers(&env).await;
+    assert_eq!(received(&server, "/v21.0/106540352242922/messages").await.len(), before, "the AI stays silent");
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::post(&format!("/inbox/conversations/{conversation}/messages"))
+                .token(&t.admin_token)
+                .json(json!({"content": "Hi, this is **Sam** from support."})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    run_workers(&env).await;
+    let sent = received(&server, "/v21.0/106540352242922/messages").await;
+    let last = sent.last().unwrap();
+    assert_eq!(last["text"]["body"], "Hi, this is *Sam* from support.", "WhatsApp bold");
+}
+
+#[tokio::test]
+async fn messenger_echoes_are_ignored_and_replies_go_to_the_sender() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    let (t, agent) = company_with_agent(&env, "fb").await;
+    let (id, _) = create_channel(
+        &env,
+        &t,
+        agent,
+        "messenger",
+        json!({"access_token": "EAAG-page", "app_secret": APP_SECRET, "page_id": "PAGE_ID"}),
+    )
+    .await;
+    let body = fixture("messenger-text.json");
+    let body =
+        String::from_utf8(body).unwrap().replace("1458692752478", &chrono::Utc::now().timestamp_millis().to_string());
+    let r = env
+        .send(
+            function("messenger"),
+            webhook("messenger", id, body.as_bytes())
+                .header("x-hub-signature-256", &meta_signature(APP_SECRET, body.as_bytes())),
+        )
+        .await;
+    assert_eq!(r.body["stored"], 1, "{}", r.body);
+    let echo = json!({"object": "page", "entry": [{"id": "PAGE_ID", "time": 1, "messaging": [{
+        "sender": {"id": "PAGE_ID"}, "recipient": {"id": "PSID"}, "timestamp": 1,
+        "message": {"mid": "m_echo", "text": "our own reply", "is_echo": true}}]}]})
+    .to_string();
+    let r = env
+        .send(
+            function("messenger"),
+            webhook("messenger", id, echo.as_bytes())
+                .header("x-hub-signature-256", &meta_signature(APP_SECRET, echo.as_bytes())),
+        )
+        .await;
+    assert_eq!((r.body["stored"].clone(), r.body["ignored"].clone()), (json!(0), json!(1)));
+    run_workers(&env).await;
+    let sent = received(&server, "/v21.0/me/messages").await;
+    let texts: Vec<&Value> = sent.iter().filter(|b| b.get("message").is_some()).collect();
+    assert_eq!(texts.len(), 1, "{sent:?}");
+    assert_eq!(texts[0]["recipient"]["id"], "PSID");
+    assert_eq!(texts[0]["messaging_type"], "RESPONSE");
+}
