@@ -37,6 +37,7 @@ struct Granted {
     s3: bool,
     send: BTreeSet<String>,
     poll: BTreeSet<String>,
+    email: bool,
 }
 
 impl From<AwsAccess> for Granted {
@@ -45,6 +46,7 @@ impl From<AwsAccess> for Granted {
             s3: a.s3,
             send: a.send.iter().map(|s| s.to_string()).collect(),
             poll: a.poll.iter().map(|s| s.to_string()).collect(),
+            email: a.email,
         }
     }
 }
@@ -56,6 +58,7 @@ fn granted(policies: Option<&Value>) -> Granted {
         match name.as_str().unwrap() {
             // A function that only reads (the email webhook) gets the read-only template.
             "S3CrudPolicy" | "S3ReadPolicy" => g.s3 = true,
+            "SESCrudPolicy" => g.email = true,
             "SQSSendMessagePolicy" => {
                 g.send.insert(queue_name(&get_att_resource(&props["QueueName"])).to_string());
             }

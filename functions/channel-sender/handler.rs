@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// What this function may do on AWS (consumes the send queue); template.yaml grants exactly
-/// this (tests/iam.rs).
+/// What this function may do on AWS (consumes the send queue, sends email replies through
+/// SES); template.yaml grants exactly this (tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: false, send: &[], poll: &[CHANNEL_SEND] };
+    chatapp::adapters::access::AwsAccess { s3: false, send: &[], poll: &[CHANNEL_SEND], email: true };
 
 /// A job on the `channel-send` queue.
 #[derive(Debug, Deserialize)]

@@ -22,6 +22,7 @@ pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access:
     s3: false,
     send: &[ESCALATION, OUTBOUND, CHANNEL_SEND],
     poll: &[CHANNEL_TURN],
+    email: false,
 };
 
 /// A job on the `channel-turn` queue.

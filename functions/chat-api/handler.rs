@@ -31,6 +31,7 @@ pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access:
     s3: false,
     send: &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND],
     poll: &[],
+    email: false,
 };
 
 pub fn routes() -> OpenApiRouter<AppDeps> {

@@ -29,8 +29,12 @@ use uuid::Uuid;
 use crate::invitations::IssuedInvitation;
 
 /// What this function may do on AWS (deleting a company deletes its stored files, or queues the purge); template.yaml grants exactly this (tests/iam.rs).
-pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: true, send: &[chatapp::adapters::queue::INGEST], poll: &[] };
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: true,
+    send: &[chatapp::adapters::queue::INGEST],
+    poll: &[],
+    email: false,
+};
 
 pub fn routes() -> OpenApiRouter<AppDeps> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())

@@ -20,6 +20,7 @@ pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access:
     s3: false,
     send: &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND],
     poll: &[chatapp::adapters::queue::ESCALATION],
+    email: false,
 };
 
 /// A job on the escalation queue: drain this company's queue.

@@ -34,6 +34,7 @@ pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access:
         chatapp::adapters::queue::CHANNEL_SEND,
     ],
     poll: &[],
+    email: false,
 };
 
 /// The queues this function's changes write to through the outbox, relayed after each commit.

@@ -20,6 +20,7 @@ pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access:
     s3: true,
     send: &["ingest-dead-letter"],
     poll: &[chatapp::adapters::queue::INGEST],
+    email: false,
 };
 
 pub async fn handle(deps: &AppDeps, event: SqsEvent) -> SqsBatchResponse {

@@ -31,8 +31,12 @@ const MAX_ARTICLE_BODY: usize = 512 * 1024;
 const MAX_CONTENT_CHARS: usize = 200_000;
 
 /// What this function may do on AWS (publishing queues ingestion; deletes purge, or queue the purge); template.yaml grants exactly this (tests/iam.rs).
-pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: true, send: &[chatapp::adapters::queue::INGEST], poll: &[] };
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: true,
+    send: &[chatapp::adapters::queue::INGEST],
+    poll: &[],
+    email: false,
+};
 
 pub fn routes() -> OpenApiRouter<AppDeps> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())

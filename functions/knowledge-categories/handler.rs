@@ -24,8 +24,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS (deleting a category deletes its files' objects, or queues the purge); template.yaml grants exactly this (tests/iam.rs).
-pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: true, send: &[chatapp::adapters::queue::INGEST], poll: &[] };
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: true,
+    send: &[chatapp::adapters::queue::INGEST],
+    poll: &[],
+    email: false,
+};
 
 pub fn routes() -> OpenApiRouter<AppDeps> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())

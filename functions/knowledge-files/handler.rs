@@ -48,8 +48,12 @@ const TYPES: &[(&str, &str)] = &[
 ];
 
 /// What this function may do on AWS (presigned uploads, direct uploads, deletes; ingest jobs); template.yaml grants exactly this (tests/iam.rs).
-pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: true, send: &[chatapp::adapters::queue::INGEST], poll: &[] };
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: true,
+    send: &[chatapp::adapters::queue::INGEST],
+    poll: &[],
+    email: false,
+};
 
 pub fn routes() -> OpenApiRouter<AppDeps> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())

@@ -17,8 +17,12 @@ use crate::channel_webhook::WebhookAck;
 
 /// What this function may do on AWS (relays the turn jobs it stores); template.yaml grants
 /// exactly this (tests/iam.rs).
-pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: false, send: &[chatapp::adapters::queue::CHANNEL_TURN], poll: &[] };
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: false,
+    send: &[chatapp::adapters::queue::CHANNEL_TURN],
+    poll: &[],
+    email: false,
+};
 
 pub fn routes() -> OpenApiRouter<AppDeps> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(handshake, receive))

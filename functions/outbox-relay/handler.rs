@@ -12,7 +12,7 @@ use chatapp::outbox::{self, Relayed};
 /// What this function may do on AWS (send to every queue the outbox feeds); template.yaml
 /// grants exactly this (tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: false, send: QUEUES, poll: &[] };
+    chatapp::adapters::access::AwsAccess { s3: false, send: QUEUES, poll: &[], email: false };
 
 /// Every queue the outbox feeds.
 pub const QUEUES: &[&str] = &[INGEST, ESCALATION, OUTBOUND, CHANNEL_TURN, CHANNEL_SEND];

@@ -33,8 +33,12 @@ pub enum Outcome {
 }
 
 /// What this function may do on AWS (reads upload notifications, deletes refused objects, queues ingestion); template.yaml grants exactly this (tests/iam.rs).
-pub const AWS: chatapp::adapters::access::AwsAccess =
-    chatapp::adapters::access::AwsAccess { s3: true, send: &[chatapp::adapters::queue::INGEST], poll: &[] };
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
+    s3: true,
+    send: &[chatapp::adapters::queue::INGEST],
+    poll: &[],
+    email: false,
+};
 
 /// Direct S3 invocations fail (so Lambda retries the event) when a record could not be
 /// processed; SQS-wrapped ones report partial batch failures instead.

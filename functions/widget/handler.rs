@@ -56,6 +56,7 @@ pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access:
     s3: false,
     send: &[chatapp::adapters::queue::ESCALATION, chatapp::adapters::queue::OUTBOUND],
     poll: &[],
+    email: false,
 };
 
 /// The widget's routes with their OpenAPI description. The CORS preflights are routed here

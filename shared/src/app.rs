@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::adapters::access::{AwsAccess, ScopedBlobStore, ScopedJobQueue};
+use crate::adapters::access::{AwsAccess, ScopedBlobStore, ScopedJobQueue, ScopedMailSender};
 use crate::adapters::aws;
 use crate::adapters::blob::{BlobStore, LocalBlobStore, S3BlobStore};
+use crate::adapters::mail::{MailSender, NoMailSender, SesMailSender};
 use crate::adapters::queue::{self, JobQueue, PgJobQueue, SqsJobQueue};
 use crate::auth::Auth;
 use crate::chat::model::{
@@ -46,12 +47,16 @@ pub struct AppDeps {
     pub embedder: Arc<dyn Embedder>,
     pub vectors: Arc<dyn VectorIndex>,
     pub chat: Arc<dyn ChatModel>,
+    /// Email replies (SES, or none).
+    pub mail: Arc<dyn MailSender>,
 }
 
 impl AppDeps {
     pub async fn from_config(cfg: Config) -> Result<Self, InitError> {
         let db = Db::connect(cfg.database_url.expose(), cfg.db_pool_size, cfg.db_pool_timeout)?;
-        let needs_aws = matches!(cfg.blob_backend, BlobBackend::S3 { .. }) || cfg.queue_backend == QueueBackend::Sqs;
+        let needs_aws = matches!(cfg.blob_backend, BlobBackend::S3 { .. })
+            || cfg.queue_backend == QueueBackend::Sqs
+            || cfg.email_sender_ses;
         let sdk = if needs_aws { Some(aws::sdk_config(&cfg).await) } else { None };
         let blobs: Arc<dyn BlobStore> = match (&cfg.blob_backend, &sdk) {
             (BlobBackend::S3 { bucket }, Some(sdk)) => {
@@ -69,6 +74,10 @@ impl AppDeps {
                 Arc::new(SqsJobQueue::new(aws::sqs_client(sdk), urls))
             }
             _ => Arc::new(PgJobQueue::new(db.clone(), cfg.queue_visibility_timeout, cfg.queue_max_receives)),
+        };
+        let mail: Arc<dyn MailSender> = match (&sdk, cfg.email_sender_ses) {
+            (Some(sdk), true) => Arc::new(SesMailSender::new(aws::ses_client(sdk))),
+            _ => Arc::new(NoMailSender),
         };
         let auth = Auth::new(db.clone(), &cfg);
         let embedder: Arc<dyn Embedder> = match &cfg.embedder {
@@ -114,7 +123,7 @@ impl AppDeps {
                 })?)
             }
         };
-        Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue, embedder, vectors, chat })
+        Ok(Self { cfg: Arc::new(cfg), db, auth, blobs, queue, embedder, vectors, chat, mail })
     }
 
     /// The same dependencies with the blob store and the queue limited to `access`: what a
@@ -123,6 +132,7 @@ impl AppDeps {
         let mut deps = self.clone();
         deps.blobs = Arc::new(ScopedBlobStore::new(self.blobs.clone(), access));
         deps.queue = Arc::new(ScopedJobQueue::new(self.queue.clone(), access));
+        deps.mail = Arc::new(ScopedMailSender::new(self.mail.clone(), access));
         deps
     }
 

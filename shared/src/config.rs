@@ -105,6 +105,8 @@ pub struct Config {
     pub outbound_queue_url: Option<String>,
     pub channel_turn_queue_url: Option<String>,
     pub channel_send_queue_url: Option<String>,
+    /// How email replies are sent: `none` (they fail, recorded) or `ses` (`EMAIL_SENDER`).
+    pub email_sender_ses: bool,
     pub queue_visibility_timeout: Duration,
     pub queue_max_receives: i32,
     /// Wait for conversation events with LISTEN/NOTIFY (one connection per process: right for a
@@ -293,6 +295,16 @@ impl Config {
             outbound_queue_url: get("OUTBOUND_QUEUE_URL"),
             channel_turn_queue_url: get("CHANNEL_TURN_QUEUE_URL"),
             channel_send_queue_url: get("CHANNEL_SEND_QUEUE_URL"),
+            email_sender_ses: match get("EMAIL_SENDER").as_deref().unwrap_or("none") {
+                "none" => false,
+                "ses" => true,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        name: "EMAIL_SENDER",
+                        reason: format!("expected none or ses, got {other:?}"),
+                    })
+                }
+            },
             queue_visibility_timeout: Duration::from_secs(num(&get, "QUEUE_VISIBILITY_TIMEOUT_SECS", 60)?),
             queue_max_receives: num(&get, "QUEUE_MAX_RECEIVES", 5)?,
             events_listen: num(&get, "EVENTS_LISTEN", true)?,

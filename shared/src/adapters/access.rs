@@ -22,15 +22,18 @@ pub struct AwsAccess {
     pub send: &'static [&'static str],
     /// Queues it receives from and acknowledges on (`SQSPollerPolicy` each).
     pub poll: &'static [&'static str],
+    /// Sends email through SES (SAM's `SESCrudPolicy` on the configured identity).
+    pub email: bool,
 }
 
 impl AwsAccess {
-    pub const NONE: AwsAccess = AwsAccess { s3: false, send: &[], poll: &[] };
+    pub const NONE: AwsAccess = AwsAccess { s3: false, send: &[], poll: &[], email: false };
     /// Everything: the local runner and tests that drive workers directly.
     pub const ALL: AwsAccess = AwsAccess {
         s3: true,
-        send: &["ingest", "escalation", "outbound", "ingest-dead-letter"],
-        poll: &["ingest", "escalation", "outbound"],
+        send: &["ingest", "escalation", "outbound", "ingest-dead-letter", "channel-turn", "channel-send"],
+        poll: &["ingest", "escalation", "outbound", "channel-turn", "channel-send"],
+        email: true,
     };
 }
 
@@ -122,5 +125,30 @@ impl JobQueue for ScopedJobQueue {
     async fn dead_letter(&self, queue: &str, payload: &Value, error: &str) -> Result<(), QueueError> {
         let dlq = format!("{queue}-dead-letter");
         self.may("send to", self.access.send, &dlq)?.dead_letter(queue, payload, error).await
+    }
+}
+
+/// A mail sender that refuses everything when the function declared no email access.
+pub struct ScopedMailSender {
+    inner: Arc<dyn crate::adapters::mail::MailSender>,
+    allowed: bool,
+}
+
+impl ScopedMailSender {
+    pub fn new(inner: Arc<dyn crate::adapters::mail::MailSender>, access: AwsAccess) -> Self {
+        Self { inner, allowed: access.email }
+    }
+}
+
+#[async_trait]
+impl crate::adapters::mail::MailSender for ScopedMailSender {
+    async fn send_raw(&self, from: &str, to: &str, raw: &[u8]) -> Result<Option<String>, crate::channels::SendError> {
+        if !self.allowed {
+            return Err(crate::channels::SendError::Permanent {
+                code: "not_permitted".into(),
+                message: "this function may not send email".into(),
+            });
+        }
+        self.inner.send_raw(from, to, raw).await
     }
 }

@@ -4,5 +4,6 @@
 pub mod access;
 pub mod aws;
 pub mod blob;
+pub mod mail;
 pub mod queue;
 pub mod retry;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::deliver::{self, Outcome, RetryPolicy};
-use super::{format, meta, slack, teams, telegram, ChannelKind, SendError, SentId};
+use super::{email, format, meta, slack, teams, telegram, ChannelKind, SendError, SentId};
 use crate::app::AppDeps;
 use crate::error::ApiError;
 use crate::repo::channels::{self as repo, Outgoing};
@@ -39,7 +39,7 @@ enum Creds {
     Telegram(telegram::Credentials),
     Slack(slack::Credentials),
     Teams(teams::Credentials),
-    Email,
+    Email(email::Credentials),
 }
 
 /// Delivers the reply `message` of `company` (a `channel-send` job).
@@ -78,10 +78,23 @@ pub async fn deliver(
         ChannelKind::Telegram => Creds::Telegram(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
         ChannelKind::Slack => Creds::Slack(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
         ChannelKind::Teams => Creds::Teams(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
-        ChannelKind::Email => Creds::Email,
+        ChannelKind::Email => Creds::Email(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
     };
-    if matches!(creds, Creds::Email) {
-        return fail(deps, company, message, "not_supported", "sending email replies is not available yet").await;
+    if let Creds::Email(c) = &creds {
+        // One message per reply, threaded under the customer's (no splitting: mail has no limit
+        // a reply reaches). Our Message-ID is the id recorded: the customer's answer cites it.
+        let Some(to) = out.customer_email.clone() else {
+            return fail(deps, company, message, "no_recipient", "the conversation has no customer address").await;
+        };
+        let text = format::convert(&out.content, format::Dialect::Plain);
+        let (mid, raw) = email::build_reply(&c.address, &to, &out.reply_context, &text);
+        let outcome = deliver::run(
+            policy,
+            |_| async { deps.mail.send_raw(&c.address, &to, &raw).await.map(|_| Some(mid.clone())) },
+            tokio::time::sleep,
+        )
+        .await;
+        return conclude(deps, company, message, &out, outcome, 1, 0).await;
     }
     let thread = out.thread.clone().unwrap_or_default();
 
@@ -215,7 +228,7 @@ async fn send_part(
         },
         Creds::Slack(c) => slack::send_text(http, ep, c, context, thread, part).await,
         Creds::Teams(c) => teams::send_text(http, ep, c, context, part).await,
-        Creds::Email => Err(SendError::Permanent { code: "not_supported".into(), message: "email".into() }),
+        Creds::Email(_) => Err(SendError::Permanent { code: "not_supported".into(), message: "email".into() }),
     }
 }
 

@@ -385,6 +385,8 @@ pub struct Outgoing {
     /// The latest inbound message's reply context, and when the customer sent it.
     pub reply_context: Value,
     pub last_customer_at: Option<DateTime<Utc>>,
+    /// The customer's address (email replies).
+    pub customer_email: Option<String>,
 }
 
 /// Claims a delivery for sending: `None` when it is done, failed, or another sender holds it.
@@ -417,7 +419,8 @@ pub async fn claim_delivery(
                     (SELECT i.reply_context FROM chatapp_channel_inbound i
                      WHERE i.conversation_id = c.id ORDER BY i.received_at DESC LIMIT 1),
                     (SELECT COALESCE(i.sent_at, i.received_at) FROM chatapp_channel_inbound i
-                     WHERE i.conversation_id = c.id ORDER BY i.received_at DESC LIMIT 1)
+                     WHERE i.conversation_id = c.id ORDER BY i.received_at DESC LIMIT 1),
+                    c.customer_email
              FROM chatapp_messages m JOIN chatapp_conversations c ON c.id = m.conversation_id
              WHERE m.id = $1",
             &[&message],
@@ -436,6 +439,7 @@ pub async fn claim_delivery(
         thread: details.get(3),
         reply_context: details.get::<_, Option<Value>>(4).unwrap_or(Value::Null),
         last_customer_at: details.get(5),
+        customer_email: details.get(6),
     }))
 }
 
