@@ -49,7 +49,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+mod escalation_rules;
 mod input;
+mod widget;
 
 use input::{CreateAgentBody, Grants, UpdateAgentBody};
 
@@ -68,6 +70,8 @@ pub fn routes() -> OpenApiRouter<Core> {
         .routes(routes!(restore))
         .routes(routes!(activate))
         .routes(routes!(pause))
+        .merge(widget::routes())
+        .merge(escalation_rules::routes())
 }
 
 /// The agent as `ctx` may see it: the system prompt and the model configuration only for the

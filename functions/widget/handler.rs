@@ -35,10 +35,12 @@ use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::auth::tokens;
 use chatapp::chat::turn::{self, TurnOutput, TurnRequest, TurnResponse};
+use chatapp::db::TenantTx;
 use chatapp::domain::{self, Email};
 use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::ids::{AgentId, ConversationId};
 use chatapp::repo::chat::{self as repo, WidgetConfig};
+use chatapp::sealed::SealingKey;
 use chatapp::status::{AgentStatus, ConversationStatus};
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{header, IdPath, JsonBody, JsonOrEmpty};
@@ -349,25 +351,32 @@ async fn start_session(
     if !metadata.is_object() || metadata.to_string().len() > 4096 {
         return Err(ApiError::validation("metadata must be a JSON object of at most 4 KB"));
     }
-    // Identity verification: mandatory when the company requires it, checked whenever sent.
-    let verified = match (&identifier, body.identity_hash.as_deref(), widget.identity_secret.as_deref()) {
-        (Some(id), Some(hash), Some(secret)) => {
-            let want = tokens::hmac_sha256_hex(secret.as_bytes(), id);
-            if !tokens::constant_time_eq(want.as_bytes(), hash.trim().to_ascii_lowercase().as_bytes()) {
-                return Err(ApiError::unauthorized("identity_invalid", "the identity hash does not match"));
-            }
-            true
-        }
-        (_, Some(_), None) => return Err(ApiError::validation("this chat does not verify identities")),
-        (None, Some(_), _) => return Err(ApiError::validation("identity_hash needs an identifier")),
-        _ => false,
-    };
-    if widget.require_identity && !verified {
-        return Err(ApiError::unauthorized("identity_required", "this chat requires a verified identity"));
+    let identity_hash = body.identity_hash;
+    if identifier.is_none() && identity_hash.is_some() {
+        return Err(ApiError::validation("identity_hash needs an identifier"));
     }
     let token = format!("cs_{}", tokens::random_secret());
     let tx = deps.db.begin(&ctx).await?;
     let created = async {
+        // Identity verification, before anything is written: mandatory when the widget requires
+        // it (401 `identity_required` without an identifier and hash), checked whenever sent
+        // (401 `identity_invalid` on a mismatch, compared in constant time). The secret is read
+        // here because opening the sealed one needs the configuration row's id.
+        let verified = match (identifier.as_deref(), identity_hash.as_deref()) {
+            (Some(id), Some(hash)) => {
+                let secret = identity_secret(&deps, &tx, company, agent, &widget)
+                    .await?
+                    .ok_or_else(|| ApiError::validation("this chat does not verify identities"))?;
+                if !chatapp::channels::hmac_sha256_hex_matches(&secret, &[id.as_bytes()], hash) {
+                    return Err(ApiError::unauthorized("identity_invalid", "the identity hash does not match"));
+                }
+                true
+            }
+            _ => false,
+        };
+        if widget.require_identity && !verified {
+            return Err(ApiError::unauthorized("identity_required", "this chat requires a verified identity"));
+        }
         let agent_row = repo::agent(&tx, company, agent.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         if agent_row.status != AgentStatus::Active {
             return Err(ApiError::conflict("agent_unavailable", "this assistant is not taking messages right now"));
@@ -398,10 +407,10 @@ async fn start_session(
             },
         )
         .await?;
-        Ok::<_, ApiError>((id, customer))
+        Ok::<_, ApiError>((id, customer, verified))
     }
     .await;
-    let (conversation_id, customer_id) = tx.finish(created).await?;
+    let (conversation_id, customer_id, verified) = tx.finish(created).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionStarted {
@@ -412,6 +421,26 @@ async fn start_session(
             welcome_message: widget.welcome_message,
         }),
     ))
+}
+
+/// The key sites sign identities with: the sealed secret the agents function generates
+/// (`POST /admin/agents/{id}/widget/identity-secret`, migration 0022), opened with the company
+/// and the configuration row it is bound to; for a widget that has none, the clear-text
+/// `identity_secret` set before 0022 (generating a sealed one clears it). `None`: no secret.
+async fn identity_secret(
+    deps: &AppDeps,
+    tx: &TenantTx,
+    company: Uuid,
+    agent: AgentId,
+    widget: &WidgetConfig,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    match chatapp::repo::widget_configs::identity_secret(tx, company, agent.as_uuid()).await? {
+        Some((row, sealed)) => SealingKey::new(deps.cfg.secrets_key.expose())
+            .open(company, row, &sealed)
+            .map(Some)
+            .map_err(ApiError::internal),
+        None => Ok(widget.identity_secret.as_ref().map(|s| s.as_bytes().to_vec())),
+    }
 }
 
 /// What the running turn reports to the response.

@@ -92,6 +92,8 @@ ids! {
     NoteId;
     /// A canned response's id.
     CannedResponseId;
+    /// An escalation rule's id.
+    EscalationRuleId;
 }
 
 #[cfg(test)]

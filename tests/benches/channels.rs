@@ -34,8 +34,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// A request body and the headers that sign it.
+type Signed = (Vec<u8>, Vec<(String, String)>);
+
 /// One webhook request, signed for its channel.
-fn request(channel: &str, n: usize, customers: usize) -> (Vec<u8>, Vec<(String, String)>) {
+fn request(channel: &str, n: usize, customers: usize) -> Signed {
     let now = chrono::Utc::now().timestamp();
     // Most messages come from customers with a conversation already open.
     let customer = n % customers;
@@ -92,7 +95,7 @@ async fn run(
     let path = format!("/channels/{channel}/{config}");
     let customers = 10_000;
     let next = Arc::new(Mutex::new(0usize));
-    let sent: Arc<Mutex<Vec<(Vec<u8>, Vec<(String, String)>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let sent: Arc<Mutex<Vec<Signed>>> = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -108,7 +111,8 @@ async fn run(
                     *n += 1;
                     *n - 1
                 };
-                let redelivery = redeliveries && i % 5 == 4;
+                // Every fifth request repeats one already acknowledged (none yet: a new one).
+                let redelivery = redeliveries && i % 5 == 4 && !sent.lock().await.is_empty();
                 let (body, headers) = if redelivery {
                     let s = sent.lock().await;
                     s[i % s.len().max(1)].clone()

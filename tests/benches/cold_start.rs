@@ -42,6 +42,16 @@ const FUNCTIONS: &[(&str, Event)] = &[
     ("agents", Event::Http("/admin/agents")),
     ("escalation-worker", Event::Records),
     ("outbox-relay", Event::Invoke),
+    ("channels", Event::Http("/admin/channels")),
+    ("whatsapp", Event::Http("/channels/whatsapp/00000000-0000-0000-0000-000000000000")),
+    ("messenger", Event::Http("/channels/messenger/00000000-0000-0000-0000-000000000000")),
+    ("instagram", Event::Http("/channels/instagram/00000000-0000-0000-0000-000000000000")),
+    ("telegram", Event::Http("/channels/telegram/00000000-0000-0000-0000-000000000000")),
+    ("slack", Event::Http("/channels/slack/00000000-0000-0000-0000-000000000000")),
+    ("teams", Event::Http("/channels/teams/00000000-0000-0000-0000-000000000000")),
+    ("email", Event::Http("/channels/email/00000000-0000-0000-0000-000000000000")),
+    ("channel-worker", Event::Records),
+    ("channel-sender", Event::Records),
 ];
 const RUNS: usize = 15;
 

@@ -5,6 +5,7 @@
 //! credentials checked, sealed and never returned, plan limits, cross-tenant ids.
 
 mod admin;
+mod email;
 mod meta;
 mod slack;
 mod teams;
@@ -19,7 +20,7 @@ use wiremock::MockServer;
 
 /// Recorded payloads (`../shared/fixtures/channels`), as bytes: signatures are over these.
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/channels").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/channels").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

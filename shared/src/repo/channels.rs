@@ -26,7 +26,7 @@ pub struct ChannelConfig {
     pub last_verified_at: Option<DateTime<Utc>>,
     pub last_check_at: Option<DateTime<Utc>>,
     pub last_check_error: Option<String>,
-    /// Greeting, business-hours behaviour, the WhatsApp template used outside the 24-hour window.
+    /// Per-channel settings: today the WhatsApp template sent outside the 24-hour window.
     #[schema(value_type = Object)]
     pub settings: Value,
     pub secret_rotated_at: Option<DateTime<Utc>>,
