@@ -107,8 +107,25 @@ CREATE POLICY tenant_isolation ON chatapp_channel_deliveries FOR ALL
     WITH CHECK (company_id = chatapp_current_company_id() OR chatapp_is_master_admin());
 GRANT SELECT, INSERT, UPDATE, DELETE ON chatapp_channel_deliveries TO chatapp_app;
 
--- Customers are matched per channel by the provider's id of the person.
-CREATE INDEX customers_channel_ids_idx ON chatapp_customers USING gin (channel_ids jsonb_path_ops);
+-- Customers are matched per channel by the provider's id of the person: an exact key, so the
+-- lookup is one index probe however many customers the company has, and two first messages of
+-- one person cannot make two customers. (`chatapp_customers.channel_ids` mirrors it for display.)
+CREATE TABLE chatapp_channel_identities (
+    company_id       uuid NOT NULL DEFAULT chatapp_current_company_id()
+                     REFERENCES chatapp_companies (id) ON DELETE CASCADE,
+    channel          channel_type NOT NULL,
+    external_user_id varchar(255) NOT NULL,
+    customer_id      uuid NOT NULL REFERENCES chatapp_customers (id) ON DELETE CASCADE,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (company_id, channel, external_user_id)
+);
+CREATE INDEX channel_identities_customer_idx ON chatapp_channel_identities (customer_id);
+ALTER TABLE chatapp_channel_identities ENABLE ROW LEVEL SECURITY;
+ALTER TABLE chatapp_channel_identities FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON chatapp_channel_identities FOR ALL
+    USING (company_id = chatapp_current_company_id() OR chatapp_is_master_admin())
+    WITH CHECK (company_id = chatapp_current_company_id() OR chatapp_is_master_admin());
+GRANT SELECT, INSERT, UPDATE, DELETE ON chatapp_channel_identities TO chatapp_app;
 
 -- Every reply stored in a messaging channel's conversation, whichever code path stores it (the
 -- AI's turn, a support agent's reply), gets a delivery row and a `channel-send` job in the same
@@ -168,9 +185,8 @@ BEGIN
       AND c.status NOT IN ('resolved', 'abandoned') AND c.deleted_at IS NULL
     ORDER BY c.created_at DESC LIMIT 1;
     IF v_conv IS NULL THEN
-        SELECT cu.id INTO v_customer FROM chatapp_customers cu
-        WHERE cu.company_id = v_company AND cu.channel_ids @> jsonb_build_object(p_channel::text, p_sender_id)
-        LIMIT 1;
+        SELECT ci.customer_id INTO v_customer FROM chatapp_channel_identities ci
+        WHERE ci.company_id = v_company AND ci.channel = p_channel AND ci.external_user_id = p_sender_id;
         IF v_customer IS NULL AND p_sender_phone IS NOT NULL THEN
             SELECT cu.id INTO v_customer FROM chatapp_customers cu
             WHERE cu.company_id = v_company AND cu.phone = p_sender_phone ORDER BY cu.created_at LIMIT 1;
@@ -193,12 +209,16 @@ BEGIN
                 total_conversations = COALESCE(total_conversations, 0) + 1, updated_at = now()
             WHERE id = v_customer;
         END IF;
+        INSERT INTO chatapp_channel_identities (company_id, channel, external_user_id, customer_id)
+        VALUES (v_company, p_channel, p_sender_id, v_customer) ON CONFLICT DO NOTHING;
         INSERT INTO chatapp_conversations (company_id, agent_id, session_token, channel, customer_id, customer_name,
                                            customer_email, customer_phone, external_id, context)
         VALUES (v_company, p_agent, p_session_token, p_channel, v_customer::text, p_sender_name, p_sender_email,
                 p_sender_phone, p_thread, jsonb_build_object('channel_config_id', p_config))
         RETURNING id INTO v_conv;
-        UPDATE chatapp_agents SET total_conversations = COALESCE(total_conversations, 0) + 1 WHERE id = p_agent;
+        -- The agent's conversation counter is bumped by the caller after commit: every new
+        -- conversation of an agent would otherwise queue on that one row for its whole
+        -- transaction.
         v_new := true;
     END IF;
     INSERT INTO chatapp_channel_inbound (company_id, channel_config_id, provider_message_id, conversation_id, content,

@@ -2,9 +2,11 @@
 //! the message (customer, conversation, inbound row, outbox job), relay the turn job, answer
 //! 200 — through the WhatsApp and Slack functions' handlers, with 10,000 conversations already
 //! in the tenant. Clients send concurrently (the machine has two cores); each request's time and
-//! the requests per second are printed, first with all-new messages, then with 20 % of the
-//! requests redeliveries of one already acknowledged (what a provider retrying a slow webhook
-//! sends). The turn jobs are left queued: answering is the channel worker's job, not the ack's.
+//! the requests per second are printed for three runs per channel: new messages from customers
+//! with an open conversation; the same with 20 % of the requests redeliveries of one already
+//! acknowledged (what a provider retrying a slow webhook sends); and new messages from customers
+//! writing for the first time (a customer and a conversation each). The turn jobs are left
+//! queued: answering is the channel worker's job, not the ack's.
 //!
 //! cargo bench -p chatapp-tests --bench channels [-- --requests N --clients N --conversations N]
 
@@ -21,6 +23,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 const APP_SECRET: &str = "bench-app-secret";
+/// Customer numbers at or above this have no conversation yet.
+const CUSTOMERS_WITH_CONVERSATIONS: usize = 1_000_000;
 const SIGNING_SECRET: &str = "bench-signing-secret";
 
 fn arg(name: &str, default: usize) -> usize {
@@ -38,10 +42,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 type Signed = (Vec<u8>, Vec<(String, String)>);
 
 /// One webhook request, signed for its channel.
-fn request(channel: &str, n: usize, customers: usize) -> Signed {
+fn request(channel: &str, n: usize, customer: usize) -> Signed {
     let now = chrono::Utc::now().timestamp();
-    // Most messages come from customers with a conversation already open.
-    let customer = n % customers;
     match channel {
         "whatsapp" => {
             let from = format!("1555{customer:07}");
@@ -90,16 +92,17 @@ async fn run(
     clients: usize,
     redeliveries: bool,
     offset: usize,
+    customers: std::ops::Range<usize>,
 ) {
     let f = HttpFunction::from_binary(channel).unwrap();
     let path = format!("/channels/{channel}/{config}");
-    let customers = 10_000;
     let next = Arc::new(Mutex::new(0usize));
     let sent: Arc<Mutex<Vec<Signed>>> = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (env, next, sent, path) = (env.clone(), next.clone(), sent.clone(), path.clone());
+        let (env, next, sent, path, customers) =
+            (env.clone(), next.clone(), sent.clone(), path.clone(), customers.clone());
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::new();
             loop {
@@ -117,7 +120,7 @@ async fn run(
                     let s = sent.lock().await;
                     s[i % s.len().max(1)].clone()
                 } else {
-                    request(channel, offset + i, customers)
+                    request(channel, offset + i, customers.start + i % customers.len())
                 };
                 let t = Instant::now();
                 let status = call(&env, f, &path, &body, &headers).await;
@@ -138,7 +141,13 @@ async fn run(
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
         "{channel:>8} ack{}: n={} clients={clients} p50={:.2} ms p90={:.2} ms p99={:.2} ms max={:.2} ms, {:.0} requests/s",
-        if redeliveries { " (20% redeliveries)" } else { "" },
+        if redeliveries {
+            " (20% redeliveries)"
+        } else if customers.start >= CUSTOMERS_WITH_CONVERSATIONS {
+            " (every message a new customer)"
+        } else {
+            ""
+        },
         ms.len(),
         percentile(&ms, 0.5),
         percentile(&ms, 0.9),
@@ -185,8 +194,9 @@ async fn main() {
     }
     // The tenant's history: open conversations of both channels with their customers, as the
     // webhook would have made them (the first requests of the run reuse them).
+    let per_channel = conversations / configs.len();
     for (channel, config) in &configs {
-        let per = conversations / configs.len();
+        let per = per_channel;
         owner
             .execute(
                 "WITH cu AS (
@@ -206,14 +216,28 @@ async fn main() {
             )
             .await
             .unwrap();
+        owner
+            .execute(
+                "INSERT INTO chatapp_channel_identities (company_id, channel, external_user_id, customer_id)
+                 SELECT company_id, $2::text::channel_type, channel_ids ->> $2, id
+                 FROM chatapp_customers WHERE company_id = $1 AND channel_ids ? $2",
+                &[&t.company_id, channel],
+            )
+            .await
+            .unwrap();
     }
     owner.batch_execute("ANALYZE").await.unwrap();
     println!(
         "webhook acknowledgement: {conversations} conversations in the tenant, {requests} requests per run, {clients} clients"
     );
+    let known = 0..per_channel;
     for (i, (channel, config)) in configs.iter().enumerate() {
-        run(&env, channel, *config, requests, clients, false, i * 10 * requests).await;
-        run(&env, channel, *config, requests, clients, true, (i * 10 + 5) * requests).await;
+        let base = i * 10 * requests;
+        run(&env, channel, *config, requests, clients, false, base, known.clone()).await;
+        run(&env, channel, *config, requests, clients, true, base + requests, known.clone()).await;
+        // Customers writing for the first time: a customer and a conversation each.
+        let fresh = CUSTOMERS_WITH_CONVERSATIONS + base..CUSTOMERS_WITH_CONVERSATIONS + base + requests;
+        run(&env, channel, *config, requests, clients, false, base + 2 * requests, fresh).await;
     }
     let stored = env.count("chatapp_channel_inbound").await;
     println!("stored {stored} inbound messages (redeliveries stored nothing)");

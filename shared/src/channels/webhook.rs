@@ -180,6 +180,7 @@ async fn store(
     receipts: &[Receipt],
 ) -> Result<Counts, ApiError> {
     let mut counts = Counts::default();
+    let mut new_conversations = 0;
     if messages.is_empty() && receipts.is_empty() {
         return Ok(counts);
     }
@@ -190,7 +191,10 @@ async fn store(
             // Never handed out: channel customers are identified by the provider, not a token.
             let token = tokens::sha256_hex(&format!("ch_{}", tokens::random_secret()));
             match repo::store_inbound(&tx, config, agent, kind, m, &token).await? {
-                Some(_) => counts.stored += 1,
+                Some(stored) => {
+                    counts.stored += 1;
+                    new_conversations += i32::from(stored.new_conversation);
+                }
                 None => counts.duplicates += 1,
             }
         }
@@ -201,6 +205,12 @@ async fn store(
     }
     .await;
     tx.finish(result).await?;
+    if new_conversations > 0 {
+        let tx = deps.db.begin(&ctx).await?;
+        let counted =
+            repo::count_new_conversations(&tx, company, agent, new_conversations).await.map_err(ApiError::from);
+        tx.finish(counted).await?;
+    }
     if counts.stored > 0 {
         crate::outbox::relay_now(deps, &[CHANNEL_TURN]).await;
     }

@@ -322,6 +322,20 @@ pub async fn store_inbound(
     Ok(row.map(|r| Stored { inbound_id: r.get(0), conversation_id: r.get(1), new_conversation: r.get(2) }))
 }
 
+/// Adds `n` new conversations to the agent's counter, in a statement of its own after the
+/// messages' transaction committed (a crash in between leaves the counter short, never the
+/// conversations).
+pub async fn count_new_conversations(tx: &TenantTx, company: Uuid, agent: Uuid, n: i32) -> Result<(), DbError> {
+    tx.client()
+        .execute(
+            "UPDATE chatapp_agents SET total_conversations = COALESCE(total_conversations, 0) + $3
+             WHERE id = $1 AND company_id = $2",
+            &[&agent, &company, &n],
+        )
+        .await?;
+    Ok(())
+}
+
 /// An inbound message waiting for its turn.
 #[derive(Debug, Clone)]
 pub struct PendingInbound {
