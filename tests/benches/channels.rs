@@ -82,18 +82,23 @@ async fn call(env: &TestEnv, f: HttpFunction, path: &str, body: &[u8], headers: 
     f.call(&env.deps, req).await.status()
 }
 
-/// `requests` webhook calls by `clients` concurrent clients; every fifth a redelivery when
-/// `redeliveries` is set. Prints p50 / p90 / p99 and requests per second.
-async fn run(
-    env: &Arc<TestEnv>,
+/// One run of the bench.
+struct Run {
     channel: &'static str,
     config: Uuid,
     requests: usize,
     clients: usize,
     redeliveries: bool,
+    /// First message number (message ids stay unique across runs).
     offset: usize,
+    /// The customers the messages come from, in turn.
     customers: std::ops::Range<usize>,
-) {
+}
+
+/// `requests` webhook calls by `clients` concurrent clients; every fifth a redelivery when
+/// `redeliveries` is set. Prints p50 / p90 / p99 and requests per second.
+async fn run(env: &Arc<TestEnv>, r: Run) {
+    let Run { channel, config, requests, clients, redeliveries, offset, customers } = r;
     let f = HttpFunction::from_binary(channel).unwrap();
     let path = format!("/channels/{channel}/{config}");
     let next = Arc::new(Mutex::new(0usize));
@@ -233,11 +238,21 @@ async fn main() {
     let known = 0..per_channel;
     for (i, (channel, config)) in configs.iter().enumerate() {
         let base = i * 10 * requests;
-        run(&env, channel, *config, requests, clients, false, base, known.clone()).await;
-        run(&env, channel, *config, requests, clients, true, base + requests, known.clone()).await;
+        let (channel, config) = (*channel, *config);
+        let runs = |redeliveries: bool, offset: usize, customers: std::ops::Range<usize>| Run {
+            channel,
+            config,
+            requests,
+            clients,
+            redeliveries,
+            offset,
+            customers,
+        };
+        run(&env, runs(false, base, known.clone())).await;
+        run(&env, runs(true, base + requests, known.clone())).await;
         // Customers writing for the first time: a customer and a conversation each.
         let fresh = CUSTOMERS_WITH_CONVERSATIONS + base..CUSTOMERS_WITH_CONVERSATIONS + base + requests;
-        run(&env, channel, *config, requests, clients, false, base + 2 * requests, fresh).await;
+        run(&env, runs(false, base + 2 * requests, fresh)).await;
     }
     let stored = env.count("chatapp_channel_inbound").await;
     println!("stored {stored} inbound messages (redeliveries stored nothing)");
