@@ -30,6 +30,8 @@ pub enum HttpFunction {
     Slack,
     Teams,
     Email,
+    Models,
+    ProviderKeys,
 }
 
 impl HttpFunction {
@@ -55,6 +57,8 @@ impl HttpFunction {
         HttpFunction::Slack,
         HttpFunction::Teams,
         HttpFunction::Email,
+        HttpFunction::Models,
+        HttpFunction::ProviderKeys,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -81,6 +85,8 @@ impl HttpFunction {
             HttpFunction::Slack => "slack",
             HttpFunction::Teams => "teams",
             HttpFunction::Email => "email",
+            HttpFunction::Models => "models",
+            HttpFunction::ProviderKeys => "provider-keys",
         }
     }
 
@@ -113,6 +119,8 @@ impl HttpFunction {
             HttpFunction::Slack => describe(crate::slack::routes()),
             HttpFunction::Teams => describe(crate::teams::routes()),
             HttpFunction::Email => describe(crate::email::routes()),
+            HttpFunction::Models => describe(crate::models::routes()),
+            HttpFunction::ProviderKeys => describe(crate::provider_keys::routes()),
         }
     }
 
@@ -150,6 +158,8 @@ impl HttpFunction {
             HttpFunction::Slack => into_router(crate::slack::routes(), deps.scoped(crate::slack::AWS)),
             HttpFunction::Teams => into_router(crate::teams::routes(), deps.scoped(crate::teams::AWS)),
             HttpFunction::Email => into_router(crate::email::routes(), deps.scoped(crate::email::AWS)),
+            HttpFunction::Models => into_router(crate::models::routes(), deps.core()),
+            HttpFunction::ProviderKeys => into_router(crate::provider_keys::routes(), deps.core()),
         }
     }
 

@@ -42,8 +42,12 @@ pub mod knowledge_search;
 pub mod messenger;
 #[path = "migrate/handler.rs"]
 pub mod migrate;
+#[path = "models/handler.rs"]
+pub mod models;
 #[path = "outbox-relay/handler.rs"]
 pub mod outbox_relay;
+#[path = "provider-keys/handler.rs"]
+pub mod provider_keys;
 #[path = "slack/handler.rs"]
 pub mod slack;
 #[path = "team/handler.rs"]
@@ -162,6 +166,8 @@ pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> 
         "slack" => slack::AWS,
         "teams" => teams::AWS,
         "email" => email::AWS,
+        "models" => models::AWS,
+        "provider-keys" => provider_keys::AWS,
         _ => return None,
     })
 }

@@ -52,6 +52,8 @@ CREATE TABLE chatapp_channel_inbound (
     sender              jsonb NOT NULL DEFAULT '{}'::jsonb,
     reply_context       jsonb NOT NULL DEFAULT '{}'::jsonb,
     sent_at             timestamptz,
+    -- The message that started its conversation (the channel's greeting goes out before its answer).
+    opens_conversation  boolean NOT NULL DEFAULT false,
     status              varchar(16) NOT NULL DEFAULT 'queued'
                         CHECK (status IN ('queued', 'answered', 'failed')),
     message_id          uuid,
@@ -222,8 +224,9 @@ BEGIN
         v_new := true;
     END IF;
     INSERT INTO chatapp_channel_inbound (company_id, channel_config_id, provider_message_id, conversation_id, content,
-                                         attachments, sender, reply_context, sent_at)
-    VALUES (v_company, p_config, p_provider_id, v_conv, p_content, p_attachments, p_sender, p_reply_context, p_sent_at)
+                                         attachments, sender, reply_context, sent_at, opens_conversation)
+    VALUES (v_company, p_config, p_provider_id, v_conv, p_content, p_attachments, p_sender, p_reply_context, p_sent_at,
+            v_new)
     RETURNING id INTO v_id;
     PERFORM chatapp_outbox_add('channel-turn', jsonb_build_object('company_id', v_company, 'inbound_id', v_id));
     RETURN QUERY SELECT v_id, v_conv, v_new;

@@ -163,6 +163,8 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::Inbox, StatusCode::UNAUTHORIZED),
         (HttpFunction::Agents, StatusCode::UNAUTHORIZED),
         (HttpFunction::Channels, StatusCode::UNAUTHORIZED),
+        (HttpFunction::Models, StatusCode::UNAUTHORIZED),
+        (HttpFunction::ProviderKeys, StatusCode::UNAUTHORIZED),
         // The webhooks' recorded events name a configuration that does not exist here.
         (HttpFunction::Whatsapp, StatusCode::NOT_FOUND),
         (HttpFunction::Messenger, StatusCode::NOT_FOUND),

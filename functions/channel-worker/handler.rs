@@ -54,6 +54,11 @@ pub async fn handle_job(deps: &AppDeps, job: &TurnJob) -> Result<Handled, ApiErr
     if inbound.status != "queued" {
         return Ok(Handled::AlreadyDone);
     }
+    if inbound.opens_conversation {
+        let tx = deps.db.begin(&ctx).await?;
+        let greeted = repo::greet(&tx, job.company_id, &inbound).await.map_err(ApiError::from);
+        tx.finish(greeted).await?;
+    }
     chatapp::channels::outbound::typing(deps, job.company_id, inbound.id).await;
     let content = turn_text(&inbound.content, &inbound.attachments);
     let input = turn::validate(&content, Some(&format!("inbound:{}", inbound.id)))?;

@@ -54,6 +54,9 @@ pub fn routes() -> OpenApiRouter<Core> {
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
 #[serde(deny_unknown_fields)]
 struct ChannelSettings {
+    /// Sent as the first message of every conversation the channel opens, before the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    greeting: Option<String>,
     /// WhatsApp: the approved template sent instead of a reply when the customer's last message
     /// is more than 24 hours old (without one, such a reply is recorded as failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,11 @@ struct WindowTemplate {
 
 impl ChannelSettings {
     fn check(&self, kind: ChannelKind) -> Result<(), ApiError> {
+        if let Some(g) = &self.greeting {
+            if g.trim().is_empty() || g.chars().count() > 1000 {
+                return Err(ApiError::validation("settings.greeting: must be 1-1000 characters"));
+            }
+        }
         if let Some(t) = &self.window_template {
             if kind != ChannelKind::Whatsapp {
                 return Err(ApiError::validation("settings.window_template: only WhatsApp has message templates"));

@@ -52,6 +52,8 @@ const FUNCTIONS: &[(&str, Event)] = &[
     ("email", Event::Http("/channels/email/00000000-0000-0000-0000-000000000000")),
     ("channel-worker", Event::Records),
     ("channel-sender", Event::Records),
+    ("models", Event::Http("/admin/models")),
+    ("provider-keys", Event::Http("/admin/provider-keys")),
 ];
 const RUNS: usize = 15;
 

@@ -395,3 +395,45 @@ async fn messenger_echoes_are_ignored_and_replies_go_to_the_sender() {
     assert_eq!(texts[0]["recipient"]["id"], "PSID");
     assert_eq!(texts[0]["messaging_type"], "RESPONSE");
 }
+
+#[tokio::test]
+async fn the_channels_greeting_opens_each_new_conversation_once() {
+    let server = MockServer::start().await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-greet").await;
+    let r = env
+        .send(
+            HttpFunction::Channels,
+            Req::patch(&format!("/admin/channels/{id}"))
+                .token(&t.admin_token)
+                .json(json!({"settings": {"greeting": "Hi! You are talking to Acme's assistant."}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["settings"]["greeting"], "Hi! You are talking to Acme's assistant.");
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(None))).await;
+    run_workers(&env).await;
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some("wamid.second")))).await;
+    run_workers(&env).await;
+    let texts: Vec<String> = received(&server, "/v21.0/106540352242922/messages")
+        .await
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .map(|b| b["text"]["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts.len(), 3, "greeting, answer, answer: {texts:?}");
+    assert_eq!(texts.iter().filter(|t| t.starts_with("Hi! You are talking")).count(), 1, "{texts:?}");
+    assert_eq!(deliveries(&env, t.company_id).await.iter().filter(|d| d.0 == "sent").count(), 3);
+    // A greeting that is too long is refused, naming the field.
+    let r = env
+        .send(
+            HttpFunction::Channels,
+            Req::patch(&format!("/admin/channels/{id}"))
+                .token(&t.admin_token)
+                .json(json!({"settings": {"greeting": "x".repeat(1001)}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("settings.greeting"), "{}", r.body);
+}

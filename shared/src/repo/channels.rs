@@ -26,7 +26,7 @@ pub struct ChannelConfig {
     pub last_verified_at: Option<DateTime<Utc>>,
     pub last_check_at: Option<DateTime<Utc>>,
     pub last_check_error: Option<String>,
-    /// Per-channel settings: today the WhatsApp template sent outside the 24-hour window.
+    /// Per-channel settings: the greeting, and the WhatsApp template sent outside the 24-hour window.
     #[schema(value_type = Object)]
     pub settings: Value,
     pub secret_rotated_at: Option<DateTime<Utc>>,
@@ -322,6 +322,25 @@ pub async fn store_inbound(
     Ok(row.map(|r| Stored { inbound_id: r.get(0), conversation_id: r.get(1), new_conversation: r.get(2) }))
 }
 
+/// The channel's greeting, stored as the AI's first message of a conversation this message
+/// opened (once: a redelivered job finds it and stores nothing). Its delivery is queued by the
+/// reply trigger like any reply.
+pub async fn greet(tx: &TenantTx, company: Uuid, inbound: &PendingInbound) -> Result<bool, DbError> {
+    let n = tx
+        .client()
+        .execute(
+            "INSERT INTO chatapp_messages (conversation_id, company_id, role, content, metadata)
+             SELECT $1, $2, 'assistant', cfg.settings ->> 'greeting', jsonb_build_object('kind', 'greeting')
+             FROM chatapp_channel_configs cfg
+             WHERE cfg.id = $3 AND cfg.company_id = $2 AND cfg.settings ->> 'greeting' IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM chatapp_messages m
+                               WHERE m.conversation_id = $1 AND m.metadata ->> 'kind' = 'greeting')",
+            &[&inbound.conversation_id, &company, &inbound.channel_config_id],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
 /// Adds `n` new conversations to the agent's counter, in a statement of its own after the
 /// messages' transaction committed (a crash in between leaves the counter short, never the
 /// conversations).
@@ -345,13 +364,17 @@ pub struct PendingInbound {
     pub content: String,
     pub attachments: Value,
     pub status: String,
+    /// It started its conversation.
+    pub opens_conversation: bool,
+    pub channel_config_id: Uuid,
 }
 
 pub async fn inbound(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<PendingInbound>, DbError> {
     let row = tx
         .client()
         .query_opt(
-            "SELECT id, conversation_id, provider_message_id, content, attachments, status
+            "SELECT id, conversation_id, provider_message_id, content, attachments, status, opens_conversation,
+                    channel_config_id
              FROM chatapp_channel_inbound WHERE id = $1 AND company_id = $2",
             &[&id, &company],
         )
@@ -363,6 +386,8 @@ pub async fn inbound(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Pe
         content: r.get(3),
         attachments: r.get(4),
         status: r.get(5),
+        opens_conversation: r.get(6),
+        channel_config_id: r.get(7),
     }))
 }
 

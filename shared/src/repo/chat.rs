@@ -520,19 +520,22 @@ pub async fn touch_customer(tx: &TenantTx, company: Uuid, customer: &str) -> Res
 
 const RECORD_USAGE: &str =
     "INSERT INTO chatapp_usage_records (company_id, agent_id, period_start, period_end, message_count,
-                                                ai_response_count, token_count, estimated_cost)
+                                                ai_response_count, token_count, estimated_cost, unpriced_tokens)
              VALUES ($1, $2, date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
                      (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC',
-                     $3, $4, $5, $6::float8::numeric(10, 4))
+                     $3, $4, $5, $6::float8::numeric(10, 4), $7::int4)
              ON CONFLICT (company_id, COALESCE(agent_id, '00000000-0000-0000-0000-000000000000'::uuid), period_start)
              DO UPDATE SET message_count = COALESCE(chatapp_usage_records.message_count, 0) + EXCLUDED.message_count,
                            ai_response_count = COALESCE(chatapp_usage_records.ai_response_count, 0)
                                                + EXCLUDED.ai_response_count,
                            token_count = COALESCE(chatapp_usage_records.token_count, 0) + EXCLUDED.token_count,
                            estimated_cost = COALESCE(chatapp_usage_records.estimated_cost, 0) + EXCLUDED.estimated_cost,
+                           unpriced_tokens = chatapp_usage_records.unpriced_tokens + EXCLUDED.unpriced_tokens,
                            updated_at = now()";
 
-/// Adds to this month's usage row of (company, agent).
+/// Adds to this month's usage row of (company, agent). `unpriced_tokens`: tokens of a model the
+/// catalog has no price for (counted, not priced at 0; `cost` leaves them out).
+#[allow(clippy::too_many_arguments)]
 pub async fn record_usage(
     tx: &TenantTx,
     company: Uuid,
@@ -541,22 +544,12 @@ pub async fn record_usage(
     ai_responses: i32,
     tokens: i32,
     cost: f64,
+    unpriced_tokens: i32,
 ) -> Result<(), DbError> {
-    tx.client().execute(RECORD_USAGE, &[&company, &agent, &messages, &ai_responses, &tokens, &cost]).await?;
-    Ok(())
-}
-
-/// Price per million input / output tokens of a model (by provider model id or slug).
-pub async fn model_price(tx: &TenantTx, model: &str) -> Result<(f64, f64), DbError> {
-    let row = tx
-        .client()
-        .query_opt(
-            "SELECT input_price_per_1m::float8, output_price_per_1m::float8 FROM chatapp_ai_models
-             WHERE provider_model = $1 OR slug = $1 ORDER BY is_active DESC LIMIT 1",
-            &[&model],
-        )
+    tx.client()
+        .execute(RECORD_USAGE, &[&company, &agent, &messages, &ai_responses, &tokens, &cost, &unpriced_tokens])
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))).unwrap_or((0.0, 0.0)))
+    Ok(())
 }
 
 const ESCALATION_RULES: &str = "SELECT id, name, trigger_keywords, trigger_conditions, priority, is_active

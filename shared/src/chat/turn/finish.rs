@@ -85,8 +85,9 @@ pub(super) struct Priced {
 /// Writes the reply (if any) as long as the conversation's owner is still `owner` (checked under
 /// the conversation's row lock: a support agent who took it over meanwhile wins, and the reply
 /// is dropped), the counters, the running summary when its step is due, the
-/// usage record (tokens and, for a priced model, the estimated cost) and the customer's
-/// last-seen in one transaction. The writes go out in one pipelined round trip and run in a
+/// usage record (tokens and, for a priced model, the estimated cost; the tokens of a model the
+/// catalog has no price for are counted as `unpriced_tokens`, never priced at 0) and the
+/// customer's last-seen in one transaction. The writes go out in one pipelined round trip and run in a
 /// fixed order (the conversation's rows, then the rows other turns share: agent, usage,
 /// customer), so concurrent turns always lock them in the same order and cannot deadlock.
 pub(super) async fn finish(
@@ -116,17 +117,29 @@ pub(super) async fn finish(
     let total = s.stored + i64::from(ai);
     let step = summary_step(s, total);
     let written = Box::pin(async {
-        let (mut tokens, mut cost) = (0i32, 0.0f64);
+        let (mut tokens, mut cost, mut unpriced) = (0i32, 0.0f64, 0i32);
         let mut reply = reply;
         if let Some(p) = &priced {
             tokens = i32::try_from(p.usage.input_tokens + p.usage.output_tokens).unwrap_or(i32::MAX);
             if !p.extractive {
-                let (input_price, output_price) = repo::model_price(&tx, &p.model).await?;
-                cost = (f64::from(p.usage.input_tokens) * input_price
-                    + f64::from(p.usage.output_tokens) * output_price)
-                    / 1_000_000.0;
-                if let Some((_, meta)) = reply.as_mut() {
-                    meta["estimated_cost"] = json!(cost);
+                match crate::repo::models::price_for(&tx, &p.model).await? {
+                    Some((input_price, output_price)) => {
+                        cost = (f64::from(p.usage.input_tokens) * input_price
+                            + f64::from(p.usage.output_tokens) * output_price)
+                            / 1_000_000.0;
+                        if let Some((_, meta)) = reply.as_mut() {
+                            meta["estimated_cost"] = json!(cost);
+                        }
+                    }
+                    // Not a silent 0: the tokens are counted as unpriced and the reply says so.
+                    None => {
+                        tracing::warn!(model = %p.model, "no price for this model: usage recorded without a cost");
+                        unpriced = tokens;
+                        if let Some((_, meta)) = reply.as_mut() {
+                            meta["estimated_cost"] = Value::Null;
+                            meta["cost_unknown"] = json!(true);
+                        }
+                    }
                 }
             }
         }
@@ -164,7 +177,7 @@ pub(super) async fn finish(
                     repo::count_conversation(&tx, company, conversation, f64::from(s.average), ai),
                     summarize,
                     repo::count_agent_messages(&tx, company, s.agent.id, 1 + i32::from(ai)),
-                    repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost),
+                    repo::record_usage(&tx, company, s.agent.id, 1, i32::from(ai), tokens, cost, unpriced),
                     touch,
                 )
             })
