@@ -16,6 +16,10 @@ ALTER TABLE chatapp_channel_configs
     ADD COLUMN last_check_at      timestamptz,
     ADD COLUMN last_check_error   text;
 
+-- An inbound email address belongs to one company: replies go out from it.
+CREATE UNIQUE INDEX channel_email_address_idx ON chatapp_channel_configs (lower(credentials_hint ->> 'address'))
+    WHERE channel = 'email';
+
 -- The webhook knows only the configuration id in its path: this gives it the company (to open a
 -- tenant transaction) and the sealed credentials (to verify the request) before anything is
 -- stored. Nothing is returned for another channel's id or a deleted company.

@@ -369,11 +369,22 @@ async fn test_connection_speaks_each_providers_api_and_records_the_outcome() {
     assert_eq!(auth, Some(format!("Bearer {COMPATIBLE_KEY}").as_str()));
     assert_hidden(&r);
 
-    // A server that is not there: the failure is the outcome, not an error of the route.
+    // Moving a key to another server takes the key again: an admin who never saw it cannot
+    // point it at a server of their own.
     let r = call(
         &env,
         admin,
         Req::patch(&format!("/admin/provider-keys/{id}")).json(json!({"base_url": "http://127.0.0.1:9/v1"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("api_key"), "{}", r.body);
+    // A server that is not there: the failure is the outcome, not an error of the route.
+    let r = call(
+        &env,
+        admin,
+        Req::patch(&format!("/admin/provider-keys/{id}"))
+            .json(json!({"base_url": "http://127.0.0.1:9/v1", "api_key": COMPATIBLE_KEY})),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);

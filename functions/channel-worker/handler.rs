@@ -69,6 +69,9 @@ pub async fn handle_job(deps: &AppDeps, job: &TurnJob) -> Result<Handled, ApiErr
             let handled = Handled::Answered { message: out.message.id, reply: out.reply.as_ref().map(|r| r.id) };
             (handled, Some(out.message.id), None)
         }
+        // Another delivery of this job is running the same turn: retried later, when it has
+        // finished (and the retry replays its result).
+        Err(e) if e.code() == "duplicate_message" => return Err(e),
         // A refusal is final (a retry would be refused again): recorded, not retried.
         Err(e) if e.status().is_client_error() => {
             tracing::warn!(inbound = %inbound.id, code = e.code(), error = %e, "channel turn refused");

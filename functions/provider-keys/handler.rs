@@ -272,7 +272,16 @@ fn provider_error(status: u16, body: &str, api_key: &str) -> String {
 
 /// The provider's cheapest authenticated read with `api_key`: `Ok` when it accepted the key.
 async fn test_connection(provider: &str, base: Option<&str>, api_key: &str) -> Result<(), String> {
-    let http = chatapp::channels::http();
+    // No redirects: the key is sent to the configured host and nowhere else.
+    static NO_REDIRECTS: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let http = NO_REDIRECTS.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .expect("HTTP client with rustls")
+    });
     let request = if provider == KeyProvider::Anthropic.as_str() {
         let base = base.unwrap_or(ANTHROPIC_BASE).trim_end_matches('/');
         http.get(format!("{base}/v1/models"))
@@ -402,6 +411,11 @@ async fn update(
         Some(None) => Some(None),
         None => None,
     };
+    // A key goes only where it was entered for: moving it to another server takes the key
+    // again, so an admin who never saw it cannot send it to a server of their own.
+    if base.is_some() && body.api_key.is_none() {
+        return Err(ApiError::validation("api_key: required when base_url changes"));
+    }
     let rotated = match body.api_key.as_deref() {
         Some(raw) => {
             let secret = api_key(raw)?;

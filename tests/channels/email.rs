@@ -142,11 +142,24 @@ fn confirmation(server: &MockServer) -> Value {
     }))
 }
 
-/// A signed SNS notification carrying SES's receipt of `mail` (the SNS action, base64).
+/// A signed SNS notification carrying SES's receipt of `mail` (the SNS action, base64), for
+/// the mail's `To:` address.
 fn notification(server: &MockServer, mail: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(mail);
+    let to = text
+        .lines()
+        .find_map(|l| l.strip_prefix("To:"))
+        .map(|t| t.trim().rsplit('<').next().unwrap_or("").trim_end_matches('>').trim().to_string())
+        .unwrap_or_default();
+    notification_to(server, mail, &to)
+}
+
+/// The same, with SES's recipient list saying the mail was for `recipient`.
+fn notification_to(server: &MockServer, mail: &[u8], recipient: &str) -> Value {
     let ses = json!({
         "notificationType": "Received",
         "receipt": {
+            "recipients": [recipient],
             "spamVerdict": {"status": "PASS"},
             "virusVerdict": {"status": "PASS"},
             "action": {"type": "SNS", "topicArn": TOPIC, "encoding": "BASE64"},
@@ -327,4 +340,20 @@ async fn an_auto_reply_is_ignored_and_never_answered() {
     assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
     assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 0);
     assert_eq!(run_workers(&env).await, (0, 0));
+}
+
+#[tokio::test]
+async fn mail_for_another_address_on_the_same_topic_is_not_this_channels() {
+    let server = MockServer::start().await;
+    sns_endpoints(&server).await;
+    let env = email_env(&server).await;
+    let (t, id, address) = email_channel(&env, "mail-other").await;
+    // One SES rule serving several companies: this notification is for someone else's address.
+    let (_, _, raw) = customer_mail(&address, "");
+    let r = env
+        .send(function("email"), delivery(id, &notification_to(&server, &raw, "support@another-company.test")))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!((r.body["stored"].clone(), r.body["ignored"].clone()), (json!(0), json!(1)));
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
 }

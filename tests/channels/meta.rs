@@ -437,3 +437,15 @@ async fn the_channels_greeting_opens_each_new_conversation_once() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body["error"]["message"].as_str().unwrap().contains("settings.greeting"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_message_to_another_number_of_the_same_meta_app_is_not_this_channels() {
+    let server = MockServer::start().await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-other-number").await;
+    let body = String::from_utf8(whatsapp_payload(None)).unwrap().replace("106540352242922", "999999999999999");
+    let r = env.send(function("whatsapp"), signed(id, body.as_bytes())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!((r.body["stored"].clone(), r.body["ignored"].clone()), (json!(0), json!(1)));
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
+}

@@ -563,6 +563,9 @@ pub fn build_reply(our_address: &str, to: &str, context: &Value, text: &str) -> 
     if !references.is_empty() {
         header("References", &fold_ids(&references));
     }
+    // Marks the reply as automatic: another support inbox (ours included) drops it instead of
+    // answering, so two assistants never mail each other in a loop.
+    header("Auto-Submitted", "auto-replied");
     header("MIME-Version", "1.0");
     header("Content-Type", "text/plain; charset=utf-8");
     header("Content-Transfer-Encoding", "8bit");

@@ -628,8 +628,14 @@ async fn post_activity(
         return Ok(json);
     }
     if status == 401 {
-        // A revoked or rotated secret: the next attempt must fetch a new token.
+        // An expired or revoked token: the next attempt fetches a new one (a wrong secret then
+        // fails at the token endpoint, permanently).
         forget_token(ep, creds).await;
+        return Err(SendError::Retryable {
+            status: Some(401),
+            message: "token refused; fetching a new one".into(),
+            retry_after: None,
+        });
     }
     let message = non_empty(json.pointer("/error/message"))
         .or(non_empty(json.get("message")))

@@ -81,7 +81,20 @@ pub async fn receive(
                 };
             }
             meta::verify(&req, creds.app_secret.expose())?;
-            let parsed = meta::parse(kind, req.body)?;
+            let mut parsed = meta::parse(kind, req.body)?;
+            // One Meta app has one callback URL for all its numbers and pages: messages to
+            // another number or page of the app are not this configuration's to answer.
+            if let Verdict::Messages { messages, ignored } = &mut parsed.verdict {
+                let (field, ours) = match kind {
+                    ChannelKind::Whatsapp => ("phone_number_id", creds.phone_number_id.as_deref()),
+                    _ => ("page_id", creds.page_id.as_deref()),
+                };
+                if let Some(ours) = ours {
+                    let before = messages.len();
+                    messages.retain(|m| m.reply_context.get(field).and_then(Value::as_str).is_none_or(|id| id == ours));
+                    *ignored += before - messages.len();
+                }
+            }
             let receipts = parsed.statuses.into_iter().map(|s| (s.provider_message_id, s.status, s.error)).collect();
             (parsed.verdict, receipts)
         }
@@ -137,6 +150,16 @@ async fn receive_email(
         }
         email::SnsMessage::UnsubscribeConfirmation => Ok(Verdict::ignored(1)),
         email::SnsMessage::Notification(notification) => {
+            // One SES rule may serve several companies' addresses: only mail addressed to this
+            // channel's address is this channel's.
+            let ours = notification
+                .pointer("/receipt/recipients")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().filter_map(Value::as_str).any(|a| a.eq_ignore_ascii_case(&creds.address)));
+            if !ours {
+                tracing::info!("inbound email not addressed to this channel's address: ignored");
+                return Ok(Verdict::ignored(1));
+            }
             let raw = match email::mail_source(&notification)? {
                 email::MailSource::Skip(why) => {
                     tracing::info!(reason = why, "inbound email skipped");

@@ -399,7 +399,8 @@ pub async fn finish_inbound(
 ) -> Result<(), DbError> {
     tx.client()
         .execute(
-            "UPDATE chatapp_channel_inbound SET status = CASE WHEN $3::text IS NULL THEN 'answered' ELSE 'failed' END,
+            "UPDATE chatapp_channel_inbound
+             SET status = CASE WHEN status = 'answered' OR $3::text IS NULL THEN 'answered' ELSE 'failed' END,
                  message_id = COALESCE($2, message_id), error = $3, processed_at = now()
              WHERE id = $1",
             &[&id, &message, &error],
@@ -457,8 +458,8 @@ pub async fn claim_delivery(
             "SELECT m.content, c.channel::text, (c.context ->> 'channel_config_id')::uuid, c.external_id,
                     (SELECT i.reply_context FROM chatapp_channel_inbound i
                      WHERE i.conversation_id = c.id ORDER BY i.received_at DESC LIMIT 1),
-                    (SELECT COALESCE(i.sent_at, i.received_at) FROM chatapp_channel_inbound i
-                     WHERE i.conversation_id = c.id ORDER BY i.received_at DESC LIMIT 1),
+                    (SELECT max(COALESCE(i.sent_at, i.received_at)) FROM chatapp_channel_inbound i
+                     WHERE i.conversation_id = c.id),
                     c.customer_email
              FROM chatapp_messages m JOIN chatapp_conversations c ON c.id = m.conversation_id
              WHERE m.id = $1",
@@ -538,9 +539,12 @@ pub async fn apply_receipt(
         .execute(
             "UPDATE chatapp_channel_deliveries
              SET status = CASE
+                     -- A delivery with parts still to send keeps its status (the sender's claim
+                     -- needs it); its receipts are kept in the timestamps below.
+                     WHEN status IN ('pending', 'sending') THEN status
                      WHEN $3::text = 'failed' THEN 'failed'
                      WHEN $3::text = 'read' THEN 'read'
-                     WHEN $3::text = 'delivered' AND status IN ('sending', 'sent') THEN 'delivered'
+                     WHEN $3::text = 'delivered' AND status = 'sent' THEN 'delivered'
                      ELSE status END,
                  error_code = CASE WHEN $3::text = 'failed' THEN 'provider' ELSE error_code END,
                  error = CASE WHEN $3::text = 'failed' THEN $4::text ELSE error END,
