@@ -60,8 +60,10 @@ impl MailSender for SesMailSender {
                 let code = e.code().unwrap_or("unknown").to_string();
                 let message = e.message().unwrap_or("SES request failed").to_string();
                 // Throttling and service trouble pass; a rejected message or identity does not.
-                if matches!(code.as_str(), "TooManyRequestsException" | "LimitExceededException" | "unknown")
-                    || code.contains("Throttl")
+                if matches!(
+                    code.as_str(),
+                    "TooManyRequestsException" | "LimitExceededException" | "InternalFailure" | "unknown"
+                ) || code.contains("Throttl")
                     || code.contains("ServiceUnavailable")
                 {
                     Err(SendError::Retryable { status: None, message: format!("{code}: {message}"), retry_after: None })

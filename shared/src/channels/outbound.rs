@@ -69,16 +69,11 @@ pub async fn deliver(
         return fail(deps, company, message, "channel_missing", "the conversation's channel configuration is gone")
             .await;
     };
-    let key = SealingKey::new(deps.cfg.secrets_key.expose());
-    let plain = key.open(company, config, &sealed).map_err(ApiError::internal)?;
-    let creds = match kind {
-        ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
-            Creds::Meta(serde_json::from_slice(&plain).map_err(ApiError::internal)?)
-        }
-        ChannelKind::Telegram => Creds::Telegram(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
-        ChannelKind::Slack => Creds::Slack(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
-        ChannelKind::Teams => Creds::Teams(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
-        ChannelKind::Email => Creds::Email(serde_json::from_slice(&plain).map_err(ApiError::internal)?),
+    // Credentials that do not open (another key, a damaged row) will not open on a retry
+    // either: the delivery fails for the operator to see instead of cycling through the queue.
+    let Some(creds) = open_credentials(deps, company, config, kind, &sealed) else {
+        return fail(deps, company, message, "credentials_unreadable", "the channel's credentials could not be opened")
+            .await;
     };
     if let Creds::Email(c) = &creds {
         // One message per reply, threaded under the customer's (no splitting: mail has no limit
@@ -189,6 +184,19 @@ async fn conclude(
     }
     .await;
     tx.finish(result).await
+}
+
+fn open_credentials(deps: &AppDeps, company: Uuid, config: Uuid, kind: ChannelKind, sealed: &[u8]) -> Option<Creds> {
+    let plain = SealingKey::new(deps.cfg.secrets_key.expose()).open(company, config, sealed).ok()?;
+    Some(match kind {
+        ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
+            Creds::Meta(serde_json::from_slice(&plain).ok()?)
+        }
+        ChannelKind::Telegram => Creds::Telegram(serde_json::from_slice(&plain).ok()?),
+        ChannelKind::Slack => Creds::Slack(serde_json::from_slice(&plain).ok()?),
+        ChannelKind::Teams => Creds::Teams(serde_json::from_slice(&plain).ok()?),
+        ChannelKind::Email => Creds::Email(serde_json::from_slice(&plain).ok()?),
+    })
 }
 
 async fn fail(deps: &AppDeps, company: Uuid, message: Uuid, code: &str, text: &str) -> Result<Delivered, ApiError> {
