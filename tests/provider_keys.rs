@@ -4,7 +4,7 @@
 //! provider's error recorded); roles, cross-tenant ids and checked fields.
 
 use chatapp::sealed::SealingKey;
-use chatapp_functions::http_function::HttpFunction::ProviderKeys;
+use chatapp_functions::http_function::HttpFunction::{self, ProviderKeys};
 use chatapp_tests::{assert_error, Req, Resp, Tenant, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -404,4 +404,93 @@ async fn test_connection_speaks_each_providers_api_and_records_the_outcome() {
     for s in SECRETS {
         assert!(!audit.contains(s), "a key in the audit log");
     }
+}
+
+/// A streamed OpenAI answer.
+fn answer_stream() -> ResponseTemplate {
+    let chunk = |v: Value| format!("data: {v}\n\n");
+    let body = [
+        chunk(json!({"model": "gpt-4o-mini", "choices": [{"index": 0, "delta": {"content": "Five days."}}]})),
+        chunk(json!({"model": "gpt-4o-mini", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat();
+    ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(body)
+}
+
+#[tokio::test]
+async fn a_companys_own_key_answers_its_turns_and_other_companies_keep_the_platforms() {
+    // The platform's OpenAI endpoint, and the one the company's key points at.
+    let platform = MockServer::start().await;
+    let own = MockServer::start().await;
+    for (server, key) in [(&platform, "sk-platform-key"), (&own, OPENAI_KEY)] {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .and(header("authorization", format!("Bearer {key}").as_str()))
+            .respond_with(answer_stream())
+            .mount(server)
+            .await;
+    }
+    let base = format!("{}/v1", platform.uri());
+    let env = TestEnv::with(&[
+        ("CHAT_PROVIDER", "openai"),
+        ("CHAT_BASE_URL", &base),
+        ("CHAT_API_KEY", "sk-platform-key"),
+        ("CHAT_MODEL", "gpt-4o-mini"),
+    ])
+    .await;
+    let mut conversations = Vec::new();
+    for slug in ["own-key", "no-key"] {
+        let t = env.company(slug, "starter").await;
+        let owner = env.owner().await;
+        let agent: Uuid = owner
+            .query_one(
+                "INSERT INTO chatapp_agents (company_id, name, status, system_prompt, rag_enabled)
+                 VALUES ($1, 'Ada', 'active', 'You help.', false) RETURNING id",
+                &[&t.company_id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        owner
+            .execute(
+                "INSERT INTO chatapp_widget_configs (company_id, agent_id) VALUES ($1, $2)",
+                &[&t.company_id, &agent],
+            )
+            .await
+            .unwrap();
+        if slug == "own-key" {
+            let r = call(
+                &env,
+                &t.admin_token,
+                Req::post("/admin/provider-keys").json(openai_key(Some(&format!("{}/v1", own.uri())))),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+        let r = env
+            .send(HttpFunction::Widget, Req::post(&format!("/widget/agents/{agent}/sessions")).json(json!({})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        conversations.push((
+            r.body["conversation_id"].as_str().unwrap().to_string(),
+            r.body["session_token"].as_str().unwrap().to_string(),
+        ));
+    }
+    for (conversation, token) in &conversations {
+        let r = env
+            .send(
+                HttpFunction::Widget,
+                Req::post(&format!("/widget/conversations/{conversation}/messages"))
+                    .token(token)
+                    .json(json!({"content": "How long do refunds take?"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["reply"]["metadata"]["kind"], "answer", "{}", r.body);
+    }
+    // One turn each: the company with a key on its own endpoint with its own key, the other on
+    // the platform's (the mocks answer only the right Authorization header).
+    assert_eq!(own.received_requests().await.unwrap().len(), 1);
+    assert_eq!(platform.received_requests().await.unwrap().len(), 1);
 }

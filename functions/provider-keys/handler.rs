@@ -21,7 +21,9 @@
 //! `Authorization: Bearer <key>`, Anthropic with `GET {base}/v1/models`, `x-api-key` and
 //! `anthropic-version`, and records when it ran and what failed.
 //!
-//! Not yet used by the chat turn: turns still call the platform's configured provider.
+//! The chat turn uses a company's active key for the platform's configured provider (OpenAI or
+//! Anthropic; `openai_compatible` keys are stored and tested, not used by turns), with the key's
+//! base URL when it has one (`chatapp::chat::company_keys`, cached per process for 30 s).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -304,7 +306,7 @@ async fn test_connection(provider: &str, base: Option<&str>, api_key: &str) -> R
 }
 
 /// Add a provider key. The key is sealed and never returned: the response shows its last four
-/// characters. (Not yet used by the chat turn, which still calls the platform's provider.)
+/// characters. The company's turns use it when its provider is the platform's chat provider.
 #[utoipa::path(post, path = "/admin/provider-keys", tag = "provider_keys", security(("bearer" = [])),
     params(CompanyParam), request_body = CreateKeyBody,
     responses(
@@ -344,7 +346,10 @@ async fn create(
         Ok::<_, ApiError>(key)
     }
     .await;
-    Ok((StatusCode::CREATED, Json(tx.finish(created).await?)))
+    let created = tx.finish(created).await?;
+    // This process's turns see the change at once; others within the model cache's TTL.
+    chatapp::chat::company_keys::forget(company);
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// List the company's provider keys, newest first (never the keys themselves).
@@ -441,7 +446,9 @@ async fn update(
         Ok::<_, ApiError>(after)
     }
     .await;
-    Ok(Json(tx.finish(updated).await?))
+    let updated = tx.finish(updated).await?;
+    chatapp::chat::company_keys::forget(company);
+    Ok(Json(updated))
 }
 
 /// Delete a provider key.
@@ -464,6 +471,7 @@ async fn delete(
     }
     .await;
     tx.finish(deleted).await?;
+    chatapp::chat::company_keys::forget(company);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,3 +1,4 @@
+pub mod company_keys;
 pub mod escalation;
 pub mod hours;
 pub mod model;

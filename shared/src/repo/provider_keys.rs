@@ -199,3 +199,21 @@ pub async fn delete(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<bool, DbEr
         .await?;
     Ok(n == 1)
 }
+
+/// The company's active key for `provider` (what the chat turn uses instead of the platform's):
+/// its id, API base override and sealed key.
+pub async fn active_for(
+    tx: &TenantTx,
+    company: Uuid,
+    provider: &str,
+) -> Result<Option<(Uuid, Option<String>, Vec<u8>)>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT id, base_url, key_sealed FROM chatapp_provider_keys
+             WHERE company_id = $1 AND provider = $2 AND is_active",
+            &[&company, &provider],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}

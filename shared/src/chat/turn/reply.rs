@@ -144,7 +144,9 @@ pub(super) async fn generate(
                    "page": h.chunk.page_number, "section": h.chunk.section_title, "score": h.score})
         })
         .collect();
-    let (text, meta, priced) = match deps.chat.complete(&request, on_delta).await {
+    // The company's own key when it has one for the platform's provider.
+    let model = crate::chat::company_keys::model_for(deps, ctx, ctx.require_company()?.as_uuid()).await;
+    let (text, meta, priced) = match model.complete(&request, on_delta).await {
         Ok(answer) => {
             let meta = json!({
                 "reply_to": staged.message.id, "kind": "answer", "model": answer.model,
@@ -165,7 +167,7 @@ pub(super) async fn generate(
                 .and_then(Value::as_str)
                 .unwrap_or(FALLBACK_MESSAGE)
                 .to_string();
-            let meta = json!({"reply_to": staged.message.id, "kind": "fallback", "model": deps.chat.name(),
+            let meta = json!({"reply_to": staged.message.id, "kind": "fallback", "model": model.name(),
                               "error": e.to_string(), "confidence": confidence});
             (text, meta, None)
         }
