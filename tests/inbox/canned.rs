@@ -334,3 +334,14 @@ async fn rendering_fills_variables_and_counts_uses() {
     let got = env.send(Inbox, Req::get(&one(&canned["id"])).token(&sam_token)).await;
     assert_eq!(got.body["usage_count"], 2);
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_filter_is_a_clear_400() {
+    // Found by schemathesis: PostgreSQL text cannot hold NUL, and the list answered 500.
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let (_, sam_token) = env.member(&t, "sam@acme.test", "support_agent", json!({})).await;
+    let r = env.send(Inbox, Req::get(&format!("{PATH}?shortcut=ab%00c&q=")).token(&sam_token)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("shortcut"), "{}", r.body);
+}

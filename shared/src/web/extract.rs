@@ -100,6 +100,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 }
 
 fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // PostgreSQL text cannot hold NUL: a filter carrying one is refused here, for every route,
+    // instead of failing as a database error.
+    if let Some((k, _)) =
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(ApiError::validation(format!("query: {k} must not contain NUL characters")));
+    }
     axum::extract::Query::<T>::try_from_uri(
         &format!("/?{query}").parse().map_err(|_| ApiError::validation("bad query string"))?,
     )
