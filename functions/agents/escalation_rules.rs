@@ -40,7 +40,6 @@ use chatapp::repo::escalation_rules::{self as repo, EscalationRule, RuleFields};
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{domain, ApiError};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -275,17 +274,6 @@ impl AssignmentLogic {
     }
 }
 
-/// The body as `T`, or a 400 naming the bad field (`trigger_conditions.sentimentTreshold: unknown
-/// field ...`).
-fn typed<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize::<_, T>(body).map_err(|e| {
-        let path = e.path().to_string();
-        // The root's path displays as ".".
-        let field = if path == "." { "request body".to_string() } else { path };
-        ApiError::validation(format!("{field}: {}", e.inner()))
-    })
-}
-
 fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(ApiError::internal)
 }
@@ -395,11 +383,10 @@ async fn create_rule(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
     meta: RequestMeta,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<CreateRuleBody>,
 ) -> Result<(StatusCode, Json<EscalationRule>), ApiError> {
     ctx.authorize(Resource::Agents, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
-    let body: CreateRuleBody = typed(body)?;
     let name = domain::text("name", &body.name, MAX_NAME)?;
     let description = domain::optional_text("description", body.description.as_deref(), MAX_DESCRIPTION)?;
     let trigger_keywords = keywords(body.trigger_keywords.unwrap_or_default())?;
@@ -489,12 +476,11 @@ async fn update_rule(
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     IdPath(id): IdPath<EscalationRuleId>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<UpdateRuleBody>,
 ) -> Result<Json<EscalationRule>, ApiError> {
     ctx.authorize(Resource::Agents, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
     let id = id.as_uuid();
-    let body: UpdateRuleBody = typed(body)?;
     let name = body.name.as_deref().map(|n| domain::text("name", n, MAX_NAME)).transpose()?;
     let description = match body.description {
         Some(Some(d)) => Some(Some(domain::text("description", &d, MAX_DESCRIPTION)?)),
@@ -584,7 +570,7 @@ mod tests {
     use serde_json::json;
 
     fn conditions(v: Value) -> Result<Value, ApiError> {
-        to_json(&typed::<TriggerConditions>(v)?.validated()?)
+        to_json(&chatapp::web::from_value::<TriggerConditions>("trigger_conditions", v)?.validated()?)
     }
 
     #[test]
@@ -604,7 +590,11 @@ mod tests {
         let e = conditions(json!({"triggerType": "moon"})).unwrap_err().to_string();
         assert!(e.starts_with("trigger_conditions.triggerType"), "{e}");
         assert!(conditions(json!({"keywords": ["a"]})).is_err());
-        assert!(typed::<TriggerConditions>(json!({"sentimentTreshold": -0.5})).is_err());
+        assert!(chatapp::web::from_value::<TriggerConditions>(
+            "trigger_conditions",
+            json!({"sentimentTreshold": -0.5})
+        )
+        .is_err());
     }
 
     #[test]

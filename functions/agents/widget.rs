@@ -33,9 +33,7 @@ use chatapp::sealed::SealingKey;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, RequestMeta, Tenant};
 use chatapp::{domain, ApiError};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -241,16 +239,6 @@ struct IdentitySecretShown {
     usage: String,
 }
 
-/// The body as `T`, or a 400 naming the bad field (`theme: unknown variant ...`).
-fn typed<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize::<_, T>(body).map_err(|e| {
-        let path = e.path().to_string();
-        // The root's path displays as ".".
-        let field = if path == "." { "request body".to_string() } else { path };
-        ApiError::validation(format!("{field}: {}", e.inner()))
-    })
-}
-
 /// Trimmed text of 1..=`max` characters; `null` (clear) and absent pass.
 fn text(field: &str, value: Option<Option<String>>, max: usize) -> Result<Option<Option<String>>, ApiError> {
     match value {
@@ -354,12 +342,12 @@ async fn update_widget_draft(
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     IdPath(id): IdPath<AgentId>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<WidgetDraftBody>,
 ) -> Result<Json<WidgetAdminConfig>, ApiError> {
     ctx.authorize(Resource::Agents, Access::Write)?;
     let company = ctx.require_company()?.as_uuid();
     let agent = id.as_uuid();
-    let changes = typed::<WidgetDraftBody>(body)?.validated()?;
+    let changes = body.validated()?;
     let tx = deps.db.begin(&ctx).await?;
     let updated = async {
         require_agent(&tx, company, agent).await?;
@@ -467,11 +455,12 @@ mod tests {
 
     #[test]
     fn bodies_name_their_bad_field() {
-        let e = typed::<WidgetDraftBody>(json!({"theme": "purple"})).err().unwrap().to_string();
+        let e = chatapp::web::from_value::<WidgetDraftBody>("", json!({"theme": "purple"})).err().unwrap().to_string();
         assert!(e.contains("theme"), "{e}");
-        let e = typed::<WidgetDraftBody>(json!({"colour": "#fff"})).err().unwrap().to_string();
+        let e = chatapp::web::from_value::<WidgetDraftBody>("", json!({"colour": "#fff"})).err().unwrap().to_string();
         assert!(e.contains("colour"), "{e}");
-        let body = typed::<WidgetDraftBody>(json!({"title": null, "position": "bottom-left"})).unwrap();
+        let body =
+            chatapp::web::from_value::<WidgetDraftBody>("", json!({"title": null, "position": "bottom-left"})).unwrap();
         assert!(matches!(body.title, Some(None)));
         assert!(body.subtitle.is_none());
     }

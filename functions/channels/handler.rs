@@ -167,12 +167,6 @@ fn name_of(name: Option<&str>) -> Result<Option<String>, ApiError> {
     chatapp::domain::optional_text("name", name, 255)
 }
 
-/// Deserialises `value` as `T`, a 400 naming the bad field otherwise.
-fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize::<_, T>(value.clone())
-        .map_err(|e| ApiError::validation(format!("credentials.{}: {}", e.path(), e.inner())))
-}
-
 /// Checks the admin's credentials for `kind`; returns them to seal (with the platform's secret
 /// slot left for the caller) and the hint admins may see.
 fn check_credentials(kind: ChannelKind, value: &Value) -> Result<(Value, Value), ApiError> {
@@ -192,28 +186,28 @@ fn check_credentials(kind: ChannelKind, value: &Value) -> Result<(Value, Value),
     let bad = |m: String| ApiError::validation(format!("credentials: {m}"));
     let hint = match kind {
         ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
-            let c: meta::Credentials = typed(value)?;
+            let c: meta::Credentials = chatapp::web::from_value("credentials", value.clone())?;
             c.validate(kind).map_err(bad)?;
             json!({"phone_number_id": c.phone_number_id, "page_id": c.page_id})
         }
         ChannelKind::Telegram => {
-            let c: telegram::Credentials = typed(value)?;
+            let c: telegram::Credentials = chatapp::web::from_value("credentials", value.clone())?;
             c.validate().map_err(bad)?;
             // The bot id is the part of the token before ':' (public; the rest is the secret).
             json!({"bot_id": c.bot_token.expose().split(':').next()})
         }
         ChannelKind::Slack => {
-            let c: slack::Credentials = typed(value)?;
+            let c: slack::Credentials = chatapp::web::from_value("credentials", value.clone())?;
             c.validate().map_err(bad)?;
             json!({"bot_user_id": c.bot_user_id})
         }
         ChannelKind::Teams => {
-            let c: teams::Credentials = typed(value)?;
+            let c: teams::Credentials = chatapp::web::from_value("credentials", value.clone())?;
             c.validate().map_err(bad)?;
             json!({"app_id": c.app_id, "tenant_id": c.tenant_id})
         }
         ChannelKind::Email => {
-            let c: chatapp::channels::email::Credentials = typed(value)?;
+            let c: chatapp::channels::email::Credentials = chatapp::web::from_value("credentials", value.clone())?;
             c.validate().map_err(bad)?;
             json!({"address": c.address, "topic_arn": c.topic_arn})
         }

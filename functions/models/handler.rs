@@ -31,9 +31,7 @@ use chatapp::repo::models::{self as repo, AiModel, ModelFields, PriceMatch};
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{domain, ApiError, TenantCtx};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -192,16 +190,6 @@ struct PriceQuery {
     model: String,
 }
 
-/// The body as `T`, or a 400 naming the bad field (`context_window: invalid type: ...`).
-fn typed<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize::<_, T>(body).map_err(|e| {
-        let path = e.path().to_string();
-        // The root's path displays as ".".
-        let field = if path == "." { "request body".to_string() } else { path };
-        ApiError::validation(format!("{field}: {}", e.inner()))
-    })
-}
-
 /// Writes are the master admin's alone.
 fn require_master(ctx: &TenantCtx) -> Result<(), ApiError> {
     if ctx.is_master_admin() {
@@ -308,10 +296,9 @@ async fn create(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
     meta: RequestMeta,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<CreateModelBody>,
 ) -> Result<(StatusCode, Json<AiModel>), ApiError> {
     require_master(&ctx)?;
-    let body: CreateModelBody = typed(body)?;
     let fields = ModelFields {
         slug: slug(&body.slug)?,
         name: domain::text("name", &body.name, MAX_NAME)?,
@@ -399,10 +386,9 @@ async fn update(
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     IdPath(id): IdPath<Uuid>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<UpdateModelBody>,
 ) -> Result<Json<AiModel>, ApiError> {
     require_master(&ctx)?;
-    let body: UpdateModelBody = typed(body)?;
     let new_slug = body.slug.as_deref().map(slug).transpose()?;
     let new_name = domain::optional_text("name", body.name.as_deref(), MAX_NAME)?;
     let new_provider_model =

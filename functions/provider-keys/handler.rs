@@ -36,7 +36,6 @@ use chatapp::sealed::SealingKey;
 use chatapp::tenant::Role;
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{domain, ApiError, TenantCtx};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -146,18 +145,6 @@ struct TestResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     provider_key: ProviderKey,
-}
-
-/// The body as `T`, or a 400 naming the bad field.
-fn typed<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize::<_, T>(body).map_err(|e| {
-        let path = e.path().to_string();
-        // The root's path displays as ".".
-        let field = if path == "." { "request body".to_string() } else { path };
-        // serde quotes a value of the wrong type (`invalid type: integer `123``): never a key's.
-        let message = if field == "api_key" { "must be a string".to_string() } else { e.inner().to_string() };
-        ApiError::validation(format!("{field}: {message}"))
-    })
 }
 
 /// Company admins of the company (and the master admin acting for one); the company's id.
@@ -317,10 +304,9 @@ async fn create(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
     meta: RequestMeta,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<CreateKeyBody>,
 ) -> Result<(StatusCode, Json<ProviderKey>), ApiError> {
     let company = authorize(&ctx)?;
-    let body: CreateKeyBody = typed(body)?;
     let name = domain::text("name", &body.name, MAX_NAME)?;
     let base = body.base_url.as_deref().map(base_url).transpose()?;
     if body.provider == KeyProvider::OpenaiCompatible && base.is_none() {
@@ -406,10 +392,9 @@ async fn update(
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     IdPath(id): IdPath<Uuid>,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(body): JsonBody<UpdateKeyBody>,
 ) -> Result<Json<ProviderKey>, ApiError> {
     let company = authorize(&ctx)?;
-    let body: UpdateKeyBody = typed(body)?;
     let name = domain::optional_text("name", body.name.as_deref(), MAX_NAME)?;
     let base = match &body.base_url {
         Some(Some(raw)) => Some(Some(base_url(raw)?)),
