@@ -88,21 +88,21 @@ where
 
 /// The embedded stand-in for an SQS event source mapping: receives `queue`'s jobs, hands them to
 /// `handle` as the SQS event Lambda would pass, and acknowledges the ones that did not fail.
-/// Returns the number of jobs received.
+/// Returns when the queue has nothing visible.
 pub async fn drain_local<F, Fut>(
     deps: &chatapp::app::AppDeps,
     queue: &str,
     mut handle: F,
-) -> Result<usize, chatapp::adapters::queue::QueueError>
+) -> Result<Drained, chatapp::adapters::queue::QueueError>
 where
     F: FnMut(aws_lambda_events::sqs::SqsEvent) -> Fut,
     Fut: std::future::Future<Output = aws_lambda_events::sqs::SqsBatchResponse>,
 {
-    let mut received = 0;
+    let mut total = Drained::default();
     loop {
         let jobs = deps.queue.receive(queue, 10).await?;
         if jobs.is_empty() {
-            return Ok(received);
+            return Ok(total);
         }
         let response = handle(sqs_event(&jobs)).await;
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
@@ -111,8 +111,16 @@ where
                 deps.queue.delete(queue, &job.receipt).await?;
             }
         }
-        received += jobs.len();
+        total.received += jobs.len();
+        total.failed += failed.len();
     }
+}
+
+/// What one pass over an embedded queue did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    pub received: usize,
+    pub failed: usize,
 }
 
 /// Jobs received from the embedded queue as the SQS event Lambda would pass: what the local

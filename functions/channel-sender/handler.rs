@@ -67,7 +67,7 @@ pub async fn handle(deps: &AppDeps, payload: Value) -> Result<Value, ApiError> {
 
 /// The embedded stand-in for the SQS event source mapping (see [`crate::drain_local`]).
 pub async fn drain_queue(deps: &AppDeps) -> Result<usize, chatapp::adapters::queue::QueueError> {
-    crate::drain_local(deps, CHANNEL_SEND, |event| handle_jobs(deps, event)).await
+    crate::drain_local(deps, CHANNEL_SEND, |event| handle_jobs(deps, event)).await.map(|d| d.received)
 }
 
 /// The local runner's worker: drain the queue every `idle`.

@@ -86,21 +86,7 @@ pub async fn handle(deps: &AppDeps, payload: Value) -> Result<Value, chatapp::Ap
 /// jobs, runs them through [`handle_jobs`] as Lambda would, and acknowledges the ones that did
 /// not fail. Returns the number of jobs received.
 pub async fn drain_queue(deps: &AppDeps) -> Result<usize, chatapp::adapters::queue::QueueError> {
-    let mut received = 0;
-    loop {
-        let jobs = deps.queue.receive(ESCALATION, 10).await?;
-        if jobs.is_empty() {
-            return Ok(received);
-        }
-        let response = handle_jobs(deps, crate::sqs_event(&jobs)).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for job in &jobs {
-            if !failed.contains(&job.id.as_str()) {
-                deps.queue.delete(ESCALATION, &job.receipt).await?;
-            }
-        }
-        received += jobs.len();
-    }
+    crate::drain_local(deps, ESCALATION, |event| handle_jobs(deps, event)).await.map(|d| d.received)
 }
 
 /// The local runner's worker: drain the escalation queue every `idle`, and sweep every company

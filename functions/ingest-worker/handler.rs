@@ -87,33 +87,13 @@ fn batch_response(failed_ids: Vec<String>) -> SqsBatchResponse {
     serde_json::from_value(json!({"batchItemFailures": failures})).expect("batch response shape")
 }
 
-/// What one pass over the queue did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Drained {
-    pub received: usize,
-    pub failed: usize,
-}
+pub use crate::Drained;
 
 /// The embedded stand-in for the SQS event source mapping: receives batches from the
 /// configured queue, runs them through [`handle`] exactly as Lambda would, and acknowledges
 /// the messages that did not fail. Returns when the queue has nothing visible.
 pub async fn drain(deps: &AppDeps) -> Result<Drained, chatapp::adapters::queue::QueueError> {
-    let mut total = Drained::default();
-    loop {
-        let jobs = deps.queue.receive(INGEST, 10).await?;
-        if jobs.is_empty() {
-            return Ok(total);
-        }
-        let response = handle(deps, crate::sqs_event(&jobs)).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for job in &jobs {
-            if !failed.contains(&job.id.as_str()) {
-                deps.queue.delete(INGEST, &job.receipt).await?;
-            }
-        }
-        total.received += jobs.len();
-        total.failed += failed.len();
-    }
+    crate::drain_local(deps, INGEST, |event| handle(deps, event)).await
 }
 
 /// The local runner's worker loop: drain, then wait a little, forever.

@@ -13,7 +13,7 @@ use super::deliver::{self, Outcome, RetryPolicy};
 use super::{email, format, meta, slack, teams, telegram, ChannelKind, SendError, SentId};
 use crate::app::AppDeps;
 use crate::error::ApiError;
-use crate::repo::channels::{self as repo, Outgoing};
+use crate::repo::channels as repo;
 use crate::sealed::SealingKey;
 
 /// How long a sender owns a claimed delivery before another may take it over.
@@ -89,7 +89,7 @@ pub async fn deliver(
             tokio::time::sleep,
         )
         .await;
-        return conclude(deps, company, message, &out, outcome, 1, 0).await;
+        return conclude(deps, company, message, outcome, 1, 0).await;
     }
     let thread = out.thread.clone().unwrap_or_default();
 
@@ -98,8 +98,7 @@ pub async fn deliver(
     let outside_window = kind.has_reply_window()
         && out.last_customer_at.is_none_or(|t| Utc::now() - t > chrono::Duration::hours(REPLY_WINDOW_HOURS));
     if outside_window {
-        let settings = channel_settings(deps, company, config).await?;
-        let template = settings.get("window_template");
+        let template = out.settings.get("window_template");
         let (name, language) = (
             template.and_then(|t| t.get("name")).and_then(Value::as_str),
             template.and_then(|t| t.get("language")).and_then(Value::as_str).unwrap_or("en_US"),
@@ -114,7 +113,7 @@ pub async fn deliver(
                     tokio::time::sleep,
                 )
                 .await;
-                conclude(deps, company, message, &out, outcome, 1, 0).await
+                conclude(deps, company, message, outcome, 1, 0).await
             }
             _ => {
                 fail(
@@ -141,7 +140,7 @@ pub async fn deliver(
             tokio::time::sleep,
         )
         .await;
-        let done = conclude(deps, company, message, &out, outcome, total, index).await?;
+        let done = conclude(deps, company, message, outcome, total, index).await?;
         match done {
             Delivered::Sent { .. } if index + 1 < total => continue,
             other => return Ok(other),
@@ -155,7 +154,6 @@ async fn conclude(
     deps: &AppDeps,
     company: Uuid,
     message: Uuid,
-    _out: &Outgoing,
     outcome: Outcome,
     total: usize,
     index: usize,
@@ -208,13 +206,6 @@ async fn fail(deps: &AppDeps, company: Uuid, message: Uuid, code: &str, text: &s
     Ok(Delivered::Failed { code: code.to_string() })
 }
 
-async fn channel_settings(deps: &AppDeps, company: Uuid, config: Uuid) -> Result<Value, ApiError> {
-    let ctx = crate::auth::worker_ctx(company);
-    let tx = deps.db.begin(&ctx).await?;
-    let r = repo::get(&tx, company, config).await.map_err(ApiError::from);
-    Ok(tx.finish(r).await?.map(|c| c.settings).unwrap_or(Value::Null))
-}
-
 async fn send_part(
     deps: &AppDeps,
     kind: ChannelKind,
@@ -251,35 +242,16 @@ pub async fn typing(deps: &AppDeps, company: Uuid, inbound: Uuid) {
 async fn try_typing(deps: &AppDeps, company: Uuid, inbound: Uuid) -> Result<(), String> {
     let ctx = crate::auth::worker_ctx(company);
     let tx = deps.db.begin(&ctx).await.map_err(|e| e.to_string())?;
-    let row = async {
-        let row = tx
-            .client()
-            .query_opt(
-                "SELECT i.channel_config_id, c.channel::text, c.external_id, i.reply_context, i.provider_message_id,
-                        cfg.credentials_sealed
-                 FROM chatapp_channel_inbound i
-                 JOIN chatapp_conversations c ON c.id = i.conversation_id
-                 JOIN chatapp_channel_configs cfg ON cfg.id = i.channel_config_id
-                 WHERE i.id = $1 AND i.company_id = $2 AND c.status NOT IN ('waiting_human', 'with_human')",
-                &[&inbound, &company],
-            )
-            .await?;
-        Ok::<_, crate::db::DbError>(row)
-    }
-    .await;
-    let Some(row) = tx.finish(row).await.map_err(|e| e.to_string())? else { return Ok(()) };
-    let (config, channel, thread, context, provider_id, sealed): (
-        Uuid,
-        String,
-        Option<String>,
-        Value,
-        String,
-        Option<Vec<u8>>,
-    ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
-    let (Some(kind), Some(sealed)) = (ChannelKind::parse(&channel), sealed) else { return Ok(()) };
+    let target = repo::typing_target(&tx, company, inbound).await;
+    let Some((config, kind, thread, context, provider_id, sealed)) =
+        tx.finish(target).await.map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let (Some(kind), Some(sealed)) = (kind, sealed) else { return Ok(()) };
     let plain =
         SealingKey::new(deps.cfg.secrets_key.expose()).open(company, config, &sealed).map_err(|e| e.to_string())?;
-    let (http, ep, thread) = (super::http(), &deps.cfg.channel_endpoints, thread.unwrap_or_default());
+    let (http, ep) = (super::http(), &deps.cfg.channel_endpoints);
     let sent = match kind {
         ChannelKind::Whatsapp | ChannelKind::Messenger | ChannelKind::Instagram => {
             let c: meta::Credentials = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;

@@ -341,6 +341,32 @@ pub async fn greet(tx: &TenantTx, company: Uuid, inbound: &PendingInbound) -> Re
     Ok(n == 1)
 }
 
+/// What a typing indicator for an inbound message needs: its configuration, channel, thread,
+/// reply context, provider message id and sealed credentials. `None` while a human owns the
+/// conversation (the AI will not answer).
+pub async fn typing_target(
+    tx: &TenantTx,
+    company: Uuid,
+    inbound: Uuid,
+) -> Result<Option<(Uuid, Option<ChannelKind>, String, Value, String, Option<Vec<u8>>)>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT i.channel_config_id, c.channel::text, COALESCE(c.external_id, ''), i.reply_context,
+                    i.provider_message_id, cfg.credentials_sealed
+             FROM chatapp_channel_inbound i
+             JOIN chatapp_conversations c ON c.id = i.conversation_id
+             JOIN chatapp_channel_configs cfg ON cfg.id = i.channel_config_id
+             WHERE i.id = $1 AND i.company_id = $2 AND c.status NOT IN ('waiting_human', 'with_human')",
+            &[&inbound, &company],
+        )
+        .await?;
+    Ok(row.map(|r| {
+        let channel: String = r.get(1);
+        (r.get(0), ChannelKind::parse(&channel), r.get(2), r.get(3), r.get(4), r.get(5))
+    }))
+}
+
 /// Adds `n` new conversations to the agent's counter, in a statement of its own after the
 /// messages' transaction committed (a crash in between leaves the counter short, never the
 /// conversations).
@@ -427,6 +453,8 @@ pub struct Outgoing {
     pub last_customer_at: Option<DateTime<Utc>>,
     /// The customer's address (email replies).
     pub customer_email: Option<String>,
+    /// The channel configuration's settings (the WhatsApp template outside the 24-hour window).
+    pub settings: Value,
 }
 
 /// Claims a delivery for sending: `None` when it is done, failed, or another sender holds it.
@@ -460,7 +488,9 @@ pub async fn claim_delivery(
                      WHERE i.conversation_id = c.id ORDER BY i.received_at DESC LIMIT 1),
                     (SELECT max(COALESCE(i.sent_at, i.received_at)) FROM chatapp_channel_inbound i
                      WHERE i.conversation_id = c.id),
-                    c.customer_email
+                    c.customer_email,
+                    (SELECT cfg.settings FROM chatapp_channel_configs cfg
+                     WHERE cfg.id = (c.context ->> 'channel_config_id')::uuid)
              FROM chatapp_messages m JOIN chatapp_conversations c ON c.id = m.conversation_id
              WHERE m.id = $1",
             &[&message],
@@ -480,6 +510,7 @@ pub async fn claim_delivery(
         reply_context: details.get::<_, Option<Value>>(4).unwrap_or(Value::Null),
         last_customer_at: details.get(5),
         customer_email: details.get(6),
+        settings: details.get::<_, Option<Value>>(7).unwrap_or(Value::Null),
     }))
 }
 
