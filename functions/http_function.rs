@@ -32,6 +32,9 @@ pub enum HttpFunction {
     Email,
     Models,
     ProviderKeys,
+    PromptTemplates,
+    AgentPackages,
+    AgentPreview,
 }
 
 impl HttpFunction {
@@ -59,6 +62,9 @@ impl HttpFunction {
         HttpFunction::Email,
         HttpFunction::Models,
         HttpFunction::ProviderKeys,
+        HttpFunction::PromptTemplates,
+        HttpFunction::AgentPackages,
+        HttpFunction::AgentPreview,
     ];
 
     /// The binary name, which is also the directory under `functions/`.
@@ -87,6 +93,9 @@ impl HttpFunction {
             HttpFunction::Email => "email",
             HttpFunction::Models => "models",
             HttpFunction::ProviderKeys => "provider-keys",
+            HttpFunction::PromptTemplates => "prompt-templates",
+            HttpFunction::AgentPackages => "agent-packages",
+            HttpFunction::AgentPreview => "agent-preview",
         }
     }
 
@@ -121,6 +130,9 @@ impl HttpFunction {
             HttpFunction::Email => describe(crate::email::routes()),
             HttpFunction::Models => describe(crate::models::routes()),
             HttpFunction::ProviderKeys => describe(crate::provider_keys::routes()),
+            HttpFunction::PromptTemplates => describe(crate::prompt_templates::routes()),
+            HttpFunction::AgentPackages => describe(crate::agent_packages::routes()),
+            HttpFunction::AgentPreview => describe(crate::agent_preview::routes()),
         }
     }
 
@@ -160,6 +172,13 @@ impl HttpFunction {
             HttpFunction::Email => into_router(crate::email::routes(), deps.scoped(crate::email::AWS)),
             HttpFunction::Models => into_router(crate::models::routes(), deps.core()),
             HttpFunction::ProviderKeys => into_router(crate::provider_keys::routes(), deps.core()),
+            HttpFunction::PromptTemplates => into_router(crate::prompt_templates::routes(), deps.core()),
+            HttpFunction::AgentPackages => {
+                into_router(crate::agent_packages::routes(), deps.scoped(crate::agent_packages::AWS))
+            }
+            HttpFunction::AgentPreview => {
+                into_router(crate::agent_preview::routes(), deps.scoped(crate::agent_preview::AWS))
+            }
         }
     }
 

@@ -2,6 +2,10 @@
 //! routes and logic, `main.rs` only starts it. `template.yaml` names each by its directory
 //! (`BuildProperties.Binary`), and the local runner serves the same handlers at the same paths.
 
+#[path = "agent-packages/handler.rs"]
+pub mod agent_packages;
+#[path = "agent-preview/handler.rs"]
+pub mod agent_preview;
 #[path = "agents/handler.rs"]
 pub mod agents;
 #[path = "api-keys/handler.rs"]
@@ -46,6 +50,8 @@ pub mod migrate;
 pub mod models;
 #[path = "outbox-relay/handler.rs"]
 pub mod outbox_relay;
+#[path = "prompt-templates/handler.rs"]
+pub mod prompt_templates;
 #[path = "provider-keys/handler.rs"]
 pub mod provider_keys;
 #[path = "slack/handler.rs"]
@@ -175,6 +181,9 @@ pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> 
         "teams" => teams::AWS,
         "email" => email::AWS,
         "models" => models::AWS,
+        "prompt-templates" => prompt_templates::AWS,
+        "agent-packages" => agent_packages::AWS,
+        "agent-preview" => agent_preview::AWS,
         "provider-keys" => provider_keys::AWS,
         _ => return None,
     })

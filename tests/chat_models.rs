@@ -39,6 +39,8 @@ fn request() -> ChatRequest {
         ],
         max_tokens: 300,
         temperature: 0.2,
+        tools: Vec::new(),
+        rounds: Vec::new(),
     }
 }
 

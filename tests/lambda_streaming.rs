@@ -47,6 +47,7 @@ impl ChatModel for GatedModel {
             usage: Usage { input_tokens: 40, output_tokens: 12 },
             finish_reason: Some("stop".into()),
             extractive: false,
+            tool_calls: Vec::new(),
         })
     }
 }

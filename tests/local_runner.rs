@@ -164,6 +164,9 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::Agents, StatusCode::UNAUTHORIZED),
         (HttpFunction::Channels, StatusCode::UNAUTHORIZED),
         (HttpFunction::Models, StatusCode::UNAUTHORIZED),
+        (HttpFunction::PromptTemplates, StatusCode::UNAUTHORIZED),
+        (HttpFunction::AgentPackages, StatusCode::UNAUTHORIZED),
+        (HttpFunction::AgentPreview, StatusCode::UNAUTHORIZED),
         (HttpFunction::ProviderKeys, StatusCode::UNAUTHORIZED),
         // The webhooks' recorded events name a configuration that does not exist here.
         (HttpFunction::Whatsapp, StatusCode::NOT_FOUND),

@@ -2,6 +2,8 @@
 //!
 //! POST|GET /admin/agents · GET|PATCH|DELETE /admin/agents/{id}
 //! POST /admin/agents/{id}/clone | archive | restore | activate | pause
+//! GET /admin/agents/{id}/versions[/{version}] · GET .../versions/diff · POST .../versions/{version}/rollback
+//! POST /admin/agents/{id}/publish (see `versions.rs`)
 //! Master admins pass `?company_id=` to act on one company.
 //!
 //! Who sets what (the seed's split): the system prompt and the model configuration are the
@@ -36,6 +38,7 @@ use chatapp::error::ErrorBody;
 use chatapp::ids::AgentId;
 use chatapp::repo::{
     self,
+    agent_versions::VersionAction,
     agents::{Agent, AgentFields, AgentFilter, CUSTOM_MODEL, CUSTOM_PROMPT},
 };
 use chatapp::status::AgentStatus;
@@ -49,8 +52,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+mod actions;
 mod escalation_rules;
 mod input;
+mod versions;
 mod widget;
 
 use input::{CreateAgentBody, Grants, UpdateAgentBody};
@@ -72,14 +77,18 @@ pub fn routes() -> OpenApiRouter<Core> {
         .routes(routes!(pause))
         .merge(widget::routes())
         .merge(escalation_rules::routes())
+        .merge(versions::routes())
+        .merge(actions::routes())
 }
 
-/// The agent as `ctx` may see it: the system prompt and the model configuration only for the
-/// master admin, or when the agent's package grants them.
+/// The agent as `ctx` may see it: the system prompt, its template and the model configuration
+/// only for the master admin, or when the agent's package grants them.
 fn view(mut agent: Agent, ctx: &TenantCtx) -> Agent {
     if !ctx.is_master_admin() {
         if !agent.has_capability(CUSTOM_PROMPT) {
             agent.system_prompt = None;
+            agent.prompt_template_id = None;
+            agent.prompt_variables = None;
         }
         if !agent.has_capability(CUSTOM_MODEL) {
             agent.llm_config = None;
@@ -137,8 +146,11 @@ async fn create(
         };
         changes.authorize(&ctx, &grants)?;
         changes.apply(&mut fields)?;
+        input::check_prompt_template(&tx, None, &fields).await?;
         ensure_room(&tx, company).await?;
-        let created = view(repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?, &ctx);
+        let mut created = repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?;
+        versions::record(&tx, &ctx, None, &mut created, VersionAction::Create, None).await?;
+        let created = view(created, &ctx);
         audit::record(
             &tx,
             AuditEntry {
@@ -259,9 +271,13 @@ async fn update(
     let result = async {
         let before = repo::agents::lock(&tx, company, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         changes.authorize(&ctx, &Grants::of_agent(&before))?;
-        let mut fields = before.fields();
+        let before_fields = before.fields();
+        let before_config = before_fields.to_config();
+        let mut fields = before_fields.clone();
         changes.apply(&mut fields)?;
-        let after = repo::agents::update(&tx, company, id.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
+        input::check_prompt_template(&tx, Some(&before_fields), &fields).await?;
+        let mut after = repo::agents::update(&tx, company, id.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
+        versions::record(&tx, &ctx, Some(&before_config), &mut after, VersionAction::Update, None).await?;
         let (before, after) = (view(before, &ctx), view(after, &ctx));
         audit::record(
             &tx,
@@ -308,7 +324,10 @@ async fn clone_agent(
         ensure_room(&tx, company).await?;
         let mut fields = source.fields();
         fields.name = copy_name(&source.name);
-        let created = view(repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?, &ctx);
+        let mut created = repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?;
+        let note = format!("copied from agent {} version {}", source.id, source.version);
+        versions::record(&tx, &ctx, None, &mut created, VersionAction::Clone, Some(&note)).await?;
+        let created = view(created, &ctx);
         audit::record(
             &tx,
             AuditEntry {
@@ -429,7 +448,11 @@ async fn transition(
             // Back among the agents the plan counts.
             ensure_room(&tx, company).await?;
         }
-        let after = repo::agents::set_status(&tx, company, id.as_uuid(), to).await?.ok_or(ApiError::NotFound)?;
+        let mut after = repo::agents::set_status(&tx, company, id.as_uuid(), to).await?.ok_or(ApiError::NotFound)?;
+        if to == AgentStatus::Active && after.published_version.is_none() && after.version > 0 {
+            // First activation: what customers are served is the draft as it is now.
+            versions::publish_draft(&tx, company, &mut after).await?;
+        }
         audit::record(
             &tx,
             AuditEntry {

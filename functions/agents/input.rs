@@ -4,6 +4,7 @@
 //! configuration.
 
 use chatapp::agent_config::{self, Column};
+use chatapp::db::TenantTx;
 use chatapp::domain;
 use chatapp::repo::agents::{Agent, AgentFields, Package, CUSTOM_MODEL, CUSTOM_PROMPT, GREETING, SUGGESTED_QUESTIONS};
 use chatapp::{ApiError, TenantCtx};
@@ -73,6 +74,13 @@ pub(super) struct CreateAgentBody {
     llm_config: Option<Value>,
     /// Master admin only: replaces the capabilities copied from the package.
     capabilities: Option<Vec<String>>,
+    /// A prompt template rendered into the system prompt at each turn: master admin only,
+    /// unless the package grants `custom_prompt`.
+    prompt_template_id: Option<Uuid>,
+    /// Values of the template's custom variables (`{"tone_of_voice": "warm"}`); a key the
+    /// template does not declare is a 400.
+    #[schema(value_type = Option<Object>)]
+    prompt_variables: Option<Value>,
     /// Master admin only: an http(s) or builtin:// URL of the agent's own code.
     custom_package_url: Option<String>,
     /// Master admin only: the SHA-256 of that code, 64 hex digits.
@@ -124,6 +132,13 @@ pub(super) struct UpdateAgentBody {
     llm_config: Option<Value>,
     /// Master admin only.
     capabilities: Option<Vec<String>>,
+    /// Master admin only, unless the package grants `custom_prompt`; `null` removes it.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    prompt_template_id: Option<Option<Uuid>>,
+    /// Replaces the template's variable values.
+    #[schema(value_type = Option<Object>)]
+    prompt_variables: Option<Value>,
     /// Master admin only.
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -164,6 +179,8 @@ pub(super) struct Changes {
     capabilities: Option<Vec<String>>,
     custom_package_url: Option<Option<String>>,
     custom_package_hash: Option<Option<String>>,
+    prompt_template_id: Option<Option<Uuid>>,
+    prompt_variables: Option<Value>,
 }
 
 impl CreateAgentBody {
@@ -189,6 +206,8 @@ impl CreateAgentBody {
             capabilities: self.capabilities,
             custom_package_url: self.custom_package_url.map(Some),
             custom_package_hash: self.custom_package_hash.map(Some),
+            prompt_template_id: self.prompt_template_id.map(Some),
+            prompt_variables: self.prompt_variables,
         };
         (self.package_id, changes)
     }
@@ -216,6 +235,8 @@ impl UpdateAgentBody {
             capabilities: self.capabilities,
             custom_package_url: self.custom_package_url,
             custom_package_hash: self.custom_package_hash,
+            prompt_template_id: self.prompt_template_id,
+            prompt_variables: self.prompt_variables,
         }
     }
 }
@@ -302,6 +323,13 @@ impl Changes {
             capabilities: self.capabilities.map(|l| names("capabilities", l, MAX_CAPABILITIES)).transpose()?,
             custom_package_url: link("custom_package_url", self.custom_package_url, &["http", "https", "builtin"])?,
             custom_package_hash: hash("custom_package_hash", self.custom_package_hash)?,
+            prompt_template_id: self.prompt_template_id,
+            prompt_variables: match self.prompt_variables {
+                None => None,
+                Some(Value::Null) => Some(json!({})),
+                Some(v @ Value::Object(_)) => Some(v),
+                Some(_) => return Err(ApiError::validation("prompt_variables must be an object of strings")),
+            },
         })
     }
 
@@ -320,6 +348,12 @@ impl Changes {
             }
             if self.system_prompt.is_some() && !grants.has(CUSTOM_PROMPT) {
                 return Err(master_only("system_prompt", Some(CUSTOM_PROMPT)));
+            }
+            if self.prompt_template_id.is_some() && !grants.has(CUSTOM_PROMPT) {
+                return Err(master_only("prompt_template_id", Some(CUSTOM_PROMPT)));
+            }
+            if self.prompt_variables.is_some() && !grants.has(CUSTOM_PROMPT) {
+                return Err(master_only("prompt_variables", Some(CUSTOM_PROMPT)));
             }
             if self.llm_config.is_some() && !grants.has(CUSTOM_MODEL) {
                 return Err(master_only("llm_config", Some(CUSTOM_MODEL)));
@@ -427,6 +461,12 @@ impl Changes {
         }
         if let Some(v) = self.custom_package_hash {
             f.custom_package_hash = v;
+        }
+        if let Some(v) = self.prompt_template_id {
+            f.prompt_template_id = v;
+        }
+        if let Some(v) = self.prompt_variables {
+            f.prompt_variables = v;
         }
         Ok(())
     }
@@ -605,4 +645,33 @@ fn names(field: &str, list: Vec<String>, max: usize) -> Result<Vec<String>, ApiE
         }
     }
     Ok(out)
+}
+
+/// The agent's prompt template is active and its variables are ones the template declares
+/// (400 naming `promptVariables.<key>` otherwise). Checked only when either changed, so an
+/// agent whose template was retired later can still be edited otherwise.
+pub(super) async fn check_prompt_template(
+    tx: &TenantTx,
+    before: Option<&AgentFields>,
+    after: &AgentFields,
+) -> Result<(), ApiError> {
+    let unchanged = before.is_some_and(|b| {
+        b.prompt_template_id == after.prompt_template_id && b.prompt_variables == after.prompt_variables
+    });
+    if unchanged {
+        return Ok(());
+    }
+    let empty = serde_json::Map::new();
+    let values = after.prompt_variables.as_object().unwrap_or(&empty);
+    let Some(id) = after.prompt_template_id else {
+        if values.is_empty() {
+            return Ok(());
+        }
+        return Err(ApiError::validation("prompt_variables needs a prompt_template_id whose variables they fill"));
+    };
+    let template = chatapp::repo::prompt_templates::get_active(tx, id)
+        .await?
+        .ok_or_else(|| ApiError::validation("prompt_template_id must name an active prompt template"))?;
+    chatapp::prompt_template::check_values(&template.variables, values)
+        .map_err(|(path, message)| ApiError::validation(format!("{path}: {message}")))
 }

@@ -295,7 +295,7 @@ async fn settings(deps: &AppDeps, agent: AgentId, origin: Option<&str>) -> Resul
     .await;
     let (widget, row) = tx.finish(read).await?;
     check_origin(&widget.allowed_domains, origin)?;
-    let open_now = row.is_none_or(|a| live::closed_hours(&a.business_hours, Utc::now()).is_none());
+    let open_now = row.is_none_or(|a| live::closed_hours(&a.hours, Utc::now()).is_none());
     Ok(WidgetSettings {
         agent_id: agent.as_uuid(),
         human_handoff: HumanHandoff { enabled: widget.human_handoff_button, open_now },

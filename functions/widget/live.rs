@@ -257,9 +257,9 @@ const OFFLINE: Ask =
 
 /// The agent's business hours when they are closed at `now`. `None`: open, no schedule, or an
 /// invalid one (ignored, as the chat turn ignores it).
-pub(super) fn closed_hours(business_hours: &Value, now: DateTime<Utc>) -> Option<BusinessHours> {
-    match BusinessHours::from_json(business_hours) {
-        Ok(hours) => hours.filter(|h| !h.is_open(now)),
+pub(super) fn closed_hours(hours: &Result<Option<BusinessHours>, String>, now: DateTime<Utc>) -> Option<BusinessHours> {
+    match hours {
+        Ok(hours) => hours.clone().filter(|h| !h.is_open(now)),
         Err(e) => {
             tracing::warn!(error = %e, "ignoring invalid business_hours");
             None
@@ -367,7 +367,7 @@ pub(super) async fn handoff(State(deps): State<AppDeps>, session: Session) -> Re
             });
         }
         let agent = repo::agent(&tx, company, state.agent_id).await?.ok_or(ApiError::NotFound)?;
-        if let Some(hours) = closed_hours(&agent.business_hours, now) {
+        if let Some(hours) = closed_hours(&agent.hours, now) {
             return Err(ApiError::conflict("outside_hours", hours.outside_message().to_string()));
         }
         let Some(id) =

@@ -15,6 +15,7 @@ pub mod handoff;
 pub mod ids;
 pub mod knowledge;
 pub mod outbox;
+pub mod prompt_template;
 pub mod repo;
 pub mod sealed;
 pub mod seed;

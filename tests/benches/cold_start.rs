@@ -53,6 +53,9 @@ const FUNCTIONS: &[(&str, Event)] = &[
     ("channel-worker", Event::Records),
     ("channel-sender", Event::Records),
     ("models", Event::Http("/admin/models")),
+    ("prompt-templates", Event::Http("/admin/prompt-templates")),
+    ("agent-packages", Event::Http("/admin/agent-packages")),
+    ("agent-preview", Event::Http("/admin/agents/00000000-0000-0000-0000-000000000000/preview")),
     ("provider-keys", Event::Http("/admin/provider-keys")),
 ];
 const RUNS: usize = 15;

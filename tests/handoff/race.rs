@@ -39,6 +39,7 @@ impl ChatModel for GatedModel {
             usage: Usage { input_tokens: 10, output_tokens: 5 },
             finish_reason: Some("stop".into()),
             extractive: true,
+            tool_calls: Vec::new(),
         })
     }
 }

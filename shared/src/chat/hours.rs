@@ -200,6 +200,23 @@ impl BusinessHours {
         today || spill
     }
 
+    /// The schedule in words, for a prompt: `Mon 09:00-17:00; Tue 09:00-17:00; ... (Europe/Berlin)`;
+    /// days without hours are left out.
+    pub fn describe(&self) -> String {
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let days: Vec<String> = DAYS
+            .iter()
+            .zip(&self.schedule)
+            .filter(|(_, intervals)| !intervals.is_empty())
+            .map(|(day, intervals)| {
+                let spans: Vec<String> =
+                    intervals.iter().map(|iv| format!("{}-{}", format_time(iv.start), format_time(iv.end))).collect();
+                format!("{day} {}", spans.join(", "))
+            })
+            .collect();
+        format!("{} ({})", days.join("; "), self.timezone)
+    }
+
     /// The message for customers writing while closed.
     pub fn outside_message(&self) -> &str {
         &self.outside_message

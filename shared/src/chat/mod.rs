@@ -4,4 +4,5 @@ pub mod hours;
 pub mod model;
 pub mod sentiment;
 pub mod summary;
+pub mod tools;
 pub mod turn;

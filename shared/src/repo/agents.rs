@@ -80,7 +80,23 @@ pub struct Agent {
     pub greeting: Option<String>,
     /// `fallback_responses.suggestedQuestions`.
     pub suggested_questions: Vec<String>,
+    /// A prompt template (`chatapp_prompt_templates`) rendered into the system prompt at each
+    /// turn, with `prompt_variables` filling its custom variables. Master admin controlled, like
+    /// the system prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_template_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub prompt_variables: Option<Value>,
     pub status: AgentStatus,
+    /// The draft's version: every configuration change writes one (`GET .../versions`).
+    pub version: i32,
+    /// The version customers are served (absent until the agent is first published: until
+    /// then, as for agents older than versions, the draft is served).
+    pub published_version: Option<i32>,
+    pub published_at: Option<DateTime<Utc>>,
+    /// The draft differs from the published version (publish to make it live).
+    pub has_unpublished_changes: bool,
     pub total_conversations: i32,
     pub total_messages: i32,
     pub created_at: DateTime<Utc>,
@@ -120,6 +136,8 @@ impl Agent {
             escalation_rules: self.escalation_rules.clone(),
             business_hours: self.business_hours.clone(),
             fallback_responses: self.fallback_responses.clone(),
+            prompt_template_id: self.prompt_template_id,
+            prompt_variables: self.prompt_variables.clone().unwrap_or_else(|| json!({})),
         }
     }
 }
@@ -146,6 +164,106 @@ pub struct AgentFields {
     pub escalation_rules: Value,
     pub business_hours: Value,
     pub fallback_responses: Value,
+    pub prompt_template_id: Option<Uuid>,
+    pub prompt_variables: Value,
+}
+
+/// The configuration's fields as a version stores them (the API's camelCase names).
+pub const CONFIG_FIELDS: [&str; 19] = [
+    "name",
+    "description",
+    "avatar",
+    "customPackageUrl",
+    "customPackageHash",
+    "capabilities",
+    "personality",
+    "responseStyle",
+    "systemPrompt",
+    "llmConfig",
+    "ragEnabled",
+    "ragConfig",
+    "enabledTools",
+    "toolConfig",
+    "escalationRules",
+    "businessHours",
+    "fallbackResponses",
+    "promptTemplateId",
+    "promptVariables",
+];
+
+/// Fields only the master admin sees (unless the package grants them): hidden from a company
+/// admin's view of a version.
+pub const MASTER_FIELDS: [(&str, &str); 4] = [
+    ("systemPrompt", CUSTOM_PROMPT),
+    ("promptTemplateId", CUSTOM_PROMPT),
+    ("promptVariables", CUSTOM_PROMPT),
+    ("llmConfig", CUSTOM_MODEL),
+];
+
+impl AgentFields {
+    /// The configuration as a version stores it: every field of [`CONFIG_FIELDS`].
+    pub fn to_config(&self) -> Value {
+        json!({
+            "name": self.name,
+            "description": self.description,
+            "avatar": self.avatar,
+            "customPackageUrl": self.custom_package_url,
+            "customPackageHash": self.custom_package_hash,
+            "capabilities": self.capabilities,
+            "personality": self.personality,
+            "responseStyle": self.response_style,
+            "systemPrompt": self.system_prompt,
+            "llmConfig": self.llm_config,
+            "ragEnabled": self.rag_enabled,
+            "ragConfig": self.rag_config,
+            "enabledTools": self.enabled_tools,
+            "toolConfig": self.tool_config,
+            "escalationRules": self.escalation_rules,
+            "businessHours": self.business_hours,
+            "fallbackResponses": self.fallback_responses,
+            "promptTemplateId": self.prompt_template_id,
+            "promptVariables": self.prompt_variables,
+        })
+    }
+
+    /// The fields of a stored version's configuration (`package_id` is kept: it is not
+    /// versioned). A field the version lacks keeps its current value.
+    pub fn with_config(mut self, c: &Value) -> AgentFields {
+        let text = |k: &str, cur: Option<String>| match c.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) => None,
+            _ => cur,
+        };
+        let value = |k: &str, cur: Value| c.get(k).filter(|v| !v.is_null()).cloned().unwrap_or(cur);
+        if let Some(Value::String(n)) = c.get("name") {
+            self.name = n.clone();
+        }
+        self.description = text("description", self.description);
+        self.avatar = text("avatar", self.avatar);
+        self.custom_package_url = text("customPackageUrl", self.custom_package_url);
+        self.custom_package_hash = text("customPackageHash", self.custom_package_hash);
+        self.capabilities = value("capabilities", self.capabilities);
+        self.personality = text("personality", self.personality);
+        self.response_style = value("responseStyle", self.response_style);
+        self.system_prompt = text("systemPrompt", self.system_prompt);
+        self.llm_config = value("llmConfig", self.llm_config);
+        if let Some(b) = c.get("ragEnabled").and_then(Value::as_bool) {
+            self.rag_enabled = b;
+        }
+        self.rag_config = value("ragConfig", self.rag_config);
+        self.enabled_tools = value("enabledTools", self.enabled_tools);
+        self.tool_config = value("toolConfig", self.tool_config);
+        self.escalation_rules = value("escalationRules", self.escalation_rules);
+        self.business_hours = value("businessHours", self.business_hours);
+        self.fallback_responses = value("fallbackResponses", self.fallback_responses);
+        match c.get("promptTemplateId") {
+            Some(Value::String(s)) => self.prompt_template_id = s.parse().ok(),
+            Some(Value::Null) => self.prompt_template_id = None,
+            _ => {}
+        }
+        self.prompt_variables = value("promptVariables", self.prompt_variables);
+        self
+    }
 }
 
 impl AgentFields {
@@ -170,6 +288,8 @@ impl AgentFields {
             escalation_rules: json!({}),
             business_hours: json!({}),
             fallback_responses: json!({}),
+            prompt_template_id: None,
+            prompt_variables: json!({}),
         }
     }
 }
@@ -207,10 +327,11 @@ const COLUMNS: &str = "a.id, a.company_id, a.name, a.description, a.avatar, a.pa
     COALESCE(a.tool_config, '{}'::jsonb), COALESCE(a.escalation_rules, '{}'::jsonb), \
     COALESCE(a.business_hours, '{}'::jsonb), COALESCE(a.fallback_responses, '{}'::jsonb), a.status, \
     COALESCE(a.total_conversations, 0), COALESCE(a.total_messages, 0), a.created_at, a.updated_at, \
-    COALESCE(p.capabilities, '[]'::jsonb)";
+    COALESCE(p.capabilities, '[]'::jsonb), a.prompt_template_id, COALESCE(a.prompt_variables, '{}'::jsonb), \
+    a.version, a.published_version, a.published_at";
 
 /// The number of columns in [`COLUMNS`] (the list's window count follows them).
-const NCOLUMNS: usize = 27;
+const NCOLUMNS: usize = 32;
 
 fn from_row(r: &Row) -> Agent {
     let fallback_responses: Value = r.get(20);
@@ -221,6 +342,7 @@ fn from_row(r: &Row) -> Agent {
         .map(|a| a.iter().filter_map(|q| q.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let llm_config: Value = r.get(13);
+    let (version, published_version): (i32, Option<i32>) = (r.get(29), r.get(30));
     Agent {
         id: r.get(0),
         company_id: r.get(1),
@@ -251,6 +373,12 @@ fn from_row(r: &Row) -> Agent {
         created_at: r.get(24),
         updated_at: r.get(25),
         package_capabilities: r.get(26),
+        prompt_template_id: r.get(27),
+        prompt_variables: Some(r.get(28)),
+        version,
+        published_version,
+        published_at: r.get(31),
+        has_unpublished_changes: published_version != Some(version),
     }
 }
 
@@ -369,8 +497,9 @@ pub async fn create(tx: &TenantTx, company: Uuid, f: &AgentFields, status: Agent
                         (company_id, name, description, avatar, package_id, custom_package_url, custom_package_hash,
                          capabilities, personality, response_style, system_prompt, llm_config, rag_enabled,
                          rag_config, enabled_tools, tool_config, escalation_rules, business_hours,
-                         fallback_responses, status)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                         fallback_responses, status, prompt_template_id, prompt_variables)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                            $21, $22)
                     RETURNING *)
                  SELECT {COLUMNS} FROM a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id"
             ),
@@ -395,6 +524,8 @@ pub async fn create(tx: &TenantTx, company: Uuid, f: &AgentFields, status: Agent
                 &f.business_hours,
                 &f.fallback_responses,
                 &status,
+                &f.prompt_template_id,
+                &f.prompt_variables,
             ],
         )
         .await?;
@@ -413,7 +544,7 @@ pub async fn update(tx: &TenantTx, company: Uuid, id: Uuid, f: &AgentFields) -> 
                         capabilities = $8, personality = $9, response_style = $10, system_prompt = $11,
                         llm_config = $12, rag_enabled = $13, rag_config = $14, enabled_tools = $15,
                         tool_config = $16, escalation_rules = $17, business_hours = $18, fallback_responses = $19,
-                        updated_at = now()
+                        prompt_template_id = $20, prompt_variables = $21, updated_at = now()
                     WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL
                     RETURNING *)
                  SELECT {COLUMNS} FROM a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id"
@@ -438,6 +569,8 @@ pub async fn update(tx: &TenantTx, company: Uuid, id: Uuid, f: &AgentFields) -> 
                 &f.escalation_rules,
                 &f.business_hours,
                 &f.fallback_responses,
+                &f.prompt_template_id,
+                &f.prompt_variables,
             ],
         )
         .await?;

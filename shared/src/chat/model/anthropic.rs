@@ -5,8 +5,8 @@ use super::transport::{
     endpoint, incomplete_stream, malformed, secret_header, to_u32, Decoded, Failure, Limits, StreamDecoder, Transport,
 };
 use super::{
-    estimate_messages, estimate_tokens, render_messages, ChatAnswer, ChatError, ChatMessage, ChatModel, ChatRequest,
-    DeltaSink, Role, Usage,
+    estimate_messages, estimate_output, estimate_tool_context, parse_tool_arguments, render_messages, ChatAnswer,
+    ChatError, ChatMessage, ChatModel, ChatRequest, DeltaSink, Role, ToolCall, ToolRound, Usage,
 };
 use std::time::Duration;
 
@@ -113,16 +113,32 @@ impl AnthropicChatModel {
         &self.transport.endpoint
     }
 
+    /// The request: `messages`, then `req.rounds` (each an assistant message with its `tool_use`
+    /// blocks and a user message with the `tool_result`s), and `tools` when any are offered.
     pub(super) fn request_body(&self, system: &str, messages: &[AnthropicMessage], req: &ChatRequest) -> Value {
+        let mut rendered: Vec<Value> = messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect();
+        for round in &req.rounds {
+            push_round(&mut rendered, round);
+        }
         let mut body = json!({
             "model": self.cfg.model,
             "max_tokens": req.max_tokens,
-            "messages": messages,
+            "messages": rendered,
             "stream": true,
             "temperature": req.temperature.clamp(0.0, 1.0),
         });
         if !system.is_empty() {
             body["system"] = Value::String(system.to_string());
+        }
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(
+                    |tool| json!({"name": tool.name, "description": tool.description, "input_schema": tool.parameters}),
+                )
+                .collect();
+            body["tools"] = Value::Array(tools);
         }
         body
     }
@@ -138,7 +154,8 @@ impl ChatModel for AnthropicChatModel {
         let rendered = render_messages(req);
         let (system, messages) = anthropic_prompt(&rendered);
         let body = self.request_body(&system, &messages, req);
-        let decoder = AnthropicDecoder::new(&self.cfg.model, estimate_messages(&rendered));
+        let estimated_input = estimate_messages(&rendered).saturating_add(estimate_tool_context(req));
+        let decoder = AnthropicDecoder::new(&self.cfg.model, estimated_input);
         self.transport.complete(&body, decoder, on_delta).await
     }
 }
@@ -183,6 +200,54 @@ pub(super) fn anthropic_prompt(messages: &[ChatMessage]) -> (String, Vec<Anthrop
     (system.join("\n\n"), out)
 }
 
+/// Appends one replayed round: an assistant message with the round's text and `tool_use` blocks,
+/// then one user message with a `tool_result` block per result. Each is merged into the previous
+/// message when that has the same role, so user and assistant keep alternating.
+fn push_round(messages: &mut Vec<Value>, round: &ToolRound) {
+    let mut assistant = Vec::with_capacity(round.calls.len() + 1);
+    if !round.text.trim().is_empty() {
+        assistant.push(json!({"type": "text", "text": round.text}));
+    }
+    for call in &round.calls {
+        let input = if call.arguments.is_object() { call.arguments.clone() } else { json!({"value": call.arguments}) };
+        assistant.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": input}));
+    }
+    push_blocks(messages, "assistant", assistant);
+    let results = round
+        .results
+        .iter()
+        .map(|result| {
+            let mut block = json!({"type": "tool_result", "tool_use_id": result.call_id, "content": result.content});
+            if result.is_error {
+                block["is_error"] = Value::Bool(true);
+            }
+            block
+        })
+        .collect();
+    push_blocks(messages, "user", results);
+}
+
+/// Appends a message with content `blocks` (none: nothing), merged into the last message when
+/// that has the same role.
+fn push_blocks(messages: &mut Vec<Value>, role: &'static str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    match messages.last_mut() {
+        Some(last) if last["role"] == role => {
+            let mut content = match last["content"].take() {
+                Value::String(text) if text.is_empty() => Vec::new(),
+                Value::String(text) => vec![json!({"type": "text", "text": text})],
+                Value::Array(existing) => existing,
+                _ => Vec::new(),
+            };
+            content.extend(blocks);
+            last["content"] = Value::Array(content);
+        }
+        _ => messages.push(json!({"role": role, "content": blocks})),
+    }
+}
+
 /// Anthropic stop reasons in the OpenAI vocabulary ("stop", "length", ...) so callers see one
 /// set; unknown ones pass through.
 pub(super) fn normalize_stop_reason(reason: &str) -> String {
@@ -190,6 +255,7 @@ pub(super) fn normalize_stop_reason(reason: &str) -> String {
         "end_turn" | "stop_sequence" => "stop",
         "max_tokens" => "length",
         "refusal" => "content_filter",
+        "tool_use" => "tool_calls",
         other => other,
     }
     .to_string()
@@ -218,6 +284,41 @@ fn anthropic_error(error: &Value) -> Failure {
     Failure::provider(anthropic_error_status(kind), &format!("{kind}: {message}"))
 }
 
+/// A `tool_use` content block being accumulated: its `input` from the block start (complete in
+/// whole responses, `{}` when streamed), and the streamed `input_json_delta` text.
+#[derive(Clone, Debug)]
+struct PendingToolUse {
+    index: Option<u64>,
+    id: String,
+    name: String,
+    input: Value,
+    json: String,
+}
+
+impl PendingToolUse {
+    fn new(index: Option<u64>, block: &Value) -> Self {
+        Self {
+            index,
+            id: block["id"].as_str().unwrap_or_default().to_string(),
+            name: block["name"].as_str().unwrap_or_default().to_string(),
+            input: block["input"].clone(),
+            json: String::new(),
+        }
+    }
+
+    /// The streamed JSON when there was any, else the input the block started with.
+    fn into_call(self) -> ToolCall {
+        let arguments = if !self.json.trim().is_empty() {
+            parse_tool_arguments(&self.json)
+        } else if self.input.is_null() {
+            parse_tool_arguments("")
+        } else {
+            self.input
+        };
+        ToolCall { id: self.id, name: self.name, arguments }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct AnthropicDecoder {
     model: String,
@@ -225,11 +326,19 @@ pub(super) struct AnthropicDecoder {
     input_tokens: Option<u32>,
     output_tokens: Option<u32>,
     stop_reason: Option<String>,
+    tool_uses: Vec<PendingToolUse>,
 }
 
 impl AnthropicDecoder {
     pub(super) fn new(model: &str, estimated_input: u32) -> Self {
-        Self { model: model.to_string(), estimated_input, input_tokens: None, output_tokens: None, stop_reason: None }
+        Self {
+            model: model.to_string(),
+            estimated_input,
+            input_tokens: None,
+            output_tokens: None,
+            stop_reason: None,
+            tool_uses: Vec::new(),
+        }
     }
 
     fn read_model(&mut self, value: &Value) {
@@ -278,12 +387,24 @@ impl StreamDecoder for AnthropicDecoder {
                 let block = &value["content_block"];
                 if block["type"] == "text" {
                     decoded.text.push_str(block["text"].as_str().unwrap_or_default());
+                } else if block["type"] == "tool_use" {
+                    self.tool_uses.push(PendingToolUse::new(value["index"].as_u64(), block));
                 }
             }
             "content_block_delta" => {
                 let delta = &value["delta"];
                 if delta["type"] == "text_delta" {
                     decoded.text.push_str(delta["text"].as_str().unwrap_or_default());
+                } else if delta["type"] == "input_json_delta" {
+                    let index = value["index"].as_u64();
+                    // The block with that index; without an index, the last one started.
+                    let pending = match index {
+                        Some(_) => self.tool_uses.iter_mut().rev().find(|t| t.index == index),
+                        None => self.tool_uses.last_mut(),
+                    };
+                    if let Some(pending) = pending {
+                        pending.json.push_str(delta["partial_json"].as_str().unwrap_or_default());
+                    }
                 }
             }
             "message_delta" => {
@@ -292,7 +413,7 @@ impl StreamDecoder for AnthropicDecoder {
             }
             "message_stop" => decoded.done = true,
             "error" => return Err(anthropic_error(&value["error"])),
-            _ => {} // ping, content_block_stop, and event types added later
+            _ => {} // ping, content_block_stop (blocks are complete at the end), and event types added later
         }
         Ok(decoded)
     }
@@ -305,16 +426,15 @@ impl StreamDecoder for AnthropicDecoder {
         self.read_model(&value);
         self.read_usage(&value["usage"]);
         self.read_stop_reason(&value["stop_reason"]);
-        let text = value["content"]
-            .as_array()
-            .map(|blocks| {
-                blocks
-                    .iter()
-                    .filter(|block| block["type"] == "text")
-                    .filter_map(|block| block["text"].as_str())
-                    .collect::<String>()
-            })
-            .unwrap_or_default();
+        let blocks = value["content"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let text = blocks
+            .iter()
+            .filter(|block| block["type"] == "text")
+            .filter_map(|block| block["text"].as_str())
+            .collect::<String>();
+        for (index, block) in blocks.iter().enumerate().filter(|(_, block)| block["type"] == "tool_use") {
+            self.tool_uses.push(PendingToolUse::new(u64::try_from(index).ok(), block));
+        }
         Ok(text)
     }
 
@@ -322,10 +442,15 @@ impl StreamDecoder for AnthropicDecoder {
         if !done && self.stop_reason.is_none() {
             return Err(incomplete_stream());
         }
+        let tool_calls: Vec<ToolCall> = self.tool_uses.into_iter().map(PendingToolUse::into_call).collect();
         let usage = Usage {
             input_tokens: self.input_tokens.unwrap_or(self.estimated_input),
-            output_tokens: self.output_tokens.unwrap_or_else(|| estimate_tokens(&text)),
+            output_tokens: self.output_tokens.unwrap_or_else(|| estimate_output(&text, &tool_calls)),
         };
-        Ok(ChatAnswer { text, model: self.model, usage, finish_reason: self.stop_reason, extractive: false })
+        let finish_reason = match self.stop_reason {
+            None if !tool_calls.is_empty() => Some("tool_calls".to_string()),
+            reason => reason,
+        };
+        Ok(ChatAnswer { text, model: self.model, usage, finish_reason, extractive: false, tool_calls })
     }
 }

@@ -18,7 +18,8 @@ const EXTRACTIVE_RELATIVE_SCORE: f32 = 0.5;
 const EXTRACTIVE_MAX_CHARS: usize = 600;
 
 /// Answers without a language model: the most relevant passages, quoted verbatim with their
-/// `[n]` markers. No network; `extractive` is true in its answers.
+/// `[n]` markers. No network; `extractive` is true in its answers. Tools and rounds are ignored
+/// (it never calls tools).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExtractiveModel;
 
@@ -41,6 +42,7 @@ impl ChatModel for ExtractiveModel {
             usage,
             finish_reason: Some("stop".to_string()),
             extractive: true,
+            tool_calls: Vec::new(),
         })
     }
 }

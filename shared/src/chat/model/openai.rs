@@ -6,8 +6,8 @@ use super::transport::{
     endpoint, incomplete_stream, malformed, secret_header, to_u32, Decoded, Failure, Limits, StreamDecoder, Transport,
 };
 use super::{
-    estimate_messages, estimate_tokens, render_messages, ChatAnswer, ChatError, ChatMessage, ChatModel, ChatRequest,
-    DeltaSink, Usage,
+    estimate_messages, estimate_output, estimate_tool_context, parse_tool_arguments, render_messages, ChatAnswer,
+    ChatError, ChatMessage, ChatModel, ChatRequest, DeltaSink, ToolCall, ToolRound, Usage,
 };
 use std::time::Duration;
 
@@ -105,15 +105,35 @@ impl OpenAiChatModel {
         &self.transport.endpoint
     }
 
+    /// The request: `messages`, then `req.rounds` (each an assistant message with its
+    /// `tool_calls` and one `tool` message per result), and `tools` when any are offered.
     pub(super) fn request_body(&self, messages: &[ChatMessage], req: &ChatRequest) -> Value {
-        json!({
+        let mut rendered: Vec<Value> = messages.iter().map(|m| json!({"role": m.role, "content": m.content})).collect();
+        for round in &req.rounds {
+            rendered.extend(openai_round(round));
+        }
+        let mut body = json!({
             "model": self.cfg.model,
-            "messages": messages,
+            "messages": rendered,
             "stream": true,
             "stream_options": {"include_usage": true},
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
-        })
+        });
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|tool| {
+                    json!({"type": "function", "function": {
+                        "name": tool.name, "description": tool.description, "parameters": tool.parameters,
+                    }})
+                })
+                .collect();
+            body["tools"] = Value::Array(tools);
+            body["tool_choice"] = Value::String("auto".to_string());
+        }
+        body
     }
 }
 
@@ -126,8 +146,46 @@ impl ChatModel for OpenAiChatModel {
     async fn complete(&self, req: &ChatRequest, on_delta: DeltaSink<'_>) -> Result<ChatAnswer, ChatError> {
         let messages = render_messages(req);
         let body = self.request_body(&messages, req);
-        let decoder = OpenAiDecoder::new(&self.cfg.model, estimate_messages(&messages));
+        let estimated_input = estimate_messages(&messages).saturating_add(estimate_tool_context(req));
+        let decoder = OpenAiDecoder::new(&self.cfg.model, estimated_input);
         self.transport.complete(&body, decoder, on_delta).await
+    }
+}
+
+/// One replayed round: the assistant message with its `tool_calls` (left out when the round has
+/// neither text nor calls), then one `tool` message per result.
+fn openai_round(round: &ToolRound) -> Vec<Value> {
+    let mut out = Vec::with_capacity(round.results.len() + 1);
+    if !round.calls.is_empty() || !round.text.trim().is_empty() {
+        let content = if round.text.trim().is_empty() { Value::Null } else { Value::String(round.text.clone()) };
+        let mut message = json!({"role": "assistant", "content": content});
+        if !round.calls.is_empty() {
+            let calls: Vec<Value> = round
+                .calls
+                .iter()
+                .map(|call| {
+                    json!({"id": call.id, "type": "function", "function": {
+                        "name": call.name, "arguments": openai_arguments(&call.arguments),
+                    }})
+                })
+                .collect();
+            message["tool_calls"] = Value::Array(calls);
+        }
+        out.push(message);
+    }
+    for result in &round.results {
+        let content = if result.is_error { format!("Error: {}", result.content) } else { result.content.clone() };
+        out.push(json!({"role": "tool", "tool_call_id": result.call_id, "content": content}));
+    }
+    out
+}
+
+/// A call's arguments as the JSON text OpenAI expects; arguments that were not JSON (kept as a
+/// string) go back exactly as the model wrote them.
+fn openai_arguments(arguments: &Value) -> String {
+    match arguments {
+        Value::String(raw) => raw.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -163,6 +221,38 @@ struct OpenAiChoice {
 struct OpenAiContent {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<OpenAiToolCallFragment>>,
+}
+
+/// A piece of a tool call: streamed, the first fragment of a call has its `index`, `id` and
+/// name, later ones the same `index` and more argument text; whole responses have whole calls.
+#[derive(Debug, Deserialize)]
+struct OpenAiToolCallFragment {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<OpenAiFunctionFragment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OpenAiFunctionFragment {
+    #[serde(default)]
+    name: Option<String>,
+    /// JSON text (a piece of it when streamed); a few servers send an object instead.
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+/// A tool call being accumulated from its fragments.
+#[derive(Clone, Debug, Default)]
+struct PendingCall {
+    index: Option<u32>,
+    id: String,
+    name: String,
+    arguments: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,11 +270,52 @@ pub(super) struct OpenAiDecoder {
     input_tokens: Option<u32>,
     output_tokens: Option<u32>,
     finish_reason: Option<String>,
+    calls: Vec<PendingCall>,
 }
 
 impl OpenAiDecoder {
     pub(super) fn new(model: &str, estimated_input: u32) -> Self {
-        Self { model: model.to_string(), estimated_input, input_tokens: None, output_tokens: None, finish_reason: None }
+        Self {
+            model: model.to_string(),
+            estimated_input,
+            input_tokens: None,
+            output_tokens: None,
+            finish_reason: None,
+            calls: Vec::new(),
+        }
+    }
+
+    /// Adds a tool-call fragment to its call: the one with the same `index`; without an index,
+    /// the one with the same id, or (no id either) the last one.
+    fn absorb_call(&mut self, fragment: OpenAiToolCallFragment) {
+        let id = fragment.id.filter(|id| !id.is_empty());
+        let position = match (fragment.index, &id) {
+            (Some(index), _) => self.calls.iter().position(|c| c.index == Some(index)),
+            (None, Some(id)) => self.calls.iter().position(|c| c.id == *id),
+            (None, None) => self.calls.len().checked_sub(1),
+        };
+        let position = match position {
+            Some(position) => position,
+            None => {
+                self.calls.push(PendingCall { index: fragment.index, ..PendingCall::default() });
+                self.calls.len() - 1
+            }
+        };
+        let call = &mut self.calls[position];
+        if let Some(id) = id.filter(|_| call.id.is_empty()) {
+            call.id = id;
+        }
+        let Some(function) = fragment.function else {
+            return;
+        };
+        if let Some(name) = function.name.filter(|name| !name.is_empty() && call.name.is_empty()) {
+            call.name = name;
+        }
+        match function.arguments {
+            Some(Value::String(piece)) => call.arguments.push_str(&piece),
+            None | Some(Value::Null) => {}
+            Some(other) => call.arguments.push_str(&other.to_string()),
+        }
     }
 
     /// Takes in one chunk; its text is appended to `text`.
@@ -204,8 +335,13 @@ impl OpenAiDecoder {
             }
         }
         for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index.unwrap_or(0) == 0) {
-            if let Some(content) = choice.delta.or(choice.message).and_then(|c| c.content) {
-                text.push_str(&content);
+            if let Some(content) = choice.delta.or(choice.message) {
+                if let Some(piece) = content.content {
+                    text.push_str(&piece);
+                }
+                for fragment in content.tool_calls.unwrap_or_default() {
+                    self.absorb_call(fragment);
+                }
             }
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 self.finish_reason = Some(reason);
@@ -269,10 +405,22 @@ impl StreamDecoder for OpenAiDecoder {
         if !done && self.finish_reason.is_none() {
             return Err(incomplete_stream());
         }
+        let mut calls = self.calls;
+        calls.sort_by_key(|call| call.index.unwrap_or(u32::MAX));
+        let tool_calls: Vec<ToolCall> = calls
+            .into_iter()
+            .map(|call| ToolCall { id: call.id, name: call.name, arguments: parse_tool_arguments(&call.arguments) })
+            .collect();
         let usage = Usage {
             input_tokens: self.input_tokens.unwrap_or(self.estimated_input),
-            output_tokens: self.output_tokens.unwrap_or_else(|| estimate_tokens(&text)),
+            output_tokens: self.output_tokens.unwrap_or_else(|| estimate_output(&text, &tool_calls)),
         };
-        Ok(ChatAnswer { text, model: self.model, usage, finish_reason: self.finish_reason, extractive: false })
+        // Some servers (Ollama, vLLM) end a tool-calling answer with "stop".
+        let finish_reason = if !tool_calls.is_empty() && matches!(self.finish_reason.as_deref(), None | Some("stop")) {
+            Some("tool_calls".to_string())
+        } else {
+            self.finish_reason
+        };
+        Ok(ChatAnswer { text, model: self.model, usage, finish_reason, extractive: false, tool_calls })
     }
 }

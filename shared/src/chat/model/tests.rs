@@ -20,7 +20,7 @@ fn msg(role: Role, content: &str) -> ChatMessage {
 }
 
 fn request(messages: Vec<ChatMessage>, passages: Vec<Passage>) -> ChatRequest {
-    ChatRequest { messages, passages, max_tokens: 256, temperature: 0.2 }
+    ChatRequest { messages, passages, max_tokens: 256, temperature: 0.2, tools: Vec::new(), rounds: Vec::new() }
 }
 
 fn ev(event: &str, data: &str) -> SseEvent {
@@ -274,7 +274,8 @@ fn anthropic_decoder_reads_events() {
         other => panic!("expected Status, got {other:?}"),
     }
     assert_eq!(normalize_stop_reason("max_tokens"), "length");
-    assert_eq!(normalize_stop_reason("tool_use"), "tool_use");
+    assert_eq!(normalize_stop_reason("tool_use"), "tool_calls");
+    assert_eq!(normalize_stop_reason("pause_turn"), "pause_turn");
 }
 
 #[test]
@@ -361,4 +362,141 @@ fn retry_helpers() {
     assert!(backoff_delay(initial, 1, 1.0) <= Duration::from_millis(240));
     assert_eq!(backoff_delay(initial, 40, 1.0), MAX_RETRY_DELAY);
     assert_eq!(truncate_chars(&"é".repeat(600), MAX_ERROR_BODY_CHARS).chars().count(), 500);
+}
+
+fn call(id: &str, name: &str, arguments: serde_json::Value) -> ToolCall {
+    ToolCall { id: id.to_string(), name: name.to_string(), arguments }
+}
+
+#[test]
+fn openai_body_carries_tools_and_rounds() {
+    let model = OpenAiChatModel::new(OpenAiChatConfig::default()).unwrap();
+    let mut req = request(vec![msg(Role::User, "Q")], Vec::new());
+    let body = model.request_body(&render_messages(&req), &req);
+    assert!(body.get("tools").is_none() && body.get("tool_choice").is_none(), "{body}");
+    assert_eq!(super::estimate_tool_context(&req), 0);
+
+    req.tools = vec![ToolSpec { name: "f".into(), description: "d".into(), parameters: json!({"type": "object"}) }];
+    req.rounds = vec![ToolRound {
+        text: "Let me look.".into(),
+        calls: vec![call("call_1", "f", json!("{broken"))],
+        results: vec![ToolResult { call_id: "call_1".into(), content: "bad arguments".into(), is_error: true }],
+    }];
+    let body = model.request_body(&render_messages(&req), &req);
+    assert_eq!(body["tool_choice"], "auto");
+    assert_eq!(
+        body["tools"],
+        json!([{"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object"}}}])
+    );
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4, "{body}");
+    assert_eq!(messages[1], json!({"role": "user", "content": "Q"}));
+    // Arguments that were not JSON go back as the model wrote them.
+    assert_eq!(
+        messages[2],
+        json!({"role": "assistant", "content": "Let me look.", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{broken"}}
+        ]})
+    );
+    assert_eq!(messages[3], json!({"role": "tool", "tool_call_id": "call_1", "content": "Error: bad arguments"}));
+    assert!(super::estimate_tool_context(&req) > 20);
+}
+
+#[test]
+fn openai_decoder_reads_whole_and_unindexed_tool_calls() {
+    // A whole (non-streamed) response: complete calls without an index.
+    let mut decoder = OpenAiDecoder::new("m", 0);
+    let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[
+        {"id":"call_a","type":"function","function":{"name":"get_order","arguments":"{\"order\":\"42\"}"}},
+        {"id":"call_b","type":"function","function":{"name":"list_orders","arguments":""}}]},
+        "finish_reason":"tool_calls"}]}"#;
+    let text = decoder.whole(body).unwrap();
+    assert_eq!(text, "");
+    let answer = decoder.finish(text, true).unwrap();
+    assert_eq!(
+        answer.tool_calls,
+        vec![call("call_a", "get_order", json!({"order": "42"})), call("call_b", "list_orders", json!({}))]
+    );
+    assert_eq!(answer.finish_reason.as_deref(), Some("tool_calls"));
+    assert!(answer.usage.output_tokens > 5, "estimated from the calls: {:?}", answer.usage);
+
+    // Streamed without an index, arguments as an object, ended with "stop" (some servers).
+    let mut decoder = OpenAiDecoder::new("m", 0);
+    let chunks = [
+        r#"{"choices":[{"delta":{"content":"Checking."}}]}"#,
+        r#"{"choices":[{"delta":{"tool_calls":[{"id":"call_c","function":{"name":"f","arguments":{"a":1}}}]}}]}"#,
+        r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+    ];
+    let mut text = String::new();
+    for data in chunks {
+        text.push_str(&decoder.event(&ev("message", data)).unwrap().text);
+    }
+    assert_eq!(text, "Checking.");
+    let answer = decoder.finish(text, false).unwrap();
+    assert_eq!(answer.tool_calls, vec![call("call_c", "f", json!({"a": 1}))]);
+    assert_eq!(answer.finish_reason.as_deref(), Some("tool_calls"));
+    assert_eq!(answer.text, "Checking.");
+
+    assert_eq!(super::parse_tool_arguments("{\"a\""), json!("{\"a\""));
+    assert_eq!(super::parse_tool_arguments(" "), json!({}));
+}
+
+#[test]
+fn anthropic_decoder_reads_tool_use_blocks() {
+    let mut decoder = AnthropicDecoder::new("m", 0);
+    let body = br#"{"type":"message","model":"claude-x","content":[
+        {"type":"text","text":"Let me check."},
+        {"type":"tool_use","id":"toolu_1","name":"get_order","input":{"order":"42"}}],
+        "stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":5}}"#;
+    let text = decoder.whole(body).unwrap();
+    assert_eq!(text, "Let me check.");
+    let answer = decoder.finish(text, true).unwrap();
+    assert_eq!(answer.tool_calls, vec![call("toolu_1", "get_order", json!({"order": "42"}))]);
+    assert_eq!(answer.finish_reason.as_deref(), Some("tool_calls"));
+
+    // Streamed: a block without input deltas keeps its start input; deltas go by index.
+    let mut decoder = AnthropicDecoder::new("m", 0);
+    let events = [
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_a","name":"now","input":{}}}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_b","name":"get","input":{}}}"#,
+        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"order\": "}}"#,
+        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"42\"}"}}"#,
+        r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":30}}"#,
+    ];
+    for data in events {
+        assert_eq!(decoder.event(&ev("message", data)).unwrap(), Decoded::default(), "{data}");
+    }
+    let answer = decoder.finish(String::new(), false).unwrap();
+    assert_eq!(
+        answer.tool_calls,
+        vec![call("toolu_a", "now", json!({})), call("toolu_b", "get", json!({"order": "42"}))]
+    );
+    assert_eq!(answer.usage.output_tokens, 30);
+    assert_eq!(answer.finish_reason.as_deref(), Some("tool_calls"));
+}
+
+#[test]
+fn anthropic_rounds_keep_roles_alternating() {
+    let model = AnthropicChatModel::new(AnthropicChatConfig::default()).unwrap();
+    let mut req = request(vec![msg(Role::User, "Where is #42?"), msg(Role::Assistant, "Checking.")], Vec::new());
+    req.rounds = vec![ToolRound {
+        text: "  ".to_string(),
+        calls: vec![call("toolu_1", "get_order", json!("not an object"))],
+        results: vec![ToolResult { call_id: "toolu_1".into(), content: "shipped".into(), is_error: false }],
+    }];
+    let (system, messages) = anthropic_prompt(&render_messages(&req));
+    let body = model.request_body(&system, &messages, &req);
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": "Where is #42?"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_order", "input": {"value": "not an object"}}
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "shipped"}]}
+        ])
+    );
+    assert!(body.get("tools").is_none(), "{body}");
 }

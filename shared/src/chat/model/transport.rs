@@ -96,7 +96,9 @@ impl Transport {
     }
 
     /// Posts `body` and streams the answer, retrying failures that happen before any text was
-    /// passed to `on_delta`.
+    /// passed to `on_delta`. Tool-call fragments are not passed on (they live in the attempt's
+    /// decoder clone and are dropped with it), so receiving only those still counts as nothing
+    /// streamed: the retry starts over and the caller sees just its calls.
     pub(super) async fn complete<D: StreamDecoder>(
         &self,
         body: &Value,

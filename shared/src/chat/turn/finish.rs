@@ -114,7 +114,7 @@ pub(super) async fn finish(
         }
     }
     let ai = reply.is_some();
-    let total = s.stored + i64::from(ai);
+    let total = s.stored + i64::from(ai) + s.tool_messages.len() as i64;
     let step = summary_step(s, total);
     let written = Box::pin(async {
         let (mut tokens, mut cost, mut unpriced) = (0i32, 0.0f64, 0i32);
@@ -142,6 +142,9 @@ pub(super) async fn finish(
                     }
                 }
             }
+        }
+        if !s.tool_messages.is_empty() {
+            repo::insert_tool_messages(&tx, conversation, &s.tool_messages).await?;
         }
         repo::prepare_turn_finish(&tx).await?;
         let insert = async {

@@ -9,7 +9,9 @@
 
 mod finish;
 mod open;
+pub mod preview;
 mod reply;
+mod tool_loop;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -254,6 +256,7 @@ fn stage(conversation_id: Uuid, go: Go, message: Message, inserted: bool, score:
         history,
         window_start,
         rules,
+        tool_messages: Vec::new(),
     }
 }
 
@@ -275,9 +278,11 @@ struct Staged {
     history: Vec<Message>,
     window_start: usize,
     rules: Vec<Rule>,
+    /// The model's tool calls this turn, stored as `tool` messages before its reply.
+    tool_messages: Vec<(String, Value)>,
 }
 
 /// The agent's business hours when they are closed at `now` (`None`: open, or no schedule).
 fn closed_hours(agent: &ChatAgent, now: DateTime<Utc>) -> Result<Option<BusinessHours>, String> {
-    Ok(BusinessHours::from_json(&agent.business_hours)?.filter(|h| !h.is_open(now)))
+    agent.hours.clone().map(|h| h.filter(|h| !h.is_open(now)))
 }

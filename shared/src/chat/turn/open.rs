@@ -15,7 +15,7 @@ use crate::chat::escalation::Rule;
 use crate::chat::sentiment;
 use crate::db::TenantTx;
 use crate::error::ApiError;
-use crate::knowledge::service::{self as knowledge, RagConfig, SearchHit, SearchMode, SearchRequest};
+use crate::knowledge::service::{self as knowledge, SearchHit, SearchMode, SearchRequest};
 use crate::knowledge::vector::Scope;
 use crate::repo::chat::{self as repo, ChatAgent, Message};
 use crate::status::{AgentStatus, ConversationStatus, SubscriptionStatus};
@@ -279,7 +279,7 @@ fn search_plan(
     if closed_hours(agent, now).ok().flatten().is_some() {
         return None;
     }
-    let rag = RagConfig::from_json(&agent.rag_config);
+    let rag = agent.rag;
     Some(SearchRequest {
         query: query.to_string(),
         mode: SearchMode::Hybrid,
@@ -319,7 +319,7 @@ fn check_plan(status: Option<SubscriptionStatus>, limits: &Value, used: i64) -> 
 }
 
 /// The company's escalation rules that apply to this conversation, from their rows.
-fn rules_from_rows(rows: &[Row]) -> Vec<Rule> {
+pub(super) fn rules_from_rows(rows: &[Row]) -> Vec<Rule> {
     rows.iter()
         .map(|r| {
             let keywords: Vec<String> = r.get(2);

@@ -8,15 +8,17 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::finish::{finish, silent, Priced};
-use super::{mark, Staged, TurnOutput, FALLBACK_MESSAGE, HANDOFF_MESSAGE};
+use super::{mark, tool_loop, Staged, TurnOutput, FALLBACK_MESSAGE, HANDOFF_MESSAGE};
 use crate::adapters::queue::ESCALATION;
 use crate::app::AppDeps;
-use crate::chat::escalation::{self, Escalation, EscalationConfig, TurnSignals};
+use crate::chat::escalation::{self, Escalation, Priority, Trigger, TurnSignals};
 use crate::chat::hours::BusinessHours;
 use crate::chat::model::{ChatMessage, ChatRequest, DeltaSink, Passage, Role};
+use crate::chat::tools::{Effect, Toolbox};
 use crate::error::ApiError;
 use crate::knowledge::service::SearchHit;
 use crate::outbox;
+use crate::prompt_template;
 use crate::repo::chat::{self as repo, ChatAgent, Message};
 use crate::status::ConversationStatus;
 use crate::tenant::TenantCtx;
@@ -40,14 +42,14 @@ pub(super) async fn outside_hours(
 /// Stage 5: the escalation this turn's signals fire, if any: decided from signals (keywords, an
 /// explicit request, sentiment, retrieval confidence, turn count), never from a model reply.
 pub(super) fn escalation_for(staged: &Staged, confidence: Option<f32>) -> Option<Escalation> {
-    let cfg = EscalationConfig::from_agent_json(&staged.agent.escalation_rules);
+    let cfg = &staged.agent.escalation;
     let signals = TurnSignals {
         message: &staged.message.content,
         sentiment: staged.sentiment,
         confidence,
         customer_turns: staged.turns,
     };
-    escalation::detect(&cfg, &staged.rules, &signals)
+    escalation::detect(cfg, &staged.rules, &signals)
 }
 
 /// Hands the conversation to a human for escalation `e`: the escalation row and its jobs, then
@@ -106,17 +108,20 @@ pub(super) async fn hand_over(
     Ok(TurnOutput { message: staged.message, reply, escalation: Some(escalation), handoff: true, replayed: false })
 }
 
-/// Stage 6, generation, grounded in the retrieved passages; a model failure sends the agent's
-/// fallback message instead, so it never loses the turn.
+/// Stage 6, generation, grounded in the retrieved passages, with the agent's tools when it has
+/// any (`tool_loop`); a model failure sends the agent's fallback message instead, so it never
+/// loses the turn. A tool asking for a person hands the conversation over; `end_conversation`
+/// resolves it after the answer.
 pub(super) async fn generate(
     deps: &AppDeps,
     ctx: &TenantCtx,
-    staged: Staged,
+    mut staged: Staged,
     hits: &[SearchHit],
     confidence: Option<f32>,
     started: Instant,
     on_delta: DeltaSink<'_>,
 ) -> Result<TurnOutput, ApiError> {
+    let company = ctx.require_company()?.as_uuid();
     let passages: Vec<Passage> = hits
         .iter()
         .enumerate()
@@ -130,9 +135,12 @@ pub(super) async fn generate(
     let request = ChatRequest {
         messages: prompt(&staged.agent, staged.summary.as_deref(), &staged.history[staged.window_start..]),
         passages,
-        max_tokens: staged.agent.llm_config.get("maxTokens").and_then(Value::as_u64).unwrap_or(600) as u32,
-        temperature: staged.agent.llm_config.get("temperature").and_then(Value::as_f64).unwrap_or(0.3) as f32,
+        max_tokens: staged.agent.llm.max_tokens.unwrap_or(600),
+        temperature: staged.agent.llm.temperature.unwrap_or(0.3) as f32,
+        tools: Vec::new(),
+        rounds: Vec::new(),
     };
+    let toolbox = toolbox(deps, ctx, company, &staged.agent).await?;
     let generation_started = Instant::now();
     let citations: Vec<Value> = hits
         .iter()
@@ -145,17 +153,34 @@ pub(super) async fn generate(
         })
         .collect();
     // The company's own key when it has one for the platform's provider.
-    let model = crate::chat::company_keys::model_for(deps, ctx, ctx.require_company()?.as_uuid()).await;
-    let (text, meta, priced) = match model.complete(&request, on_delta).await {
+    let model = crate::chat::company_keys::model_for(deps, ctx, company).await;
+    let run =
+        tool_loop::run(deps, ctx, staged.conversation_id, model.as_ref(), request, toolbox.as_ref(), on_delta).await;
+    let reply_to = staged.message.id;
+    staged.tool_messages =
+        run.records.iter().map(|r| (format!("{}: {}", r.call.name, r.result.content), r.metadata(reply_to))).collect();
+    let tool_calls = run.records.len();
+    if let Effect::Handover(reason) = run.effect {
+        let e = Escalation {
+            trigger: Trigger::ExplicitRequest,
+            details: json!({"tool": crate::chat::tools::REQUEST_HUMAN_HANDOVER, "reason": reason}),
+            priority: Priority::Medium,
+            reason,
+        };
+        return hand_over(deps, ctx, company, staged, e, on_delta).await;
+    }
+    let ends = run.effect == Effect::End;
+    let (text, meta, priced) = match run.answer {
         Ok(answer) => {
             let meta = json!({
-                "reply_to": staged.message.id, "kind": "answer", "model": answer.model,
+                "reply_to": reply_to, "kind": "answer", "model": answer.model,
                 "extractive": answer.extractive, "tokens_in": answer.usage.input_tokens,
                 "tokens_out": answer.usage.output_tokens, "latency_ms": generation_started.elapsed().as_millis() as u64,
                 "turn_ms": started.elapsed().as_millis() as u64, "confidence": confidence,
                 "finish_reason": answer.finish_reason, "citations": citations, "estimated_cost": 0.0,
+                "tool_calls": tool_calls, "ends_conversation": ends,
             });
-            let priced = Priced { model: answer.model.clone(), usage: answer.usage, extractive: answer.extractive };
+            let priced = Priced { model: answer.model.clone(), usage: run.usage, extractive: answer.extractive };
             (answer.text, meta, Some(priced))
         }
         Err(e) => {
@@ -167,25 +192,70 @@ pub(super) async fn generate(
                 .and_then(Value::as_str)
                 .unwrap_or(FALLBACK_MESSAGE)
                 .to_string();
-            let meta = json!({"reply_to": staged.message.id, "kind": "fallback", "model": model.name(),
-                              "error": e.to_string(), "confidence": confidence});
-            (text, meta, None)
+            let meta = json!({"reply_to": reply_to, "kind": "fallback", "model": model.name(),
+                              "error": e.to_string(), "confidence": confidence, "tool_calls": tool_calls});
+            // Tokens of the rounds that did answer are still paid for.
+            let priced = (run.usage.input_tokens + run.usage.output_tokens > 0).then(|| Priced {
+                model: model.name().to_string(),
+                usage: run.usage,
+                extractive: false,
+            });
+            (text, meta, priced)
         }
     };
     mark(started, "answer generated");
     let reply = finish(deps, ctx, &staged, Some((text.as_str(), meta)), ConversationStatus::Active, priced).await?;
     mark(started, "answer committed");
+    if ends && reply.is_some() {
+        let tx = deps.db.begin(ctx).await?;
+        let resolved = repo::resolve_by_assistant(&tx, company, staged.conversation_id).await.map_err(ApiError::from);
+        tx.finish(resolved).await?;
+    }
     // No reply stored: a support agent took the conversation over while the model answered.
     let handoff = reply.is_none();
     Ok(TurnOutput { message: staged.message, reply, escalation: None, handoff, replayed: false })
 }
 
+/// The agent's tools for this turn: its enabled built-in ones and its HTTP actions (read only
+/// when it has some). `None` when it has none.
+pub(super) async fn toolbox(
+    deps: &AppDeps,
+    ctx: &TenantCtx,
+    company: Uuid,
+    agent: &ChatAgent,
+) -> Result<Option<Toolbox>, ApiError> {
+    if agent.enabled_tools.is_empty() && !agent.has_actions {
+        return Ok(None);
+    }
+    let actions = if agent.has_actions {
+        let tx = deps.db.begin(ctx).await?;
+        let read = crate::repo::actions::enabled_for_agent(&tx, company, agent.id).await.map_err(ApiError::from);
+        tx.finish(read).await?
+    } else {
+        Vec::new()
+    };
+    let toolbox = Toolbox::new(agent, actions);
+    Ok((!toolbox.is_empty()).then_some(toolbox))
+}
+
 /// The system prompt (with personality and response style), the running summary, then the
 /// recent history ending with the customer's message.
-fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<ChatMessage> {
-    let mut system = agent
-        .system_prompt
-        .clone()
+pub(super) fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<ChatMessage> {
+    // The agent's prompt template, rendered for this turn, stands in for its system prompt.
+    let rendered = agent.template.as_ref().map(|t| {
+        let hours = agent.hours.as_ref().ok().and_then(Option::as_ref).map(BusinessHours::describe);
+        let builtins = prompt_template::Builtins {
+            company_name: &agent.company_name,
+            customer_name: None,
+            agent_name: &agent.name,
+            business_hours: hours.as_deref(),
+        };
+        let empty = serde_json::Map::new();
+        let values = t.values.as_object().unwrap_or(&empty);
+        prompt_template::render(&t.content, &prompt_template::variables_from_json(&t.variables), values, &builtins)
+    });
+    let mut system = rendered
+        .or_else(|| agent.system_prompt.clone())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| format!("You are {}, a friendly customer-support assistant.", agent.name));
     if let Some(p) = agent.personality.as_deref().filter(|p| !p.trim().is_empty()) {

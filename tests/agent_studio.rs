@@ -1,0 +1,1 @@
+//! The whole life of an agent through the handlers (written below).
