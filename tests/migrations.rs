@@ -51,6 +51,9 @@ const ADDED_TABLES: &[&str] = &[
     "chatapp_failed_jobs",
     "chatapp_outbox",
     "chatapp_conversation_events",
+    "chatapp_agent_versions",
+    "chatapp_agent_actions",
+    "chatapp_agent_package_versions",
 ];
 
 const SEED_001_ENUMS: &[&str] = &[

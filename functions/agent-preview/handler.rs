@@ -70,6 +70,8 @@ struct PreviewBody {
     history: Vec<HistoryMessage>,
     /// A version of the agent to preview instead of its draft.
     version: Option<i32>,
+    /// The customer's name, for a prompt template's `{{customer_name}}` (at most 255 characters).
+    customer_name: Option<String>,
 }
 
 /// Preview the agent's answer to a message with its draft (or a version), without writing
@@ -105,6 +107,7 @@ async fn preview_agent(
             .content;
         history.push(PreviewMessage { role: m.role, content });
     }
+    let customer_name = body.customer_name.map(|n| chatapp::domain::text("customer_name", &n, 255)).transpose()?;
     let tx = deps.db.begin(&ctx).await?;
     let loaded = async {
         let agent = repo::agents::get(&tx, company, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
@@ -123,7 +126,7 @@ async fn preview_agent(
     let agent = tx.finish(loaded).await?;
     if !accepts_events(&headers) {
         let mut ignore = |_: &str| {};
-        let result = preview(&deps, &ctx, &agent, &history, &message, &mut ignore).await?;
+        let result = preview(&deps, &ctx, &agent, &history, &message, customer_name.as_deref(), &mut ignore).await?;
         return Ok(Json(result).into_response());
     }
     let (frames, events) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -132,7 +135,7 @@ async fn preview_agent(
         let mut sink = |d: &str| {
             let _ = deltas.send(frame("delta", &Delta { text: d }));
         };
-        let last = match preview(&deps, &ctx, &agent, &history, &message, &mut sink).await {
+        let last = match preview(&deps, &ctx, &agent, &history, &message, customer_name.as_deref(), &mut sink).await {
             Ok(result) => frame("done", &result),
             Err(e) => {
                 frame("error", &ErrorBody { error: ErrorDetail { code: e.code().to_string(), message: e.to_string() } })

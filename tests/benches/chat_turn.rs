@@ -295,6 +295,35 @@ async fn main() {
         .await
         .unwrap()
         .get(0);
+    // A typed stored configuration, as the agents routes write it (values that leave the turn's
+    // work as with the defaults: every hour open, the default retrieval, no threshold that
+    // escalates the bench's questions), served as the published version where the schema has one.
+    owner
+        .batch_execute(&format!(
+            "UPDATE chatapp_agents SET
+                 llm_config = '{{\"temperature\": 0.3, \"maxTokens\": 600}}',
+                 rag_config = '{{\"maxResults\": 5, \"relevanceThreshold\": 0}}',
+                 response_style = '{{\"tone\": \"friendly\", \"verbosity\": \"concise\"}}',
+                 escalation_rules = '{{\"keywords\": [\"lawyer\", \"chargeback\"], \"sentimentThreshold\": -0.95}}',
+                 business_hours = '{{\"enabled\": true, \"timezone\": \"UTC\", \"schedule\": {{
+                     \"mon\": [[\"00:00\", \"24:00\"]], \"tue\": [[\"00:00\", \"24:00\"]],
+                     \"wed\": [[\"00:00\", \"24:00\"]], \"thu\": [[\"00:00\", \"24:00\"]],
+                     \"fri\": [[\"00:00\", \"24:00\"]], \"sat\": [[\"00:00\", \"24:00\"]],
+                     \"sun\": [[\"00:00\", \"24:00\"]]}}}}'
+             WHERE id = '{agent}';
+             DO $$ BEGIN
+                 IF EXISTS (SELECT 1 FROM information_schema.columns
+                            WHERE table_name = 'chatapp_agents' AND column_name = 'published_config') THEN
+                     EXECUTE 'UPDATE chatapp_agents SET version = 1, published_version = 1, published_config =
+                         jsonb_build_object(''name'', name, ''llmConfig'', llm_config, ''ragConfig'', rag_config,
+                             ''responseStyle'', response_style, ''escalationRules'', escalation_rules,
+                             ''businessHours'', business_hours, ''ragEnabled'', true)
+                         WHERE id = ''{agent}''';
+                 END IF;
+             END $$;"
+        ))
+        .await
+        .unwrap();
     let category: Uuid = owner
         .query_one(
             "INSERT INTO chatapp_knowledge_categories (company_id, name, slug) VALUES ($1, 'Bench', 'bench') RETURNING id",

@@ -245,6 +245,7 @@ fn stage(conversation_id: Uuid, go: Go, message: Message, inserted: bool, score:
     Staged {
         conversation_id,
         customer_id: conv.customer_id,
+        customer_name: conv.customer_name,
         summary: conv.summary,
         summarized_messages: conv.summarized_messages,
         stored,
@@ -264,6 +265,7 @@ fn stage(conversation_id: Uuid, go: Go, message: Message, inserted: bool, score:
 struct Staged {
     conversation_id: Uuid,
     customer_id: Option<String>,
+    customer_name: Option<String>,
     summary: Option<String>,
     summarized_messages: i32,
     /// Messages stored in the conversation, the customer's new one included.

@@ -94,13 +94,14 @@ pub struct PreviewResult {
 }
 
 /// Runs a preview of `agent` (built from the configuration under test) answering `message`
-/// after `history`; the reply streams to `on_delta`.
+/// after `history`, from a customer called `customer_name` (when known); the reply streams to `on_delta`.
 pub async fn preview(
     deps: &AppDeps,
     ctx: &TenantCtx,
     agent: &ChatAgent,
     history: &[PreviewMessage],
     message: &str,
+    customer_name: Option<&str>,
     on_delta: DeltaSink<'_>,
 ) -> Result<PreviewResult, ApiError> {
     let company = ctx.require_company()?.as_uuid();
@@ -162,7 +163,7 @@ pub async fn preview(
     let mut messages: Vec<Message> = history.iter().map(|m| as_message(&m.role, &m.content)).collect();
     messages.push(as_message("user", message));
     let request = ChatRequest {
-        messages: prompt(agent, None, &messages),
+        messages: prompt(agent, customer_name, None, &messages),
         passages: hits
             .iter()
             .enumerate()

@@ -133,7 +133,12 @@ pub(super) async fn generate(
         })
         .collect();
     let request = ChatRequest {
-        messages: prompt(&staged.agent, staged.summary.as_deref(), &staged.history[staged.window_start..]),
+        messages: prompt(
+            &staged.agent,
+            staged.customer_name.as_deref(),
+            staged.summary.as_deref(),
+            &staged.history[staged.window_start..],
+        ),
         passages,
         max_tokens: staged.agent.llm.max_tokens.unwrap_or(600),
         temperature: staged.agent.llm.temperature.unwrap_or(0.3) as f32,
@@ -238,15 +243,21 @@ pub(super) async fn toolbox(
     Ok((!toolbox.is_empty()).then_some(toolbox))
 }
 
-/// The system prompt (with personality and response style), the running summary, then the
-/// recent history ending with the customer's message.
-pub(super) fn prompt(agent: &ChatAgent, summary: Option<&str>, history: &[Message]) -> Vec<ChatMessage> {
+/// The system prompt (the agent's prompt template rendered for this turn, or its system
+/// prompt; with personality and response style), the running summary, then the recent history
+/// ending with the customer's message.
+pub(super) fn prompt(
+    agent: &ChatAgent,
+    customer_name: Option<&str>,
+    summary: Option<&str>,
+    history: &[Message],
+) -> Vec<ChatMessage> {
     // The agent's prompt template, rendered for this turn, stands in for its system prompt.
     let rendered = agent.template.as_ref().map(|t| {
         let hours = agent.hours.as_ref().ok().and_then(Option::as_ref).map(BusinessHours::describe);
         let builtins = prompt_template::Builtins {
             company_name: &agent.company_name,
-            customer_name: None,
+            customer_name: customer_name.map(str::trim).filter(|n| !n.is_empty()),
             agent_name: &agent.name,
             business_hours: hours.as_deref(),
         };
