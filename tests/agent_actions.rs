@@ -2,12 +2,14 @@
 //! shown once), list, read, change, rotate the secret and delete, with an audit row each; header
 //! values and signing secrets never in a later response, the database in clear or the audit
 //! trail; bodies checked (400 naming the field, nothing stored); duplicate names 409; other
-//! companies' agents and actions not found; support agents kept out; and a stored action called
-//! by the executor (`chatapp::chat::tools::http_action`), signed, with its sealed headers.
+//! companies' agents and actions not found; support agents kept out; a stored action called by
+//! the executor (`chatapp::chat::tools::http_action`), signed, with its sealed headers; internal
+//! addresses refused, on save and on call, when `HTTP_ACTIONS_ALLOW_PRIVATE` is off; no actions
+//! for an agent whose package lacks `tools` (403); at most 32 enabled actions per agent (409).
 
 use chatapp::chat::tools::http_action::{self, ActionCall};
 use chatapp::sealed::SealingKey;
-use chatapp_functions::http_function::HttpFunction::Agents;
+use chatapp_functions::http_function::HttpFunction::{AgentPackages, Agents};
 use chatapp_tests::{assert_error, bearer, Req, Resp, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -350,7 +352,6 @@ async fn invalid_actions_are_refused_naming_the_field_and_nothing_is_stored() {
         (action(json!({"url": "/orders"})), "url"),
         (action(json!({"url": "https://user:pass@api.acme.test/orders"})), "url"),
         (action(json!({"url": format!("https://api.acme.test/{}", "a".repeat(2000))})), "url"),
-        (action(json!({"url": "http://169.254.169.254/latest/meta-data/"})), "url"),
         (action(json!({"method": "FETCH"})), "method"),
         (action(json!({"method": "get"})), "method"),
         (action(json!({"headers": {"Host": "api.acme.test"}})), "headers.Host"),
@@ -491,4 +492,146 @@ async fn other_companies_agents_and_actions_are_not_found_and_support_agents_are
     for action in ["agent_action.update", "agent_action.delete", "agent_action.rotate_secret"] {
         assert_eq!(env.audit_count(action).await, 0, "{action}");
     }
+}
+
+#[tokio::test]
+async fn internal_addresses_are_refused_when_private_addresses_are_not_allowed() {
+    let env = TestEnv::with(&[("HTTP_ACTIONS_ALLOW_PRIVATE", "false")]).await;
+    assert!(!env.cfg.http_actions_allow_private);
+    let t = env.company("acme", "starter").await;
+    let tok = t.admin_token.as_str();
+    let agent = add_agent(&env, t.company_id, "Ada").await;
+
+    // Saving: a URL whose host is an internal address is refused, nothing stored.
+    for url in [
+        "http://127.0.0.1:1/x",
+        "http://10.0.0.7/hook",
+        "http://192.168.1.20/hook",
+        "http://100.64.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/x",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:127.0.0.1]/x",
+    ] {
+        let r = create(&env, tok, agent, action(json!({"url": url}))).await;
+        assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
+        assert!(message(&r).starts_with("url"), "{url}: {}", r.body);
+    }
+    assert_eq!(rows(&env, t.company_id).await, 0);
+    // A host name is checked at each call; moving to an internal address is refused too.
+    let (id, _) = created(&create(&env, tok, agent, action(json!({}))).await);
+    let r = call(&env, tok, Req::patch(&one(agent, &id)).json(json!({"url": "http://10.1.2.3/orders", "headers": {}})))
+        .await;
+    assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
+    assert!(message(&r).starts_with("url"), "{}", r.body);
+    assert_eq!(call(&env, tok, Req::get(&one(agent, &id))).await.body["url"], "https://api.acme.test/orders");
+
+    // Calling: an action whose address is internal (literally, or by its name) is not called.
+    let server = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_string("reached")).mount(&server).await;
+    let ctx = env.deps.auth.authenticate(Some(&bearer(&t.admin_token)), &Default::default()).await.unwrap();
+    let tx = env.deps.db.begin(&ctx).await.unwrap();
+    let loaded = chatapp::repo::actions::enabled_for_agent(&tx, t.company_id, agent).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    for url in
+        [format!("{}/orders", server.uri()), format!("{}/orders", server.uri().replace("127.0.0.1", "localhost"))]
+    {
+        let mut stored = loaded[0].clone();
+        stored.action.url = url.clone();
+        let outcome = http_action::call(
+            &env.cfg,
+            ActionCall {
+                action: &stored,
+                arguments: &json!({"order": "A-1"}),
+                company_id: t.company_id,
+                conversation_id: Uuid::new_v4(),
+                call_id: "call_1",
+            },
+        )
+        .await;
+        assert!(!outcome.ok && outcome.status.is_none(), "{url}: {outcome:?}");
+        assert!(outcome.content.contains("not public"), "{url}: {}", outcome.content);
+    }
+    assert!(server.received_requests().await.unwrap().is_empty(), "nothing reached the server");
+}
+
+#[tokio::test]
+async fn an_agent_whose_package_lacks_tools_gets_no_actions() {
+    let env = TestEnv::new().await;
+    let master = env.master_token().await;
+    let t = env.company("acme", "professional").await;
+    let tok = t.admin_token.as_str();
+    let package_body = json!({"name": "FAQ only", "slug": "faq-only", "version": "1.0.0", "capabilities": ["rag"]});
+    let r = env.send(AgentPackages, Req::post("/admin/agent-packages").token(&master).json(package_body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let package = r.body["id"].as_str().unwrap().to_string();
+    let r =
+        env.send(AgentPackages, Req::post(&format!("/admin/agent-packages/{package}/publish")).token(&master)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = env
+        .send(Agents, Req::post("/admin/agents").token(tok).json(json!({"name": "FAQ", "package_id": package})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let agent: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+
+    for enabled in [true, false] {
+        let r = create(&env, tok, agent, action(json!({"enabled": enabled}))).await;
+        assert_error!(r, StatusCode::FORBIDDEN, "capability_missing");
+        assert!(message(&r).contains("tools"), "{}", r.body);
+    }
+    assert_eq!(rows(&env, t.company_id).await, 0);
+    assert_eq!(env.audit_count("agent_action.create").await, 0);
+
+    // An action stored while the agent had `tools` (its own capabilities, set here in the
+    // database) cannot be enabled once it has not; other changes still can be made.
+    let owner = env.owner().await;
+    let with_tools = "UPDATE chatapp_agents SET capabilities = '[\"rag\", \"tools\"]'::jsonb WHERE id = $1";
+    owner.execute(with_tools, &[&agent]).await.unwrap();
+    let (id, _) = created(&create(&env, tok, agent, action(json!({"enabled": false}))).await);
+    let without = "UPDATE chatapp_agents SET capabilities = '[\"rag\"]'::jsonb WHERE id = $1";
+    owner.execute(without, &[&agent]).await.unwrap();
+    let r = call(&env, tok, Req::patch(&one(agent, &id)).json(json!({"enabled": true}))).await;
+    assert_error!(r, StatusCode::FORBIDDEN, "capability_missing");
+    assert_eq!(call(&env, tok, Req::get(&one(agent, &id))).await.body["enabled"], false);
+    let r = call(&env, tok, Req::patch(&one(agent, &id)).json(json!({"description": "Still documented"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(env.audit_count("agent_action.update").await, 1);
+}
+
+#[tokio::test]
+async fn an_agent_has_at_most_32_enabled_actions() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let tok = t.admin_token.as_str();
+    let agent = add_agent(&env, t.company_id, "Ada").await;
+    let plain = |name: String, enabled: bool| {
+        json!({"name": name, "description": "An action", "parameters": {"type": "object"},
+               "url": "https://api.acme.test/x", "enabled": enabled})
+    };
+    let mut first = String::new();
+    for i in 0..32 {
+        let (id, _) = created(&create(&env, tok, agent, plain(format!("action_{i}"), true)).await);
+        if i == 0 {
+            first = id;
+        }
+    }
+    let r = create(&env, tok, agent, plain("one_more".into(), true)).await;
+    assert_error!(r, StatusCode::CONFLICT, "action_limit_reached");
+    assert!(message(&r).contains("32"), "{}", r.body);
+    // A disabled one may be stored, not enabled while 32 are.
+    let (spare, _) = created(&create(&env, tok, agent, plain("spare".into(), false)).await);
+    let r = call(&env, tok, Req::patch(&one(agent, &spare)).json(json!({"enabled": true}))).await;
+    assert_error!(r, StatusCode::CONFLICT, "action_limit_reached");
+    // Re-enabling an enabled one is no new one.
+    let r = call(&env, tok, Req::patch(&one(agent, &first)).json(json!({"enabled": true}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = call(&env, tok, Req::patch(&one(agent, &first)).json(json!({"enabled": false}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = call(&env, tok, Req::patch(&one(agent, &spare)).json(json!({"enabled": true}))).await;
+    assert_eq!((r.status, r.body["enabled"].clone()), (StatusCode::OK, json!(true)), "{}", r.body);
+    // Another agent has its own 32.
+    let other = add_agent(&env, t.company_id, "Bob").await;
+    created(&create(&env, tok, other, plain("action_0".into(), true)).await);
+    assert_eq!(rows(&env, t.company_id).await, 34);
 }

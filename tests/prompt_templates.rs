@@ -1,6 +1,7 @@
 //! Prompt templates through the `prompt-templates` function: the master admin's CRUD with
 //! content and variables checked together (400 naming the field path, nothing stored), company
-//! admins reading the active templates only, the render preview (values checked as an agent's
+//! admins reading the active templates only and never their content (the prompt agents hide
+//! from them), the render preview (the master admin's only; values checked as an agent's
 //! `promptVariables`, one pass), agents that use a template kept consistent with it, and the
 //! audit trail.
 
@@ -24,6 +25,11 @@ fn message(r: &Resp) -> String {
 
 fn slugs(r: &Resp) -> Vec<String> {
     r.body["items"].as_array().unwrap().iter().map(|m| m["slug"].as_str().unwrap().to_string()).collect()
+}
+
+/// Whether a template as answered has a `content` key (the master admin's alone to see).
+fn has_content(template: &Value) -> bool {
+    template.as_object().unwrap_or_else(|| panic!("not a template: {template}")).contains_key("content")
 }
 
 const CONTENT: &str = "You are {{agent_name}} of {{company_name}}. Help {{ customer_name }} with {{product}} \
@@ -228,10 +234,12 @@ async fn company_admins_read_the_active_templates_and_change_nothing() {
     let r = call(&env, &master, Req::get(&format!("/admin/prompt-templates/{active}"))).await;
     assert_eq!(r.body["name"], "Support greeting", "unchanged");
 
-    // Reads: the active templates only, whatever the filter asks.
+    // Reads: the active templates only, whatever the filter asks, and never their content.
     let all = call(&env, admin, Req::get("/admin/prompt-templates?limit=100")).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
-    assert!(all.body["items"].as_array().unwrap().iter().all(|m| m["is_active"] == true), "{}", all.body);
+    let items = all.body["items"].as_array().unwrap();
+    assert!(items.iter().all(|m| m["is_active"] == true), "{}", all.body);
+    assert!(items.iter().all(|m| !has_content(m)), "no content for a company admin: {}", all.body);
     assert!(slugs(&all).contains(&"support-greeting".to_string()));
     assert!(!slugs(&all).contains(&"retired-greeting".to_string()));
     assert_eq!(all.body["total"], json!(count_before - 1));
@@ -239,21 +247,39 @@ async fn company_admins_read_the_active_templates_and_change_nothing() {
     assert_eq!(inactive.body["total"], 0, "{}", inactive.body);
     let one = call(&env, admin, Req::get(&format!("/admin/prompt-templates/{active}"))).await;
     assert_eq!((one.status, one.body["slug"].clone()), (StatusCode::OK, json!("support-greeting")));
-    let hidden = [
-        Req::get(&format!("/admin/prompt-templates/{retired}")),
-        Req::post(&format!("/admin/prompt-templates/{retired}/render")).json(json!({"variables": {"product": "W"}})),
-    ];
-    for req in hidden {
-        assert_eq!(call(&env, admin, req).await.status, StatusCode::NOT_FOUND);
+    assert!(!has_content(&one.body), "no content for a company admin: {}", one.body);
+    // What an admin needs to fill an agent's `prompt_variables` stays visible.
+    assert_eq!(one.body["name"], "Support greeting");
+    assert_eq!(one.body["description"], "The default support persona");
+    assert_eq!((one.body["version"].clone(), one.body["is_active"].clone()), (json!(1), json!(true)));
+    assert_eq!(
+        one.body["variables"],
+        json!([
+            {"name": "product", "required": true, "default": null, "description": "What the company sells"},
+            {"name": "tone", "required": false, "default": "friendly", "description": null}
+        ])
+    );
+    let r = call(&env, admin, Req::get(&format!("/admin/prompt-templates/{retired}"))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
+    // The render preview shows the content: the master admin's only, whichever template.
+    for id in [&active, &retired] {
+        let render = format!("/admin/prompt-templates/{id}/render");
+        let r = call(&env, admin, Req::post(&render).json(json!({"variables": {"product": "W"}}))).await;
+        assert_error!(r, StatusCode::FORBIDDEN, "master_only");
+        assert!(!r.body.to_string().contains("You are"), "{}", r.body);
     }
 
-    // The master admin sees the retired one.
+    // The master admin sees the retired one, and the content of every template.
     let inactive = call(&env, &master, Req::get("/admin/prompt-templates?active=false")).await;
     assert_eq!(slugs(&inactive), ["retired-greeting"], "{}", inactive.body);
-    assert_eq!(
-        call(&env, &master, Req::get(&format!("/admin/prompt-templates/{retired}"))).await.status,
-        StatusCode::OK
-    );
+    assert!(inactive.body["items"].as_array().unwrap().iter().all(has_content), "{}", inactive.body);
+    let r = call(&env, &master, Req::get(&format!("/admin/prompt-templates/{retired}"))).await;
+    assert_eq!((r.status, r.body["content"].clone()), (StatusCode::OK, json!(CONTENT)), "{}", r.body);
+    let r = call(&env, &master, Req::get(&format!("/admin/prompt-templates/{active}"))).await;
+    assert_eq!((r.status, r.body["content"].clone()), (StatusCode::OK, json!(CONTENT)), "{}", r.body);
+    let all = call(&env, &master, Req::get("/admin/prompt-templates?limit=100")).await;
+    assert!(all.body["items"].as_array().unwrap().iter().all(has_content), "{}", all.body);
 
     // A support agent has no business with the catalog.
     let (_, sa) = env.member(&t, "sa@acme.test", "support_agent", json!({})).await;
@@ -275,8 +301,11 @@ async fn the_render_preview_fills_the_template_in_one_pass() {
 
     let sample = json!({"company_name": "Acme", "agent_name": "Robin", "customer_name": "Dana",
                         "business_hours": "9-17 CET"});
-    let r = call(&env, admin, Req::post(&render).json(json!({"variables": {"product": "Widgets"}, "sample": sample})))
-        .await;
+    let body = json!({"variables": {"product": "Widgets"}, "sample": sample});
+    // It shows the content, which agents hide from company admins: the master admin's only.
+    let r = call(&env, admin, Req::post(&render).json(body.clone())).await;
+    assert_error!(r, StatusCode::FORBIDDEN, "master_only");
+    let r = call(&env, &master, Req::post(&render).json(body)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
         r.body["rendered"],
@@ -293,7 +322,7 @@ async fn the_render_preview_fills_the_template_in_one_pass() {
     );
 
     // A value holding a placeholder is inserted as it is.
-    let r = call(&env, admin, Req::post(&render).json(json!({"variables": {"product": "{{company_name}}"}}))).await;
+    let r = call(&env, &master, Req::post(&render).json(json!({"variables": {"product": "{{company_name}}"}}))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body["rendered"].as_str().unwrap().contains("with {{company_name}} in"), "{}", r.body);
 
@@ -307,24 +336,26 @@ async fn the_render_preview_fills_the_template_in_one_pass() {
         (json!({"product": "x".repeat(2_001)}), "variables.product"),
     ];
     for (values, field) in cases {
-        let r = call(&env, admin, Req::post(&render).json(json!({"variables": values.clone()}))).await;
+        let r = call(&env, &master, Req::post(&render).json(json!({"variables": values.clone()}))).await;
         assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
         assert!(message(&r).contains(field), "{values}: {}", r.body);
     }
-    let r = call(&env, admin, Req::post(&render)).await;
+    let r = call(&env, &master, Req::post(&render)).await;
     assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
-    let r =
-        call(&env, admin, Req::post(&render).json(json!({"variables": {"product": "W"}, "sample": {"x": "y"}}))).await;
+    let r = call(&env, &master, Req::post(&render).json(json!({"variables": {"product": "W"}, "sample": {"x": "y"}})))
+        .await;
     assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
 
     // A template with nothing required renders from an empty body.
     let plain = json!({"slug": "plain", "name": "Plain", "content": "I am {{agent_name}}, {{ mood }}.",
                        "variables": [{"name": "mood", "default": "glad to help"}]});
     let plain = create(&env, &master, plain).await;
-    let r = call(&env, admin, Req::post(&format!("/admin/prompt-templates/{plain}/render"))).await;
+    let r = call(&env, &master, Req::post(&format!("/admin/prompt-templates/{plain}/render"))).await;
     assert_eq!((r.status, r.body["rendered"].clone()), (StatusCode::OK, json!("I am [agent_name], glad to help.")));
+    let r = call(&env, admin, Req::post(&format!("/admin/prompt-templates/{plain}/render"))).await;
+    assert_error!(r, StatusCode::FORBIDDEN, "master_only");
     assert_eq!(
-        call(&env, admin, Req::post(&format!("/admin/prompt-templates/{}/render", Uuid::new_v4()))).await.status,
+        call(&env, &master, Req::post(&format!("/admin/prompt-templates/{}/render", Uuid::new_v4()))).await.status,
         StatusCode::NOT_FOUND
     );
     // A preview changes nothing.

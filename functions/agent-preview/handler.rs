@@ -116,7 +116,7 @@ async fn preview_agent(
             Some(v) => repo::agent_versions::get(&tx, company, agent.id, v)
                 .await?
                 .and_then(|v| v.config)
-                .ok_or_else(|| ApiError::validation(format!("version {v} is not a version of this agent")))?,
+                .ok_or(ApiError::NotFound)?,
         };
         let template = config.get("promptTemplateId").and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok());
         let context = repo::chat::agent_context(&tx, company, agent.id, template).await?;
@@ -138,6 +138,9 @@ async fn preview_agent(
         let last = match preview(&deps, &ctx, &agent, &history, &message, customer_name.as_deref(), &mut sink).await {
             Ok(result) => frame("done", &result),
             Err(e) => {
+                if let ApiError::Internal(cause) = &e {
+                    tracing::error!(error.chain = %chatapp::error::error_chain(cause.as_ref()), "preview failed mid-stream");
+                }
                 frame("error", &ErrorBody { error: ErrorDetail { code: e.code().to_string(), message: e.to_string() } })
             }
         };

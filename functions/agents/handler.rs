@@ -449,8 +449,13 @@ async fn transition(
             ensure_room(&tx, company).await?;
         }
         let mut after = repo::agents::set_status(&tx, company, id.as_uuid(), to).await?.ok_or(ApiError::NotFound)?;
-        if to == AgentStatus::Active && after.published_version.is_none() && after.version > 0 {
-            // First activation: what customers are served is the draft as it is now.
+        if to == AgentStatus::Active && after.published_version.is_none() {
+            // First activation: what customers are served is the draft as it is now (for an
+            // agent older than versions, its configuration becomes version 1).
+            if after.version == 0 {
+                let note = "the configuration before versions existed";
+                versions::record(&tx, ctx, None, &mut after, VersionAction::Update, Some(note)).await?;
+            }
             versions::publish_draft(&tx, company, &mut after).await?;
         }
         audit::record(

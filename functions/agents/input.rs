@@ -377,7 +377,7 @@ impl Changes {
             needs.push(("rag_config", "rag"));
         }
         for tool in self.enabled_tools.iter().flatten() {
-            needs.push(("enabled_tools", if tool == "rag_search" { "rag" } else { "tools" }));
+            needs.push(("enabled_tools", chatapp::chat::tools::capability_for(tool)));
         }
         if non_empty(&self.tool_config) {
             needs.push(("tool_config", "tools"));

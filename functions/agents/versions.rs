@@ -77,6 +77,64 @@ pub(super) async fn publish_draft(tx: &TenantTx, company: Uuid, agent: &mut Agen
     Ok(())
 }
 
+/// A rollback by someone other than the master admin restores only what they may set: the
+/// master's fields (capabilities, the agent's own code, and the system prompt, its template
+/// and the model unless the package grants them) keep their current values, and what the
+/// restored configuration enables must be something the agent's package still supports (403
+/// `capability_missing`).
+fn keep_master_fields(
+    ctx: &TenantCtx,
+    agent: &Agent,
+    current: &agents::AgentFields,
+    fields: &mut agents::AgentFields,
+) -> Result<(), ApiError> {
+    if ctx.is_master_admin() {
+        return Ok(());
+    }
+    fields.capabilities = current.capabilities.clone();
+    fields.custom_package_url = current.custom_package_url.clone();
+    fields.custom_package_hash = current.custom_package_hash.clone();
+    if !agent.has_capability(agents::CUSTOM_PROMPT) {
+        fields.system_prompt = current.system_prompt.clone();
+        fields.prompt_template_id = current.prompt_template_id;
+        fields.prompt_variables = current.prompt_variables.clone();
+    }
+    if !agent.has_capability(agents::CUSTOM_MODEL) {
+        fields.llm_config = current.llm_config.clone();
+    }
+    if agent.package_id.is_none() {
+        return Ok(());
+    }
+    // Only what the rollback newly enables must be supported: a configuration the agent already
+    // has stays as it is.
+    let before = needed_capabilities(current);
+    match needed_capabilities(fields).into_iter().find(|c| !agent.has_capability(c) && !before.contains(c)) {
+        None => Ok(()),
+        Some(capability) => Err(ApiError::forbidden(
+            "capability_missing",
+            format!(
+                "the version enables what needs the {capability:?} capability, which the agent's package does not have"
+            ),
+        )),
+    }
+}
+
+/// The package capabilities what `f` enables needs (the rules of `input::Changes::authorize`).
+fn needed_capabilities(f: &agents::AgentFields) -> Vec<&'static str> {
+    let non_empty = |v: &Value| v.as_object().is_some_and(|o| !o.is_empty());
+    let mut needs = Vec::new();
+    if f.rag_enabled || non_empty(&f.rag_config) {
+        needs.push("rag");
+    }
+    if non_empty(&f.tool_config) {
+        needs.push("tools");
+    }
+    for tool in f.enabled_tools.as_array().into_iter().flatten().filter_map(Value::as_str) {
+        needs.push(chatapp::chat::tools::capability_for(tool));
+    }
+    needs
+}
+
 /// The configuration fields `ctx` may not see of `agent`.
 fn hidden_fields(agent: &Agent, ctx: &TenantCtx) -> Vec<&'static str> {
     if ctx.is_master_admin() {
@@ -157,8 +215,10 @@ struct DiffQuery {
 struct FieldChange {
     field: String,
     /// Absent when the field is hidden from the caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     after: Option<Value>,
     /// The field is the master admin's: that it changed is shown, its values are not.
@@ -247,7 +307,9 @@ async fn rollback(
         let target = repo::get(&tx, company, id.as_uuid(), version).await?.ok_or(ApiError::NotFound)?;
         let before_fields = before.fields();
         let before_config = before_fields.to_config();
-        let fields = before_fields.with_config(target.config.as_ref().unwrap_or(&Value::Null));
+        let mut fields = before_fields.clone().with_config(target.config.as_ref().unwrap_or(&Value::Null));
+        keep_master_fields(&ctx, &before, &before_fields, &mut fields)?;
+        super::input::check_prompt_template(&tx, Some(&before_fields), &fields).await?;
         let mut after = agents::update(&tx, company, id.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
         let note = format!("rolled back to version {version}");
         record(&tx, &ctx, Some(&before_config), &mut after, VersionAction::Rollback, Some(&note)).await?;

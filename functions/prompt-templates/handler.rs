@@ -6,7 +6,7 @@
 //! GET    /admin/prompt-templates/{id}         one
 //! PATCH  /admin/prompt-templates/{id}         change (master admin); `is_active: false` retires one
 //! DELETE /admin/prompt-templates/{id}         remove a template no agent uses (master admin)
-//! POST   /admin/prompt-templates/{id}/render  preview: the template rendered with sample values
+//! POST   /admin/prompt-templates/{id}/render  preview with sample values (master admin)
 //!
 //! The catalog is global: the master admin writes it (anyone else: 403 `master_only`), company
 //! admins (and users granted `agents` reads) read the active templates, the master admin every
@@ -17,6 +17,14 @@
 //! together on every write (`chatapp::prompt_template::check_template`): a placeholder the
 //! template does not declare, a variable declared twice or under a built-in name is a 400
 //! naming the field (`content`, `variables[1].name`), and nothing is stored.
+//!
+//! The content is the master admin's alone to see, as an agent's system prompt, template and
+//! variables are hidden from company admins unless its package grants `custom_prompt`
+//! (functions/agents): anyone else reads a template without `content` (the field absent) but
+//! with its name, slug, description, declared variables (name, required, default,
+//! description: what an agent's `prompt_variables` are filled from), version and `is_active`,
+//! and the render preview, which shows the content, is the master admin's only (403
+//! `master_only`).
 //!
 //! Agents are kept consistent with the templates they use: a change may not drop a variable an
 //! agent gives a value for (409 `variable_in_use`) nor make a variable required, without a
@@ -156,7 +164,7 @@ struct RenderedPrompt {
     version: i32,
 }
 
-/// Writes are the master admin's alone.
+/// Writes (and the render preview, which shows the content) are the master admin's alone.
 fn require_master(ctx: &TenantCtx) -> Result<(), ApiError> {
     if ctx.is_master_admin() {
         Ok(())
@@ -190,6 +198,16 @@ fn description(raw: Option<&str>) -> Result<Option<String>, ApiError> {
 /// A template check's (field path, message) as a 400.
 fn invalid((field, message): (String, String)) -> ApiError {
     ApiError::validation(format!("{field}: {message}"))
+}
+
+/// The template as the caller may see it: all of it for the master admin, without its content
+/// for anyone else.
+fn shown(ctx: &TenantCtx, t: PromptTemplate) -> PromptTemplate {
+    if ctx.is_master_admin() {
+        t
+    } else {
+        t.without_content()
+    }
 }
 
 /// A 400 unless the catalog has the model.
@@ -307,10 +325,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(tx.finish(created).await?)))
 }
 
-/// List the templates by slug: the active ones, and for the master admin the retired ones too.
+/// List the templates by slug: the active ones, and for the master admin the retired ones too;
+/// `content` is absent unless you are the master admin.
 #[utoipa::path(get, path = "/admin/prompt-templates", tag = "prompt-templates", security(("bearer" = [])),
     params(TemplateListQuery, PageParams),
-    responses((status = 200, description = "One page of the templates", body = Paged<PromptTemplate>)))]
+    responses((status = 200, description = "One page of the templates (`content`: the master admin's only)",
+        body = Paged<PromptTemplate>)))]
 async fn list(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
@@ -328,6 +348,7 @@ async fn list(
     let tx = deps.db.begin(&ctx).await?;
     let result = repo::list(&tx, active, only_active, page.limit, page.offset).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;
+    let items: Vec<PromptTemplate> = items.into_iter().map(|t| shown(&ctx, t)).collect();
     Ok(Json(Paged::new(items, page, total)))
 }
 
@@ -339,17 +360,18 @@ async fn readable(deps: &Core, ctx: &TenantCtx, id: Uuid) -> Result<PromptTempla
     tx.finish(found).await?.filter(|t| t.is_active || ctx.is_master_admin()).ok_or(ApiError::NotFound)
 }
 
-/// One prompt template (a retired one for the master admin only).
+/// One prompt template (a retired one for the master admin only); `content` is absent unless
+/// you are the master admin.
 #[utoipa::path(get, path = "/admin/prompt-templates/{id}", tag = "prompt-templates", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Prompt template id")),
-    responses((status = 200, description = "The template", body = PromptTemplate),
+    responses((status = 200, description = "The template (`content`: the master admin's only)", body = PromptTemplate),
         (status = 404, description = "Not found", body = ErrorBody)))]
 async fn get(
     State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<Json<PromptTemplate>, ApiError> {
-    readable(&deps, &ctx, id).await.map(Json)
+    readable(&deps, &ctx, id).await.map(|t| Json(shown(&ctx, t)))
 }
 
 /// Change a prompt template (master admin); `is_active: false` retires it.
@@ -415,7 +437,7 @@ async fn update(
         if let Some(v) = new_active {
             f.is_active = v;
         }
-        let new_version = f.content != before.content || f.variables != before.variables;
+        let new_version = before.content.as_deref() != Some(f.content.as_str()) || f.variables != before.variables;
         let after = repo::update(&tx, id, &f, new_version).await.map_err(slug_taken)?.ok_or(ApiError::NotFound)?;
         audit::record(&tx, audit_entry("prompt_template.update", id, Some(&before), Some(&after)), &meta).await?;
         Ok::<_, ApiError>(after)
@@ -472,7 +494,8 @@ fn sample(field: &str, value: Option<String>) -> Result<Option<String>, ApiError
 /// Preview a template as a chat turn renders it into the system prompt: the declared
 /// variables filled with the values given (checked as an agent's `promptVariables` are: 400
 /// naming `variables.<name>`), else their defaults; the built-in ones with the sample values.
-/// Nothing is stored.
+/// Nothing is stored. The master admin's only (anyone else: 403 `master_only`), since it shows
+/// the content, which agents hide from company admins.
 #[utoipa::path(post, path = "/admin/prompt-templates/{id}/render", tag = "prompt-templates",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Prompt template id")),
@@ -480,6 +503,7 @@ fn sample(field: &str, value: Option<String>) -> Result<Option<String>, ApiError
     responses((status = 200, description = "The rendered system prompt", body = RenderedPrompt),
         (status = 400, description = "A value is invalid, missing or not a variable of the template",
             body = ErrorBody),
+        (status = 403, description = "Not the master admin", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody)))]
 async fn render_preview(
     State(deps): State<Core>,
@@ -487,6 +511,7 @@ async fn render_preview(
     IdPath(id): IdPath<Uuid>,
     JsonOrEmpty(body): JsonOrEmpty<RenderTemplateBody>,
 ) -> Result<Json<RenderedPrompt>, ApiError> {
+    require_master(&ctx)?;
     let found = readable(&deps, &ctx, id).await?;
     template::check_values(&found.variables, &body.variables)
         .map_err(|(field, message)| invalid((field.replacen("promptVariables", "variables", 1), message)))?;
@@ -501,6 +526,7 @@ async fn render_preview(
         agent_name: agent_name.as_deref().unwrap_or("[agent_name]"),
         business_hours: business_hours.as_deref(),
     };
-    let rendered = template::render(&found.content, &found.variables, &body.variables, &builtins);
+    let content = found.content.as_deref().unwrap_or_default();
+    let rendered = template::render(content, &found.variables, &body.variables, &builtins);
     Ok(Json(RenderedPrompt { rendered, version: found.version }))
 }

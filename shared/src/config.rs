@@ -130,6 +130,13 @@ pub struct Config {
     pub public_api_url: String,
     /// The providers' API base URLs (`CHANNEL_*_URL`; tests point them at local servers).
     pub channel_endpoints: crate::channels::Endpoints,
+    /// `HTTP_ACTIONS_ALLOW_PRIVATE` (`true`/`false`): agents' HTTP actions may call loopback,
+    /// private, link-local and other internal addresses. Off (the default on AWS Lambda), saving
+    /// an action refuses a URL whose host is such an address, and every call refuses one, whether
+    /// written in the URL or resolved from its host name
+    /// (`crate::chat::tools::http_action::forbidden_ip`). On (the default elsewhere: local
+    /// development and the tests call local servers), addresses are not checked.
+    pub http_actions_allow_private: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -322,6 +329,7 @@ impl Config {
             chat,
             secrets_key: Secret::new(secrets_key),
             channel_endpoints,
+            http_actions_allow_private: num(&get, "HTTP_ACTIONS_ALLOW_PRIVATE", !on_lambda)?,
         })
     }
 

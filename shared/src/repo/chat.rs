@@ -358,21 +358,25 @@ const HISTORY: &str = concat!(
     "SELECT * FROM (SELECT ",
     message_columns!(),
     " FROM chatapp_messages
-                    WHERE conversation_id = $1
+                    WHERE conversation_id = $1 AND role <> 'tool'
                       AND EXISTS (SELECT 1 FROM chatapp_conversations c WHERE c.id = $1 AND c.company_id = $3)
                     ORDER BY created_at DESC, id DESC LIMIT $2) m ORDER BY created_at, id"
 );
 
-/// The last `limit` messages of the company's conversation, oldest first.
+/// The last `limit` messages of the company's conversation, oldest first, without the assistant's tool
+/// calls (internal: stored for the support team, never the customer's or the model's history).
 pub async fn history(tx: &TenantTx, company: Uuid, conversation: Uuid, limit: i64) -> Result<Vec<Message>, DbError> {
     let rows = tx.client().query(HISTORY, &[&conversation, &limit, &company]).await?;
     Ok(rows.iter().map(message).collect())
 }
 
 const MESSAGE_COUNTS: &str =
-    "SELECT count(*) FILTER (WHERE role = 'user'), count(*) FROM chatapp_messages WHERE conversation_id = $1";
+    "SELECT count(*) FILTER (WHERE role = 'user'), count(*) FILTER (WHERE role <> 'tool') FROM chatapp_messages
+     WHERE conversation_id = $1";
 
-/// Messages stored in the conversation: (the customer's, all).
+/// Messages stored in the conversation: (the customer's, all but the assistant's tool calls).
+/// Tool calls are kept out of the turn's bookkeeping (history, counts, the summary's positions)
+/// altogether, so a turn with many calls does not push the conversation out of the window.
 pub async fn message_counts(tx: &TenantTx, conversation: Uuid) -> Result<(i64, i64), DbError> {
     let row = tx.client().query_one(MESSAGE_COUNTS, &[&conversation]).await?;
     Ok((row.get(0), row.get(1)))
@@ -388,7 +392,7 @@ pub async fn message_range(
     let rows = tx
         .client()
         .query(
-            "SELECT role::text, content FROM chatapp_messages WHERE conversation_id = $1
+            "SELECT role::text, content FROM chatapp_messages WHERE conversation_id = $1 AND role <> 'tool'
              ORDER BY created_at, id OFFSET $2 LIMIT $3",
             &[&conversation, &offset, &limit],
         )

@@ -385,7 +385,7 @@ pub fn check_grants(capabilities: &[String], settings: &Map<String, Value>, tool
         needs.push(("default_config.toolConfig".to_string(), "tools"));
     }
     for (i, tool) in tools.iter().enumerate() {
-        needs.push((format!("enabled_tools[{i}]"), if tool == "rag_search" { "rag" } else { "tools" }));
+        needs.push((format!("enabled_tools[{i}]"), crate::chat::tools::capability_for(tool)));
     }
     match needs.into_iter().find(|(_, capability)| !has(capability)) {
         None => Ok(()),

@@ -2,7 +2,9 @@
 //! signed-in user may read and only the master admin may write (row-level security). What a
 //! template may hold is checked by [`crate::prompt_template::check_template`] before it is
 //! stored; the chat turn reads an agent's template with [`get_active`] and renders it with
-//! [`crate::prompt_template::render`].
+//! [`crate::prompt_template::render`]. Every read here returns the content; the API shows it to
+//! the master admin only ([`PromptTemplate::without_content`] for everyone else), as agents hide
+//! their system prompt from company admins.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -21,8 +23,11 @@ pub struct PromptTemplate {
     pub slug: String,
     pub name: String,
     pub description: Option<String>,
-    /// The system prompt, with `{{variable}}` placeholders.
-    pub content: String,
+    /// The system prompt, with `{{variable}}` placeholders: absent unless you are the master
+    /// admin (the prompt an agent hides from company admins, like its own system prompt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub content: Option<String>,
     /// The variables the content may use besides the built-in ones (`company_name`,
     /// `customer_name`, `agent_name`, `business_hours`).
     pub variables: Vec<TemplateVariable>,
@@ -46,7 +51,7 @@ fn from_row(r: &Row) -> PromptTemplate {
         slug: r.get(1),
         name: r.get(2),
         description: r.get(3),
-        content: r.get(4),
+        content: Some(r.get(4)),
         variables: variables_from_json(&variables),
         model_id: r.get(6),
         is_active: r.get(7),
@@ -69,17 +74,24 @@ pub struct TemplateFields {
 }
 
 impl PromptTemplate {
-    /// What the master admin set, to change some of it.
+    /// What the master admin set, to change some of it (of a template read here, which has its
+    /// content).
     pub fn fields(&self) -> TemplateFields {
         TemplateFields {
             slug: self.slug.clone(),
             name: self.name.clone(),
             description: self.description.clone(),
-            content: self.content.clone(),
+            content: self.content.clone().unwrap_or_default(),
             variables: self.variables.clone(),
             model_id: self.model_id,
             is_active: self.is_active,
         }
+    }
+
+    /// The template as anyone but the master admin sees it: everything but the content (its
+    /// name, description and variables are what an agent's `prompt_variables` are filled from).
+    pub fn without_content(self) -> Self {
+        Self { content: None, ..self }
     }
 }
 

@@ -1,8 +1,29 @@
 //! Calls one of an agent's HTTP actions (`crate::repo::actions`, defined by company admins in
 //! `functions/agents/actions.rs`) with the arguments the model chose, and says what happened in
 //! words the model can read. It never fails and never panics: every failure (secrets that do not
-//! open, a refused connection, a timeout, a non-2xx answer) is an [`ActionOutcome`] with
-//! `ok: false`, so a tool's failure never costs the customer's message.
+//! open, an address that is not public, a refused connection, a timeout, a non-2xx answer) is an
+//! [`ActionOutcome`] with `ok: false`, so a tool's failure never costs the customer's message.
+//!
+//! # Where a call may go
+//!
+//! Unless `HTTP_ACTIONS_ALLOW_PRIVATE` is on ([`Config::http_actions_allow_private`], the
+//! default off AWS Lambda so local servers can be called), a call never reaches an address
+//! [`forbidden_ip`] refuses: loopback (127.0.0.0/8, ::1), private (10.0.0.0/8, 172.16.0.0/12,
+//! 192.168.0.0/16), shared (CGNAT 100.64.0.0/10), link-local (169.254.0.0/16, fe80::/10: where
+//! cloud metadata services answer), unspecified and "this network" (0.0.0.0/8, ::), broadcast,
+//! multicast, unique-local (fc00::/7), and the IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible
+//! (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) forms of these IPv4 addresses.
+//!
+//! - A URL whose host is such an address fails at once, no request made: "the action's
+//!   address is not public".
+//! - A host name is resolved by [`PublicResolver`], which drops such addresses and fails when
+//!   none is left; the connection goes only to the addresses it kept. The name is resolved again
+//!   at every call, so one pointed (or rebound) at a private address after the action was saved
+//!   is refused too.
+//! - That client uses no proxy (a proxy would resolve the name itself, unchecked).
+//!
+//! Saving an action (`functions/agents/actions.rs`) refuses a URL whose host is literally such
+//! an address; a name is checked only here, at each call, since what it resolves to can change.
 //!
 //! # The request
 //!
@@ -15,8 +36,8 @@
 //!   secret (its UTF-8 bytes, `whsec_` prefix included) and `<body>` the exact bytes sent (empty
 //!   for `GET` and `DELETE`). A receiver recomputes it, compares in constant time, and refuses
 //!   timestamps more than a few minutes old.
-//! - The whole exchange takes at most the action's `timeout_ms`. Redirects are not followed: the
-//!   client must not follow them (use [`client`]); a 3xx is a failure like any non-2xx.
+//! - The whole exchange takes at most the action's `timeout_ms`. Redirects are not followed
+//!   ([`client`] does not follow them); a 3xx is a failure like any non-2xx.
 //!
 //! # The outcome
 //!
@@ -26,6 +47,7 @@
 //! out of it, should the server echo them.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +77,8 @@ const MAX_ERROR_CHARS: usize = 300;
 const MIN_REDACTED: usize = 8;
 /// The most of the model's call id sent.
 const MAX_CALL_ID: usize = 200;
+/// What a call to an address [`forbidden_ip`] refuses says.
+const NOT_PUBLIC: &str = "the action's address is not public";
 
 /// One call of an action, as the chat turn makes it.
 pub struct ActionCall<'a> {
@@ -82,18 +106,92 @@ pub struct ActionOutcome {
 }
 
 /// The HTTP client actions are called with: redirects are not followed (an action's headers go
-/// only to the URL they were entered for), connections are given 5 s. Built once per process.
-pub fn client() -> reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .expect("HTTP client with rustls")
-        })
-        .clone()
+/// only to the URL they were entered for), connections are given 5 s. Unless `allow_private`,
+/// host names are resolved by [`PublicResolver`] and no proxy is used (see the module
+/// documentation). Each of the two is built once per process.
+pub fn client(allow_private: bool) -> reqwest::Client {
+    static ANY: OnceLock<reqwest::Client> = OnceLock::new();
+    static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
+    let build = |public: bool| {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5));
+        if public {
+            builder = builder.dns_resolver(PublicResolver).no_proxy();
+        }
+        builder.build().expect("HTTP client with rustls")
+    };
+    if allow_private {
+        ANY.get_or_init(|| build(false)).clone()
+    } else {
+        PUBLIC.get_or_init(|| build(true)).clone()
+    }
+}
+
+/// An address an action may not be called at unless private addresses are allowed: loopback,
+/// private (RFC 1918), shared (CGNAT), link-local, unspecified ("this network"), broadcast,
+/// multicast, IPv6 unique-local, and the IPv4-mapped, IPv4-compatible and NAT64 forms of the
+/// IPv4 ones.
+pub fn forbidden_ip(ip: IpAddr) -> bool {
+    let v6 = match ip {
+        IpAddr::V4(v4) => return forbidden_v4(v4),
+        IpAddr::V6(v6) => v6,
+    };
+    let s = v6.segments();
+    let o = v6.octets();
+    let embedded = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    // fc00::/7 is unique-local (AWS's metadata service answers at fd00:ec2::254 too), fe80::/10
+    // link-local; ::a.b.c.d is IPv4-compatible, 64:ff9b::a.b.c.d NAT64.
+    let unique_local = (s[0] & 0xfe00) == 0xfc00;
+    let link_local = (s[0] & 0xffc0) == 0xfe80;
+    let compatible = s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    v6.is_unspecified()
+        || v6.is_loopback()
+        || v6.is_multicast()
+        || unique_local
+        || link_local
+        || v6.to_ipv4_mapped().is_some_and(forbidden_v4)
+        || (compatible && forbidden_v4(embedded))
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    a == 0
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || (a == 100 && (b & 0xc0) == 64)
+        || ip.is_broadcast()
+        || ip.is_multicast()
+}
+
+/// The host of `url` when it is an IP address.
+fn literal_ip(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// Resolves host names as the system does, then drops every address [`forbidden_ip`] refuses;
+/// a name left with none fails. (An IP address in the URL is not resolved: [`call`] checks it.)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublicResolver;
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(resolve_public(name.as_str().to_string()))
+    }
+}
+
+async fn resolve_public(host: String) -> Result<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>> {
+    let public: Vec<SocketAddr> =
+        tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|addr| !forbidden_ip(addr.ip())).collect();
+    if public.is_empty() {
+        return Err(format!("{host} has no public address ({NOT_PUBLIC})").into());
+    }
+    Ok(Box::new(public.into_iter()))
 }
 
 /// The `X-Chatapp-Signature` value of `body` sent at `timestamp` (unix seconds).
@@ -103,17 +201,17 @@ pub fn signature_header(secret: &str, timestamp: u64, body: &[u8]) -> String {
     format!("t={t},v1={v1}")
 }
 
-/// Calls the action (see the module documentation) with the platform's client ([`client`]) and
-/// sealing key (`SECRETS_KEY`).
+/// Calls the action (see the module documentation) with the platform's sealing key
+/// (`SECRETS_KEY`), to public addresses only unless `HTTP_ACTIONS_ALLOW_PRIVATE` is on.
 pub async fn call(cfg: &Config, call: ActionCall<'_>) -> ActionOutcome {
     let key = SealingKey::new(cfg.secrets_key.expose());
-    call_with(&client(), &key, call).await
+    call_with(&key, cfg.http_actions_allow_private, call).await
 }
 
-/// [`call`] with a given client and key. `http` must not follow redirects ([`client`] does not).
-pub async fn call_with(http: &reqwest::Client, key: &SealingKey, call: ActionCall<'_>) -> ActionOutcome {
+/// [`call`] with a given key, to any address when `allow_private`, else to public ones only.
+pub async fn call_with(key: &SealingKey, allow_private: bool, call: ActionCall<'_>) -> ActionOutcome {
     let started = Instant::now();
-    let (ok, status, content) = execute(http, key, &call).await;
+    let (ok, status, content) = execute(key, allow_private, &call).await;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let action = &call.action.action;
     tracing::info!(
@@ -130,7 +228,7 @@ pub async fn call_with(http: &reqwest::Client, key: &SealingKey, call: ActionCal
 }
 
 /// (ok, status, content) of one call.
-async fn execute(http: &reqwest::Client, key: &SealingKey, call: &ActionCall<'_>) -> (bool, Option<u16>, String) {
+async fn execute(key: &SealingKey, allow_private: bool, call: &ActionCall<'_>) -> (bool, Option<u16>, String) {
     let action = &call.action.action;
     let (headers, secret) = match open_secrets(key, call.company_id, call.action) {
         Ok(opened) => opened,
@@ -143,6 +241,10 @@ async fn execute(http: &reqwest::Client, key: &SealingKey, call: &ActionCall<'_>
     let Ok(mut url) = url::Url::parse(&action.url) else {
         return (false, None, "the action's URL is not valid".to_string());
     };
+    if !allow_private && literal_ip(&url).is_some_and(forbidden_ip) {
+        let content = format!("{NOT_PUBLIC} (loopback, private, link-local and other internal addresses are refused)");
+        return (false, None, content);
+    }
     let in_query = method == reqwest::Method::GET || method == reqwest::Method::DELETE;
     let body = if in_query {
         let pairs = query_pairs(call.arguments);
@@ -160,7 +262,7 @@ async fn execute(http: &reqwest::Client, key: &SealingKey, call: &ActionCall<'_>
     let timeout_ms = u64::try_from(action.timeout_ms).unwrap_or(MIN_TIMEOUT_MS).clamp(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS);
     let timeout = Duration::from_millis(timeout_ms);
 
-    let mut request = http.request(method, url.as_str()).timeout(timeout);
+    let mut request = client(allow_private).request(method, url.as_str()).timeout(timeout);
     for (name, value) in &headers {
         request = request.header(name.as_str(), value.as_str());
     }
@@ -295,7 +397,9 @@ fn fit(mut s: String, cut: bool) -> String {
 /// What failed, without the URL (it may carry a key in its query).
 fn failure(e: reqwest::Error) -> String {
     let e = e.without_url();
-    let what = if e.is_connect() {
+    let what = if e.is_dns() {
+        "the action's host could not be resolved"
+    } else if e.is_connect() {
         "could not connect"
     } else if e.is_builder() {
         "the request could not be built (check the action's URL and headers)"
@@ -439,7 +543,12 @@ mod tests {
         }
     }
 
+    /// A call allowed to reach the local test servers.
     async fn run(company: Uuid, action: &ActionSecrets, arguments: Value) -> ActionOutcome {
+        run_with(company, action, arguments, true).await
+    }
+
+    async fn run_with(company: Uuid, action: &ActionSecrets, arguments: Value, allow_private: bool) -> ActionOutcome {
         let call_ = ActionCall {
             action,
             arguments: &arguments,
@@ -447,7 +556,7 @@ mod tests {
             conversation_id: Uuid::nil(),
             call_id: "call_abc123",
         };
-        call_with(&client(), &key(), call_).await
+        call_with(&key(), allow_private, call_).await
     }
 
     fn only(log: &Log) -> Seen {
@@ -595,6 +704,98 @@ mod tests {
         assert!(out.ok, "{out:?}");
         assert!(!out.content.contains(API_KEY) && !out.content.contains(SECRET), "{}", out.content);
         assert_eq!(only(&log).headers["authorization"], bearer.as_str());
+    }
+
+    #[test]
+    fn internal_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.100.100.200",
+            "100.127.255.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "239.255.255.250",
+            "::",
+            "::1",
+            "fe80::1",
+            "febf::1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.1.2.3",
+            "::ffff:100.64.0.1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b::192.168.0.1",
+        ] {
+            assert!(forbidden_ip(ip.parse().unwrap()), "{ip} should be forbidden");
+        }
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "93.184.216.34",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.255.255",
+            "172.32.0.1",
+            "192.169.0.1",
+            "169.253.0.1",
+            "223.255.255.255",
+            "2606:4700:4700::1111",
+            "2a00:1450:4001:80b::200e",
+            "::ffff:8.8.8.8",
+            "64:ff9b::8.8.8.8",
+            "fec0::1",
+        ] {
+            assert!(!forbidden_ip(ip.parse().unwrap()), "{ip} should be allowed");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_with_only_internal_addresses() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let error = match PublicResolver.resolve(name).await {
+            Ok(addrs) => panic!("localhost resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.contains("no public address") && error.contains(NOT_PUBLIC), "{error}");
+    }
+
+    #[tokio::test]
+    async fn internal_addresses_are_refused_without_a_request_unless_allowed() {
+        let (base, log) = server().await;
+        let company = Uuid::new_v4();
+        // A literal address fails before anything is sent: no connection is even tried (one to
+        // 10.0.0.1 would take until the timeout).
+        for url in ["http://10.0.0.1/orders".to_string(), format!("{base}/ok"), "http://[::ffff:10.0.0.1]/".into()] {
+            let out = run_with(company, &action(company, url.clone(), "POST", &[], 2000), json!({}), false).await;
+            assert_eq!((out.ok, out.status), (false, None), "{url}: {out:?}");
+            assert!(out.content.contains(NOT_PUBLIC), "{url}: {}", out.content);
+            assert!(out.latency_ms < 1000, "{url}: {}", out.latency_ms);
+        }
+        // A name is resolved to its public addresses only: localhost has none.
+        let named = format!("{}/ok", base.replace("127.0.0.1", "localhost"));
+        let out = run_with(company, &action(company, named, "GET", &[], 2000), json!({}), false).await;
+        assert_eq!((out.ok, out.status), (false, None), "{out:?}");
+        assert!(out.content.contains(NOT_PUBLIC), "{}", out.content);
+        assert!(log.lock().unwrap().is_empty(), "nothing reached the server");
+        // Allowed (local development, the tests): the same call goes through.
+        let out = run_with(company, &action(company, format!("{base}/ok"), "POST", &[], 2000), json!({}), true).await;
+        assert!(out.ok, "{out:?}");
+        assert_eq!(only(&log).path, "/ok");
     }
 
     #[test]

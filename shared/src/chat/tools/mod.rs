@@ -32,6 +32,16 @@ pub const END_CONVERSATION: &str = "end_conversation";
 /// The built-in tools' names: HTTP actions may not take them.
 pub const BUILTIN: [&str; 4] = [SEARCH_KNOWLEDGE, RAG_SEARCH, REQUEST_HUMAN_HANDOVER, END_CONVERSATION];
 
+/// The package capability an agent needs to enable `tool`: `rag` for the knowledge search,
+/// `tools` for every other tool.
+pub fn capability_for(tool: &str) -> &'static str {
+    if tool == SEARCH_KNOWLEDGE || tool == RAG_SEARCH {
+        "rag"
+    } else {
+        "tools"
+    }
+}
+
 /// Rounds of calls a turn allows before the model must answer in text.
 pub const MAX_ROUNDS: usize = 4;
 /// Calls run per round; more are answered with an error.

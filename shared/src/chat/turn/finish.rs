@@ -114,7 +114,7 @@ pub(super) async fn finish(
         }
     }
     let ai = reply.is_some();
-    let total = s.stored + i64::from(ai) + s.tool_messages.len() as i64;
+    let total = s.stored + i64::from(ai);
     let step = summary_step(s, total);
     let written = Box::pin(async {
         let (mut tokens, mut cost, mut unpriced) = (0i32, 0.0f64, 0i32);

@@ -214,11 +214,16 @@ async fn run(
     // 5. Escalation, decided from signals.
     if let Some(escalation) = escalation_for(&staged, confidence) {
         relay.store(true, Ordering::Relaxed);
-        return hand_over(deps, ctx, company, staged, escalation, on_delta).await;
+        return hand_over(deps, ctx, company, staged, escalation, "", None, on_delta).await;
     }
 
     // 6. Generation, grounded in the retrieved passages; a failure never loses the turn.
-    generate(deps, ctx, staged, &hits, confidence, started, on_delta).await
+    let out = generate(deps, ctx, staged, &hits, confidence, started, on_delta).await;
+    if out.as_ref().is_ok_and(|o| o.escalation.is_some()) {
+        // A tool handed the conversation over: its assignment job is in the outbox.
+        relay.store(true, Ordering::Relaxed);
+    }
+    out
 }
 
 /// The turn once the customer's message is stored: the counts with it, the model's window of

@@ -206,14 +206,21 @@ pub async fn preview(
                                             "details": {"tool": crate::chat::tools::REQUEST_HUMAN_HANDOVER}}));
             result.kind = "handoff".into();
         }
-        Effect::End => result.ends_conversation = true,
+        // As in the turn: resolved only after a closing answer.
+        Effect::End => result.ends_conversation = run.answer.is_ok(),
         Effect::None => {}
     }
     let (model_name, extractive) = match run.answer {
         Ok(answer) => {
             if result.kind == "handoff" {
+                // As the turn stores it: what streamed, then the handoff message.
+                if answer.text.trim().is_empty() {
+                    result.reply = HANDOFF_MESSAGE.to_string();
+                } else {
+                    on_delta("\n\n");
+                    result.reply = format!("{}\n\n{HANDOFF_MESSAGE}", answer.text);
+                }
                 on_delta(HANDOFF_MESSAGE);
-                result.reply = format!("{}{HANDOFF_MESSAGE}", answer.text);
             } else {
                 result.reply = answer.text;
             }

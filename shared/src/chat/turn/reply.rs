@@ -53,13 +53,17 @@ pub(super) fn escalation_for(staged: &Staged, confidence: Option<f32>) -> Option
 }
 
 /// Hands the conversation to a human for escalation `e`: the escalation row and its jobs, then
-/// the handoff message. Silent when a concurrent turn handed over first.
+/// the handoff message (after `lead`, what the model already streamed when a tool asked for a
+/// person; `priced`: its tokens). Silent when a concurrent turn handed over first.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn hand_over(
     deps: &AppDeps,
     ctx: &TenantCtx,
     company: Uuid,
     staged: Staged,
     e: Escalation,
+    lead: &str,
+    priced: Option<Priced>,
     on_delta: DeltaSink<'_>,
 ) -> Result<TurnOutput, ApiError> {
     let conversation_id = staged.conversation_id;
@@ -100,11 +104,17 @@ pub(super) async fn hand_over(
         // A concurrent turn handed the conversation over first: the AI is already silent.
         return silent(deps, ctx, staged).await;
     };
+    let text = if lead.trim().is_empty() {
+        HANDOFF_MESSAGE.to_string()
+    } else {
+        on_delta("\n\n");
+        format!("{lead}\n\n{HANDOFF_MESSAGE}")
+    };
     on_delta(HANDOFF_MESSAGE);
     let mut escalation = details;
     escalation["id"] = json!(id);
     let reply =
-        finish(deps, ctx, &staged, Some((HANDOFF_MESSAGE, meta)), ConversationStatus::WaitingHuman, None).await?;
+        finish(deps, ctx, &staged, Some((text.as_str(), meta)), ConversationStatus::WaitingHuman, priced).await?;
     Ok(TurnOutput { message: staged.message, reply, escalation: Some(escalation), handoff: true, replayed: false })
 }
 
@@ -172,9 +182,18 @@ pub(super) async fn generate(
             priority: Priority::Medium,
             reason,
         };
-        return hand_over(deps, ctx, company, staged, e, on_delta).await;
+        // What the model wrote before asking streamed already: it leads the handoff message.
+        let lead = run.answer.as_ref().map(|a| a.text.clone()).unwrap_or_default();
+        // The rounds that led here are paid for.
+        let priced = run.answer.as_ref().ok().map(|a| Priced {
+            model: a.model.clone(),
+            usage: run.usage.clone(),
+            extractive: a.extractive,
+        });
+        return hand_over(deps, ctx, company, staged, e, &lead, priced, on_delta).await;
     }
-    let ends = run.effect == Effect::End;
+    // Resolved only after a closing answer: a failed one leaves the conversation open.
+    let ends = run.effect == Effect::End && run.answer.is_ok();
     let (text, meta, priced) = match run.answer {
         Ok(answer) => {
             let meta = json!({

@@ -3,10 +3,14 @@
 //! model must answer in text. Text the model writes in any round streams to the customer as it
 //! comes (rounds separated by a blank line), and the reply stored is exactly what streamed.
 
+use std::time::{Duration, Instant};
+
 use uuid::Uuid;
 
 use crate::app::AppDeps;
-use crate::chat::model::{ChatAnswer, ChatError, ChatModel, ChatRequest, DeltaSink, ToolResult, ToolRound, Usage};
+use crate::chat::model::{
+    ChatAnswer, ChatError, ChatMessage, ChatModel, ChatRequest, DeltaSink, Role, ToolResult, ToolRound, Usage,
+};
 use crate::chat::tools::{Effect, ToolRecord, Toolbox, MAX_CALLS_PER_ROUND, MAX_ROUNDS};
 use crate::tenant::TenantCtx;
 
@@ -21,6 +25,33 @@ pub(super) struct ModelRun {
     pub(super) effect: Effect,
     /// Tokens of every round, failed ones excluded.
     pub(super) usage: Usage,
+}
+
+/// Time a turn may spend in tool calls; a call started after it is answered with an error, so
+/// a turn stays well inside the API's 30 s (and a slow action cannot be retried into running
+/// twice by a client that gave up).
+const TOOL_BUDGET: Duration = Duration::from_secs(20);
+
+/// The rounds so far as plain messages (the model's text and calls, then the results), for a
+/// request that offers no tools.
+fn flatten_rounds(request: &mut ChatRequest) {
+    for round in std::mem::take(&mut request.rounds) {
+        let calls: Vec<String> = round.calls.iter().map(|c| format!("{}({})", c.name, c.arguments)).collect();
+        let mut said = round.text.trim().to_string();
+        if !said.is_empty() {
+            said.push_str("\n\n");
+        }
+        said.push_str(&format!("[called {}]", calls.join(", ")));
+        request.messages.push(ChatMessage { role: Role::Assistant, content: said });
+        let results: Vec<String> = round
+            .calls
+            .iter()
+            .zip(&round.results)
+            .map(|(c, r)| format!("{}: {}{}", c.name, if r.is_error { "error: " } else { "" }, r.content))
+            .collect();
+        let content = format!("[tool results]\n{}", results.join("\n"));
+        request.messages.push(ChatMessage { role: Role::User, content });
+    }
 }
 
 pub(super) async fn run(
@@ -39,10 +70,13 @@ pub(super) async fn run(
     if let Some(t) = toolbox {
         request.tools = t.specs.clone();
     }
+    let deadline = Instant::now() + TOOL_BUDGET;
     for round in 1..=MAX_ROUNDS + 1 {
-        if round > MAX_ROUNDS || effect == Effect::End {
-            // Answer now, in text.
+        if (round > MAX_ROUNDS || effect == Effect::End) && !request.tools.is_empty() {
+            // Answer now, in text: no tools offered, and the calls so far written out as text
+            // (Anthropic refuses tool_use blocks in a request that defines no tools).
             request.tools.clear();
+            flatten_rounds(&mut request);
         }
         let separate = !streamed.is_empty();
         let mut first = true;
@@ -71,6 +105,11 @@ pub(super) async fn run(
         let toolbox = match toolbox {
             Some(t) if !calls.is_empty() && !request.tools.is_empty() => t,
             _ => {
+                if streamed.trim().is_empty() && toolbox.is_some() {
+                    // Calls where none may be made any more, and no text: no answer to send.
+                    let e = ChatError::Malformed("the model answered with neither text nor usable calls".into());
+                    return ModelRun { answer: Err(e), records, effect, usage };
+                }
                 answer.text = streamed;
                 answer.usage = usage.clone();
                 return ModelRun { answer: Ok(answer), records, effect, usage };
@@ -78,13 +117,19 @@ pub(super) async fn run(
         };
         let mut results = Vec::with_capacity(calls.len());
         for (i, call) in calls.iter().enumerate() {
-            let (result, call_effect, latency_ms) = if i < MAX_CALLS_PER_ROUND {
-                toolbox.run(deps, ctx, conversation, call).await
+            let refused = if i >= MAX_CALLS_PER_ROUND {
+                Some(format!("at most {MAX_CALLS_PER_ROUND} calls run per round"))
+            } else if Instant::now() >= deadline {
+                Some(format!("the turn's {} s for tool calls are used up", TOOL_BUDGET.as_secs()))
             } else {
-                let content = format!("at most {MAX_CALLS_PER_ROUND} calls run per round");
-                (ToolResult { call_id: call.id.clone(), content, is_error: true }, Effect::None, 0)
+                None
             };
-            if call_effect != Effect::None && effect != Effect::End {
+            let (result, call_effect, latency_ms) = match refused {
+                None => toolbox.run(deps, ctx, conversation, call).await,
+                Some(content) => (ToolResult { call_id: call.id.clone(), content, is_error: true }, Effect::None, 0),
+            };
+            // A person asked for wins over ending the conversation.
+            if call_effect != Effect::None && !matches!(effect, Effect::Handover(_)) {
                 effect = call_effect;
             }
             records.push(ToolRecord { call: call.clone(), result: result.clone(), latency_ms, round });

@@ -32,7 +32,8 @@ pub struct ChatAgent {
     pub fallback_responses: Value,
     pub enabled_tools: Vec<String>,
     pub tool_config: Value,
-    /// The agent has enabled HTTP actions (`chatapp_agent_actions`), read when a turn needs them.
+    /// The agent has enabled HTTP actions (`chatapp_agent_actions`) and may use them (blank, or its
+    /// package grants `tools`); they are read when a turn needs them.
     pub has_actions: bool,
     /// The prompt template rendered into the system prompt, when the agent has an active one.
     pub template: Option<AgentTemplate>,
@@ -63,7 +64,10 @@ macro_rules! agent_select {
                           WHERE k.agent_id = a.id ORDER BY k.created_at, k.category_id),
                     a.published_config, COALESCE(a.enabled_tools, '[]'::jsonb), COALESCE(a.tool_config, '{}'::jsonb),
                     COALESCE(a.prompt_variables, '{}'::jsonb), t.content, t.variables, c.name,
-                    EXISTS (SELECT 1 FROM chatapp_agent_actions x WHERE x.agent_id = a.id AND x.enabled)
+                    (EXISTS (SELECT 1 FROM chatapp_agent_actions x WHERE x.agent_id = a.id AND x.enabled)
+                     AND (a.package_id IS NULL OR COALESCE(a.capabilities, '[]'::jsonb) ? 'tools'
+                          OR EXISTS (SELECT 1 FROM chatapp_agent_packages p
+                                     WHERE p.id = a.package_id AND COALESCE(p.capabilities, '[]'::jsonb) ? 'tools')))
              FROM chatapp_agents a JOIN chatapp_companies c ON c.id = a.company_id
              LEFT JOIN chatapp_prompt_templates t ON t.is_active AND t.id = CASE
                  WHEN a.published_config IS NULL THEN a.prompt_template_id
@@ -196,9 +200,13 @@ pub async fn agent_context(
             "SELECT COALESCE(c.settings -> 'ragConfig', '{}'::jsonb), c.name,
                     ARRAY(SELECT k.category_id FROM chatapp_agent_knowledge_categories k
                           WHERE k.agent_id = $2 ORDER BY k.created_at, k.category_id),
-                    EXISTS (SELECT 1 FROM chatapp_agent_actions x WHERE x.agent_id = $2 AND x.enabled),
+                    (EXISTS (SELECT 1 FROM chatapp_agent_actions x WHERE x.agent_id = $2 AND x.enabled)
+                     AND (a.package_id IS NULL OR COALESCE(a.capabilities, '[]'::jsonb) ? 'tools'
+                          OR EXISTS (SELECT 1 FROM chatapp_agent_packages p
+                                     WHERE p.id = a.package_id AND COALESCE(p.capabilities, '[]'::jsonb) ? 'tools'))),
                     t.content, t.variables
              FROM chatapp_companies c
+             JOIN chatapp_agents a ON a.id = $2 AND a.company_id = c.id
              LEFT JOIN chatapp_prompt_templates t ON t.is_active AND t.id = $3
              WHERE c.id = $1",
             &[&company, &agent, &template],
