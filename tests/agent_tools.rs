@@ -744,3 +744,83 @@ async fn no_tools_means_an_unchanged_request() {
     assert_eq!(roles(&env, conversation).await, ["user", "assistant"]);
     assert_eq!(status(&env, conversation).await, "active");
 }
+
+/// `llmConfig.model`, an active chat model of the catalog: of the platform's provider it runs
+/// with the platform's key; of another provider only with the company's key for it (without
+/// one, the platform's model answers); a model the catalog does not have is refused on write.
+#[tokio::test]
+async fn the_agents_own_model_answers_with_the_key_its_provider_needs() {
+    let platform = model_server(Provider::OpenAi, |_, _| openai_answer("From OpenAI.")).await;
+    let company_anthropic = model_server(Provider::Anthropic, |_, _| anthropic_answer("From Claude.")).await;
+    let env = env_for(Provider::OpenAi, &platform).await;
+    let t = env.company("acme", "starter").await;
+    let owner = env.owner().await;
+    let agent = add_agent(&env, &t, false, json!([])).await;
+    let set_model = |model: &'static str| {
+        let owner = &owner;
+        async move {
+            owner
+                .execute(
+                    "UPDATE chatapp_agents SET llm_config = jsonb_build_object('model', $2::text) WHERE id = $1",
+                    &[&agent, &model],
+                )
+                .await
+                .unwrap();
+        }
+    };
+
+    // Another OpenAI model: the platform's base and key, the agent's model.
+    set_model("gpt-4o").await;
+    let (conversation, token) = session(&env, agent).await;
+    let r = say(&env, conversation, &token, "Hello?").await;
+    assert_eq!(r["reply"]["content"], "From OpenAI.", "{r}");
+    let sent = platform.received_requests().await.unwrap();
+    assert_eq!(sent.last().unwrap().body_json::<Value>().unwrap()["model"], "gpt-4o");
+    assert_eq!(header_of(sent.last().unwrap(), "authorization"), "Bearer sk-test");
+
+    // An Anthropic model without an Anthropic key: the platform's model answers.
+    set_model("claude-3-5-sonnet").await;
+    let (conversation, token) = session(&env, agent).await;
+    let r = say(&env, conversation, &token, "Hello again?").await;
+    assert_eq!(r["reply"]["content"], "From OpenAI.", "{r}");
+    let sent = platform.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].body_json::<Value>().unwrap()["model"], "gpt-4o-mini");
+
+    // With the company's Anthropic key (its own base URL): Claude answers, with that key.
+    let r = env
+        .send(
+            HttpFunction::ProviderKeys,
+            Req::post("/admin/provider-keys").token(&t.admin_token).json(json!({
+                "name": "Our Claude", "provider": "anthropic", "api_key": "sk-ant-company-0123456789",
+                "base_url": company_anthropic.uri(),
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    chatapp::chat::company_keys::forget(t.company_id);
+    let (conversation, token) = session(&env, agent).await;
+    let r = say(&env, conversation, &token, "And now?").await;
+    assert_eq!(r["reply"]["content"], "From Claude.", "{r}");
+    let sent = company_anthropic.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body_json::<Value>().unwrap()["model"], "claude-3-5-sonnet-latest");
+    assert_eq!(header_of(&sent[0], "x-api-key"), "sk-ant-company-0123456789");
+    assert_eq!(platform.received_requests().await.unwrap().len(), 2, "the platform's model was not called again");
+
+    // A model the catalog does not have is refused when written, and nothing changes.
+    let master = env.master_token().await;
+    let r = env
+        .send(
+            HttpFunction::Agents,
+            Req::patch(&format!("/admin/agents/{agent}?company_id={}", t.company_id))
+                .token(&master)
+                .json(json!({"llm_config": {"model": "gpt-imaginary"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().starts_with("llmConfig.model:"), "{}", r.body);
+    let stored: Value =
+        owner.query_one("SELECT llm_config FROM chatapp_agents WHERE id = $1", &[&agent]).await.unwrap().get(0);
+    assert_eq!(stored, json!({"model": "claude-3-5-sonnet"}));
+}

@@ -147,6 +147,7 @@ async fn create(
         changes.authorize(&ctx, &grants)?;
         changes.apply(&mut fields)?;
         input::check_prompt_template(&tx, None, &fields).await?;
+        input::check_model(&tx, None, &fields).await?;
         ensure_room(&tx, company).await?;
         let mut created = repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?;
         versions::record(&tx, &ctx, None, &mut created, VersionAction::Create, None).await?;
@@ -276,6 +277,7 @@ async fn update(
         let mut fields = before_fields.clone();
         changes.apply(&mut fields)?;
         input::check_prompt_template(&tx, Some(&before_fields), &fields).await?;
+        input::check_model(&tx, Some(&before_fields), &fields).await?;
         let mut after = repo::agents::update(&tx, company, id.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
         versions::record(&tx, &ctx, Some(&before_config), &mut after, VersionAction::Update, None).await?;
         let (before, after) = (view(before, &ctx), view(after, &ctx));

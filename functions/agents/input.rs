@@ -675,3 +675,24 @@ pub(super) async fn check_prompt_template(
     chatapp::prompt_template::check_values(&template.variables, values)
         .map_err(|(path, message)| ApiError::validation(format!("{path}: {message}")))
 }
+
+/// The agent's `llmConfig.model`, when it changed, names an active chat model of the catalog
+/// (400 `llmConfig.model: ...` otherwise), so a turn never meets a model it cannot run.
+pub(super) async fn check_model(
+    tx: &TenantTx,
+    before: Option<&AgentFields>,
+    after: &AgentFields,
+) -> Result<(), ApiError> {
+    let model = |f: &AgentFields| f.llm_config.get("model").and_then(Value::as_str).map(str::to_string);
+    let wanted = model(after);
+    if before.is_some_and(|b| model(b) == wanted) {
+        return Ok(());
+    }
+    let Some(name) = wanted else { return Ok(()) };
+    match chatapp::repo::models::active_chat_model(tx, &name).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::validation(format!(
+            "llmConfig.model: {name:?} is not an active chat model of the catalog (GET /admin/models)"
+        ))),
+    }
+}

@@ -310,6 +310,7 @@ async fn rollback(
         let mut fields = before_fields.clone().with_config(target.config.as_ref().unwrap_or(&Value::Null));
         keep_master_fields(&ctx, &before, &before_fields, &mut fields)?;
         super::input::check_prompt_template(&tx, Some(&before_fields), &fields).await?;
+        super::input::check_model(&tx, Some(&before_fields), &fields).await?;
         let mut after = agents::update(&tx, company, id.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
         let note = format!("rolled back to version {version}");
         record(&tx, &ctx, Some(&before_config), &mut after, VersionAction::Rollback, Some(&note)).await?;

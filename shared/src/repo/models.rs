@@ -324,6 +324,22 @@ pub fn without_snapshot_date(name: &str) -> Option<&str> {
     None
 }
 
+/// An active chat model of the catalog named by its slug or its provider model id: its provider
+/// (`openai`, `anthropic`, ...) and provider model id. What an agent's `llmConfig.model` must
+/// name, and what its turns are answered with.
+pub async fn active_chat_model(tx: &TenantTx, name: &str) -> Result<Option<(String, String)>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT provider, provider_model FROM chatapp_ai_models
+             WHERE is_active AND model_type = 'chat' AND (slug = $1 OR provider_model = $1)
+             ORDER BY (slug = $1) DESC, slug LIMIT 1",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_snapshot_date;

@@ -184,7 +184,7 @@ pub async fn preview(
     let tool_tokens = toolbox.as_ref().map_or(0, |t| estimate_tokens(&json!(t.specs).to_string()));
     result.prompt_tokens = rendered.iter().map(|m| estimate_tokens(&m.content)).sum::<u32>() + tool_tokens;
 
-    let model = crate::chat::company_keys::model_for(deps, ctx, company).await;
+    let model = crate::chat::company_keys::model_for(deps, ctx, company, agent.llm.model.as_deref()).await;
     let conversation = Uuid::nil();
     let run = tool_loop::run(deps, ctx, conversation, model.as_ref(), request, toolbox.as_ref(), on_delta).await;
     result.tool_calls = run

@@ -168,7 +168,7 @@ pub(super) async fn generate(
         })
         .collect();
     // The company's own key when it has one for the platform's provider.
-    let model = crate::chat::company_keys::model_for(deps, ctx, company).await;
+    let model = crate::chat::company_keys::model_for(deps, ctx, company, staged.agent.llm.model.as_deref()).await;
     let run =
         tool_loop::run(deps, ctx, staged.conversation_id, model.as_ref(), request, toolbox.as_ref(), on_delta).await;
     let reply_to = staged.message.id;
