@@ -85,10 +85,10 @@ fn tail(logs: &str) -> &str {
 /// every secret carries.
 fn assert_logs_clean(logs: &str, expected: &[&str], secrets: &[&str]) {
     assert!(!logs.is_empty(), "nothing was captured: the capture is broken");
-    for line in expected {
+    for &line in expected {
         assert!(logs.contains(line), "the logs should hold {line:?}; the end of what was captured:\n{}", tail(logs));
     }
-    for secret in secrets.iter().chain([&MARKER]) {
+    for secret in secrets.iter().copied().chain(std::iter::once(MARKER)) {
         let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).collect();
         assert!(leaks.is_empty(), "{secret:?} in the logs:\n{}", leaks.join("\n"));
     }
@@ -96,7 +96,7 @@ fn assert_logs_clean(logs: &str, expected: &[&str], secrets: &[&str]) {
 
 /// None of `secrets`, nor the marker, in `text` (a response, stored rows, a request sent).
 fn assert_hidden(what: &str, text: &str, secrets: &[&str]) {
-    for secret in secrets.iter().chain([&MARKER]) {
+    for secret in secrets.iter().copied().chain(std::iter::once(MARKER)) {
         assert!(!text.contains(secret), "{secret:?} in {what}: {text}");
     }
 }
@@ -334,10 +334,7 @@ async fn provider_keys_never_reach_the_logs() {
 
     // Test connection: the provider refuses the key; the outcome is answered, not an error.
     let tested = env
-        .send(
-            HttpFunction::ProviderKeys,
-            Req::post(&format!("/admin/provider-keys/{id}/test")).token(&t.admin_token),
-        )
+        .send(HttpFunction::ProviderKeys, Req::post(&format!("/admin/provider-keys/{id}/test")).token(&t.admin_token))
         .await;
     assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
     assert_eq!(tested.body["ok"], false, "{}", tested.body);
@@ -453,7 +450,8 @@ async fn channel_credentials_never_reach_the_logs() {
     let telegram = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
-            ResponseTemplate::new(401).set_body_json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
         )
         .mount(&telegram)
         .await;
@@ -492,19 +490,17 @@ async fn channel_credentials_never_reach_the_logs() {
     let secret_token = created.body["secret_token"].as_str().expect("the secret token, shown once").to_string();
 
     // The check: getMe refused; the outcome is answered, not an error.
-    let checked = env
-        .send(HttpFunction::Channels, Req::post(&format!("/admin/channels/{id}/check")).token(&t.admin_token))
-        .await;
+    let checked =
+        env.send(HttpFunction::Channels, Req::post(&format!("/admin/channels/{id}/check")).token(&t.admin_token)).await;
     assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
     assert_eq!(checked.body["ok"], false, "{}", checked.body);
     assert!(checked.body["error"].as_str().is_some_and(|e| e.contains("Unauthorized")), "{}", checked.body);
     assert_hidden("the check's answer", &checked.body.to_string(), &secrets);
 
     // A customer's message: its typing indicator and its reply are refused too.
-    let update = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/channels/telegram-text.json"),
-    )
-    .expect("the recorded Telegram update");
+    let update =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/channels/telegram-text.json"))
+            .expect("the recorded Telegram update");
     let r = env
         .send(
             HttpFunction::Telegram,
