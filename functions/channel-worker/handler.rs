@@ -61,7 +61,8 @@ pub async fn handle_job(deps: &AppDeps, job: &TurnJob) -> Result<Handled, ApiErr
     }
     chatapp::channels::outbound::typing(deps, job.company_id, inbound.id).await;
     let content = turn_text(&inbound.content, &inbound.attachments);
-    let input = turn::validate(&content, Some(&format!("inbound:{}", inbound.id)))?;
+    let mut input = turn::validate(&content, Some(&format!("inbound:{}", inbound.id)))?;
+    input.hours = hours_policy(&inbound.settings);
     let mut ignore = |_: &str| {};
     let outcome = turn::turn(deps, &ctx, inbound.conversation_id, &input, &mut ignore).await;
     let (handled, message, error) = match outcome {
@@ -83,6 +84,17 @@ pub async fn handle_job(deps: &AppDeps, job: &TurnJob) -> Result<Handled, ApiErr
     let done = repo::finish_inbound(&tx, inbound.id, message, error.as_deref()).await.map_err(ApiError::from);
     tx.finish(done).await?;
     Ok(handled)
+}
+
+/// The channel's `settings.business_hours` (written by the `channels` routes): `always_open`, or
+/// the agent's hours with the channel's own outside-hours message, or (absent) the agent's.
+fn hours_policy(settings: &Value) -> turn::HoursPolicy {
+    let hours = &settings["business_hours"];
+    match (hours["mode"].as_str(), hours["outside_message"].as_str()) {
+        (Some("always_open"), _) => turn::HoursPolicy::AlwaysOpen,
+        (_, Some(message)) if !message.trim().is_empty() => turn::HoursPolicy::OutsideMessage(message.to_string()),
+        _ => turn::HoursPolicy::Agent,
+    }
 }
 
 /// The text the turn sees: the message's text (cut to the turn's limit), or for media without

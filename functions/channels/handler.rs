@@ -61,6 +61,29 @@ struct ChannelSettings {
     /// is more than 24 hours old (without one, such a reply is recorded as failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     window_template: Option<WindowTemplate>,
+    /// How the agent's business hours apply on this channel (absent: as the agent has them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    business_hours: Option<ChannelHours>,
+}
+
+/// A channel's business-hours behaviour.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+struct ChannelHours {
+    /// `agent` (the agent's hours) or `always_open` (this channel answers at every hour, e.g. a
+    /// line staffed around the clock).
+    mode: HoursMode,
+    /// With `agent`: sent outside the hours instead of the agent's outside-hours message
+    /// (1-1000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outside_message: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum HoursMode {
+    Agent,
+    AlwaysOpen,
 }
 
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
@@ -76,6 +99,20 @@ impl ChannelSettings {
         if let Some(g) = &self.greeting {
             if g.trim().is_empty() || g.chars().count() > 1000 {
                 return Err(ApiError::validation("settings.greeting: must be 1-1000 characters"));
+            }
+        }
+        if let Some(h) = &self.business_hours {
+            if let Some(m) = &h.outside_message {
+                if h.mode == HoursMode::AlwaysOpen {
+                    return Err(ApiError::validation(
+                        "settings.business_hours.outside_message: an always-open channel has no outside hours",
+                    ));
+                }
+                if m.trim().is_empty() || m.chars().count() > 1000 {
+                    return Err(ApiError::validation(
+                        "settings.business_hours.outside_message: must be 1-1000 characters",
+                    ));
+                }
             }
         }
         if let Some(t) = &self.window_template {

@@ -470,7 +470,7 @@ async fn main() {
             // The turn itself, timing the first streamed piece as the widget would see it.
             let session = env.deps.auth.session_ctx(token).await.unwrap();
             let (ctx, conversation) = (session.ctx, session.conversation_id);
-            let input = TurnInput { content: question, client_message_id: None };
+            let input = TurnInput { content: question, client_message_id: None, ..Default::default() };
             let started = Instant::now();
             let mut first: Option<f64> = None;
             let mut sink = |_: &str| {
@@ -533,6 +533,7 @@ async fn main() {
         let input = TurnInput {
             content: format!("Thanks, one more question about {}.", WORDS[i % WORDS.len()]),
             client_message_id: Some(format!("db-only-{i}")),
+            ..Default::default()
         };
         let started = Instant::now();
         turn::turn(&env.deps, &ctx, conversation, &input, &mut |_: &str| {}).await.unwrap();

@@ -180,6 +180,11 @@ fn template_env(env: &TestEnv, binary: &str) -> Vec<(String, String)> {
         ("INGEST_QUEUE_URL", "http://127.0.0.1:9/000000000000/ingest".into()),
         ("ESCALATION_QUEUE_URL", "http://127.0.0.1:9/000000000000/escalation".into()),
         ("OUTBOUND_QUEUE_URL", "http://127.0.0.1:9/000000000000/outbound".into()),
+        ("CHANNEL_TURN_QUEUE_URL", "http://127.0.0.1:9/000000000000/channel-turn".into()),
+        ("CHANNEL_SEND_QUEUE_URL", "http://127.0.0.1:9/000000000000/channel-send".into()),
+        // Base64 of 32 bytes (required on Lambda).
+        ("SECRETS_KEY", "YmVuY2gtc2VjcmV0cy1rZXktYmVuY2gtc2VjcmV0cy0=".into()),
+        ("EVENTS_LISTEN", "false".into()),
         ("VECTOR_BACKEND", "qdrant".into()),
         ("QDRANT_URL", "http://127.0.0.1:6334".into()),
         ("EMBEDDER", "openai".into()),
@@ -191,6 +196,8 @@ fn template_env(env: &TestEnv, binary: &str) -> Vec<(String, String)> {
     match binary {
         "widget" => vars.push(("WIDGET_STREAM_URL", "https://stream.example.com".into())),
         "migrate" => vars.push(("MIGRATION_DATABASE_URL", env.cfg.migration_database_url.expose().clone())),
+        "channel-sender" => vars.push(("EMAIL_SENDER", "ses".into())),
+        "channels" => vars.push(("PUBLIC_API_URL", "https://api.example.com".into())),
         _ => {}
     }
     vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

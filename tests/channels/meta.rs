@@ -449,3 +449,67 @@ async fn a_message_to_another_number_of_the_same_meta_app_is_not_this_channels()
     assert_eq!((r.body["stored"].clone(), r.body["ignored"].clone()), (json!(0), json!(1)));
     assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
 }
+
+#[tokio::test]
+async fn a_channels_business_hours_setting_overrides_the_agents() {
+    let server = MockServer::start().await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-hours").await;
+    // The agent is never open.
+    let hours = json!({"enabled": true, "timezone": "UTC", "schedule": {}, "outsideHoursMessage": "We are closed."});
+    env.owner()
+        .await
+        .execute("UPDATE chatapp_agents SET business_hours = $2 WHERE company_id = $1", &[&t.company_id, &hours])
+        .await
+        .unwrap();
+    let settings = |body: Value| {
+        env.send(
+            HttpFunction::Channels,
+            Req::patch(&format!("/admin/channels/{id}")).token(&t.admin_token).json(json!({"settings": body})),
+        )
+    };
+    let texts = || async {
+        received(&server, "/v21.0/106540352242922/messages")
+            .await
+            .iter()
+            .filter(|b| b["type"] == "text")
+            .map(|b| b["text"]["body"].as_str().unwrap().to_string())
+            .collect::<Vec<String>>()
+    };
+
+    // As the agent has them: its outside-hours message.
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some("wamid.h1")))).await;
+    run_workers(&env).await;
+    assert_eq!(texts().await, ["We are closed."]);
+
+    // The channel's own message outside the agent's hours.
+    let r =
+        settings(json!({"business_hours": {"mode": "agent", "outside_message": "WhatsApp is answered 9-5."}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some("wamid.h2")))).await;
+    run_workers(&env).await;
+    assert_eq!(texts().await.last().unwrap(), "WhatsApp is answered 9-5.");
+
+    // Always open on this channel: the agent answers.
+    let r = settings(json!({"business_hours": {"mode": "always_open"}})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some("wamid.h3")))).await;
+    run_workers(&env).await;
+    let sent = texts().await;
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(!sent[2].contains("closed") && !sent[2].contains("9-5"), "{sent:?}");
+
+    // An always-open channel has no outside-hours message; a mode must be one of the two.
+    for bad in [
+        json!({"business_hours": {"mode": "always_open", "outside_message": "x"}}),
+        json!({"business_hours": {"mode": "sometimes"}}),
+        json!({"business_hours": {"mode": "agent", "outside_message": "x".repeat(1001)}}),
+    ] {
+        let r = settings(bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("business_hours"), "{bad}: {}", r.body);
+    }
+    let r = env.send(HttpFunction::Channels, Req::get(&format!("/admin/channels/{id}")).token(&t.admin_token)).await;
+    assert_eq!(r.body["settings"], json!({"business_hours": {"mode": "always_open"}}), "{}", r.body);
+}

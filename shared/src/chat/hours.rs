@@ -217,6 +217,14 @@ impl BusinessHours {
         format!("{} ({})", days.join("; "), self.timezone)
     }
 
+    /// These hours with `message` for customers writing while closed (blank: kept as is).
+    pub fn with_outside_message(mut self, message: &str) -> Self {
+        if !message.trim().is_empty() {
+            self.outside_message = message.trim().to_string();
+        }
+        self
+    }
+
     /// The message for customers writing while closed.
     pub fn outside_message(&self) -> &str {
         &self.outside_message

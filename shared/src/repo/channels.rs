@@ -393,15 +393,19 @@ pub struct PendingInbound {
     /// It started its conversation.
     pub opens_conversation: bool,
     pub channel_config_id: Uuid,
+    /// Its channel configuration's settings (`{}` when the configuration is gone).
+    pub settings: Value,
 }
 
 pub async fn inbound(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<PendingInbound>, DbError> {
     let row = tx
         .client()
         .query_opt(
-            "SELECT id, conversation_id, provider_message_id, content, attachments, status, opens_conversation,
-                    channel_config_id
-             FROM chatapp_channel_inbound WHERE id = $1 AND company_id = $2",
+            "SELECT i.id, i.conversation_id, i.provider_message_id, i.content, i.attachments, i.status,
+                    i.opens_conversation, i.channel_config_id, COALESCE(c.settings, '{}'::jsonb)
+             FROM chatapp_channel_inbound i
+             LEFT JOIN chatapp_channel_configs c ON c.id = i.channel_config_id AND c.company_id = i.company_id
+             WHERE i.id = $1 AND i.company_id = $2",
             &[&id, &company],
         )
         .await?;
@@ -414,6 +418,7 @@ pub async fn inbound(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Option<Pe
         status: r.get(5),
         opens_conversation: r.get(6),
         channel_config_id: r.get(7),
+        settings: r.get(8),
     }))
 }
 

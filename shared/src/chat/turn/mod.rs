@@ -56,10 +56,25 @@ fn mark(started: Instant, phase: &'static str) {
     tracing::debug!(target: PHASE_TARGET, phase, elapsed_us = started.elapsed().as_micros() as u64);
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TurnInput {
     pub content: String,
     pub client_message_id: Option<String>,
+    /// How the agent's business hours apply (a messaging channel's setting; the agent's own
+    /// hours everywhere else).
+    pub hours: HoursPolicy,
+}
+
+/// How the agent's business hours apply to a turn.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum HoursPolicy {
+    /// The agent's hours and its outside-hours message.
+    #[default]
+    Agent,
+    /// Open at all hours (a channel staffed around the clock).
+    AlwaysOpen,
+    /// The agent's hours, with this message outside them.
+    OutsideMessage(String),
 }
 
 /// What the turn produced.
@@ -135,7 +150,7 @@ pub fn validate(content: &str, client_message_id: Option<&str>) -> Result<TurnIn
         }
         Some(id) => Some(id.to_string()),
     };
-    Ok(TurnInput { content: content.to_string(), client_message_id })
+    Ok(TurnInput { content: content.to_string(), client_message_id, hours: HoursPolicy::Agent })
 }
 
 /// Runs one turn in `conversation` (which the caller's session or key has been checked to
@@ -194,7 +209,7 @@ async fn run(
     // a messaging channel's reply its delivery job.
     relay.store(go.webhooks || go.conv.on_messaging_channel(), Ordering::Relaxed);
     let human = go.conv.status.is_human();
-    let closed = closed_hours(&go.agent, now).unwrap_or_else(|e| {
+    let closed = closed_hours(&go.agent, &input.hours, now).unwrap_or_else(|e| {
         tracing::warn!(agent = %go.agent.id, error = %e, "ignoring invalid business_hours");
         None
     });
@@ -290,6 +305,15 @@ struct Staged {
 }
 
 /// The agent's business hours when they are closed at `now` (`None`: open, or no schedule).
-fn closed_hours(agent: &ChatAgent, now: DateTime<Utc>) -> Result<Option<BusinessHours>, String> {
-    agent.hours.clone().map(|h| h.filter(|h| !h.is_open(now)))
+fn closed_hours(agent: &ChatAgent, policy: &HoursPolicy, now: DateTime<Utc>) -> Result<Option<BusinessHours>, String> {
+    let closed = match policy {
+        HoursPolicy::AlwaysOpen => return Ok(None),
+        HoursPolicy::Agent | HoursPolicy::OutsideMessage(_) => {
+            agent.hours.as_ref().map_err(Clone::clone)?.as_ref().filter(|h| !h.is_open(now))
+        }
+    };
+    Ok(closed.map(|h| match policy {
+        HoursPolicy::OutsideMessage(m) => h.clone().with_outside_message(m),
+        _ => h.clone(),
+    }))
 }

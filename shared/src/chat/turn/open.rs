@@ -133,7 +133,7 @@ async fn check(
             repo::agent_of_conversation(tx, company, conversation_id),
         )?;
         mark(started, "conversation and agent read");
-        if let Some(request) = search_plan(conv.as_ref(), agent.as_ref(), &input.content, now) {
+        if let Some(request) = search_plan(conv.as_ref(), agent.as_ref(), input, now) {
             let _ = plan_sender.send(request);
         }
         Ok((conv, agent))
@@ -268,7 +268,7 @@ async fn retrieve_passages(
 fn search_plan(
     conv: Option<&repo::ConversationState>,
     agent: Option<&ChatAgent>,
-    query: &str,
+    input: &TurnInput,
     now: DateTime<Utc>,
 ) -> Option<SearchRequest> {
     let (conv, agent) = (conv?, agent?);
@@ -276,12 +276,12 @@ fn search_plan(
         return None;
     }
     // An invalid schedule counts as always open (the turn logs it).
-    if closed_hours(agent, now).ok().flatten().is_some() {
+    if closed_hours(agent, &input.hours, now).ok().flatten().is_some() {
         return None;
     }
     let rag = agent.rag;
     Some(SearchRequest {
-        query: query.to_string(),
+        query: input.content.clone(),
         mode: SearchMode::Hybrid,
         max_results: rag.max_results,
         relevance_threshold: rag.relevance_threshold,
