@@ -69,7 +69,6 @@ pub const AWS: chatapp::adapters::access::AwsAccess =
     chatapp::adapters::access::AwsAccess { s3: true, send: &[], poll: &[], email: false };
 
 const MAX_NAME: usize = 255;
-const MAX_SLUG: usize = 100;
 const MAX_DESCRIPTION: usize = 5000;
 const MAX_DOCUMENTATION: usize = 50_000;
 const MAX_CHANGELOG: usize = 20_000;
@@ -182,28 +181,6 @@ struct PackageListQuery {
     q: Option<String>,
 }
 
-/// Writes are the master admin's alone.
-fn require_master(ctx: &TenantCtx) -> Result<(), ApiError> {
-    if ctx.is_master_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("master_only", "only the master admin manages agent packages"))
-    }
-}
-
-fn slug(raw: &str) -> Result<String, ApiError> {
-    let ok = (2..=MAX_SLUG).contains(&raw.len())
-        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !raw.starts_with('-');
-    if ok {
-        Ok(raw.to_string())
-    } else {
-        Err(ApiError::validation(format!(
-            "slug must be 2-{MAX_SLUG} characters of a-z, 0-9 and '-', starting with a letter or digit"
-        )))
-    }
-}
-
 /// A `major.minor.patch` version and its numbers.
 fn version(raw: &str) -> Result<(String, (u64, u64, u64)), ApiError> {
     let v = raw.trim();
@@ -289,13 +266,7 @@ fn audit_entry<'a>(
     before: Option<&AgentPackage>,
     after: Option<&AgentPackage>,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        action,
-        resource_type: "agent_package",
-        resource_id: Some(id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: after.and_then(|a| serde_json::to_value(a).ok()),
-    }
+    AuditEntry::change(action, "agent_package", id, before, after)
 }
 
 /// A 409 for a slug another package has.
@@ -305,17 +276,6 @@ fn slug_taken(e: chatapp::db::DbError) -> ApiError {
     } else {
         e.into()
     }
-}
-
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Create an agent package (master admin): unpublished and active.
@@ -331,9 +291,9 @@ async fn create(
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreatePackageBody>,
 ) -> Result<(StatusCode, Json<AgentPackage>), ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages agent packages")?;
     let name = domain::text("name", &body.name, MAX_NAME)?;
-    let slug = slug(&body.slug)?;
+    let slug = domain::Slug::parse("slug", &body.slug)?.as_str().to_string();
     let (version, _) = version(&body.version)?;
     let capabilities = repo::capabilities(body.capabilities.unwrap_or_default())?;
     let config = body.default_config.map(default_config).transpose()?;
@@ -389,7 +349,7 @@ async fn list(
     if search.is_some_and(|s| s.chars().count() > MAX_SEARCH || s.contains('\0')) {
         return Err(ApiError::validation(format!("q must be at most {MAX_SEARCH} characters")));
     }
-    let pattern = search.map(|s| format!("%{}%", like_escape(s)));
+    let pattern = search.map(|s| format!("%{}%", chatapp::db::like_escape(s)));
     let only_usable = !ctx.is_master_admin();
     let tx = deps.db.begin(&ctx).await?;
     let result =
@@ -433,7 +393,7 @@ async fn update(
     IdPath(id): IdPath<Uuid>,
     JsonBody(body): JsonBody<UpdatePackageBody>,
 ) -> Result<Json<AgentPackage>, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages agent packages")?;
     let name = domain::optional_text("name", body.name.as_deref(), MAX_NAME)?;
     let description = nullable("description", body.description, MAX_DESCRIPTION)?;
     let documentation = nullable("documentation", body.documentation, MAX_DOCUMENTATION)?;
@@ -483,7 +443,7 @@ async fn create_version(
     IdPath(id): IdPath<Uuid>,
     JsonBody(body): JsonBody<NewVersionBody>,
 ) -> Result<(StatusCode, Json<PackageVersion>), ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages agent packages")?;
     let (new_version, number) = version(&body.version)?;
     let changelog = domain::text("changelog", &body.changelog, MAX_CHANGELOG)?;
     let new_capabilities = body.capabilities.map(repo::capabilities).transpose()?;
@@ -580,7 +540,7 @@ async fn publish(
     meta: RequestMeta,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<Json<AgentPackage>, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages agent packages")?;
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::lock(&tx, id).await?.ok_or(ApiError::NotFound)?;
@@ -642,7 +602,7 @@ async fn set_active(
     id: Uuid,
     active: bool,
 ) -> Result<Json<AgentPackage>, ApiError> {
-    require_master(ctx)?;
+    ctx.require_master_admin("manages agent packages")?;
     let action = if active { "agent_package.activate" } else { "agent_package.deactivate" };
     let tx = deps.db.begin(ctx).await?;
     let result = async {
@@ -692,7 +652,7 @@ async fn upload_bundle(
     meta: RequestMeta,
     req: Request,
 ) -> Result<Response, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages agent packages")?;
     let content_type = bundle_type(req.headers())?;
     let limit = deps.cfg.max_upload_bytes.min(MAX_BUNDLE);
     let bytes = chatapp::web::read_body(req, limit).await.map_err(|e| match e {
@@ -754,7 +714,7 @@ async fn delete(
     meta: RequestMeta,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages agent packages")?;
     let tx = deps.db.begin(&ctx).await?;
     let deleted = async {
         let before = repo::lock(&tx, id).await?.ok_or(ApiError::NotFound)?;

@@ -511,13 +511,7 @@ fn audit_entry<'a>(
     before: Option<&HttpAction>,
     after: Option<&HttpAction>,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        action,
-        resource_type: "agent_action",
-        resource_id: Some(id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: after.and_then(|a| serde_json::to_value(a).ok()),
-    }
+    AuditEntry::change(action, "agent_action", id, before, after)
 }
 
 /// Create an HTTP action for the agent; the response shows its signing secret, once.

@@ -352,13 +352,7 @@ fn audit_entry<'a>(
     before: Option<&EscalationRule>,
     after: Option<&EscalationRule>,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        action,
-        resource_type: "escalation_rule",
-        resource_id: Some(id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: after.and_then(|a| serde_json::to_value(a).ok()),
-    }
+    AuditEntry::change(action, "escalation_rule", id, before, after)
 }
 
 /// Filters of the rule list.

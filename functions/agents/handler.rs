@@ -187,18 +187,6 @@ struct AgentListQuery {
     q: Option<String>,
 }
 
-/// `s` as a literal inside an `ILIKE` pattern.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// List the company's agents, oldest first.
 #[utoipa::path(get, path = "/admin/agents", tag = "agents", security(("bearer" = [])),
     params(AgentListQuery, PageParams, CompanyParam),
@@ -229,7 +217,7 @@ async fn list(
     if search.is_some_and(|s| s.chars().count() > 200 || s.contains('\0')) {
         return Err(ApiError::validation("q must be at most 200 characters"));
     }
-    let pattern = search.map(|s| format!("%{}%", like_escape(s)));
+    let pattern = search.map(|s| format!("%{}%", chatapp::db::like_escape(s)));
     let filter = AgentFilter { status, package_slug: package_type, package_id, name_like: pattern.as_deref() };
     let tx = deps.db.begin(&ctx).await?;
     let result = repo::agents::list(&tx, company, &filter, page).await.map_err(ApiError::from);

@@ -320,13 +320,7 @@ fn audit_entry<'a>(
     before: Option<&ChannelConfig>,
     after: Option<&ChannelConfig>,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        action,
-        resource_type: "channel_config",
-        resource_id: Some(id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: after.and_then(|a| serde_json::to_value(a).ok()),
-    }
+    AuditEntry::change(action, "channel_config", id, before, after)
 }
 
 /// Connect an agent to a channel.

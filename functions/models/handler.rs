@@ -30,7 +30,7 @@ use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::repo::models::{self as repo, AiModel, ModelFields, PriceMatch};
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
-use chatapp::{domain, ApiError, TenantCtx};
+use chatapp::{domain, ApiError};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -190,15 +190,6 @@ struct PriceQuery {
     model: String,
 }
 
-/// Writes are the master admin's alone.
-fn require_master(ctx: &TenantCtx) -> Result<(), ApiError> {
-    if ctx.is_master_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("master_only", "only the master admin manages the model catalog"))
-    }
-}
-
 fn slug(raw: &str) -> Result<String, ApiError> {
     let ok = !raw.is_empty()
         && raw.len() <= MAX_SLUG
@@ -267,13 +258,7 @@ fn consistent(f: &ModelFields) -> Result<(), ApiError> {
 }
 
 fn audit_entry<'a>(action: &'a str, id: Uuid, before: Option<&AiModel>, after: Option<&AiModel>) -> AuditEntry<'a> {
-    AuditEntry {
-        action,
-        resource_type: "ai_model",
-        resource_id: Some(id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: after.and_then(|a| serde_json::to_value(a).ok()),
-    }
+    AuditEntry::change(action, "ai_model", id, before, after)
 }
 
 /// A 409 for a slug another model has.
@@ -298,7 +283,7 @@ async fn create(
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateModelBody>,
 ) -> Result<(StatusCode, Json<AiModel>), ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages the model catalog")?;
     let fields = ModelFields {
         slug: slug(&body.slug)?,
         name: domain::text("name", &body.name, MAX_NAME)?,
@@ -388,7 +373,7 @@ async fn update(
     IdPath(id): IdPath<Uuid>,
     JsonBody(body): JsonBody<UpdateModelBody>,
 ) -> Result<Json<AiModel>, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages the model catalog")?;
     let new_slug = body.slug.as_deref().map(slug).transpose()?;
     let new_name = domain::optional_text("name", body.name.as_deref(), MAX_NAME)?;
     let new_provider_model =
@@ -463,7 +448,7 @@ async fn delete(
     meta: RequestMeta,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages the model catalog")?;
     let tx = deps.db.begin(&ctx).await?;
     let deleted = async {
         let before = repo::lock(&tx, id).await?.ok_or(ApiError::NotFound)?;

@@ -164,15 +164,6 @@ struct RenderedPrompt {
     version: i32,
 }
 
-/// Writes (and the render preview, which shows the content) are the master admin's alone.
-fn require_master(ctx: &TenantCtx) -> Result<(), ApiError> {
-    if ctx.is_master_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("master_only", "only the master admin manages the prompt templates"))
-    }
-}
-
 fn slug(raw: &str) -> Result<String, ApiError> {
     let ok = !raw.is_empty()
         && raw.len() <= MAX_SLUG
@@ -267,13 +258,7 @@ fn audit_entry<'a>(
     before: Option<&PromptTemplate>,
     after: Option<&PromptTemplate>,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        action,
-        resource_type: "prompt_template",
-        resource_id: Some(id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: after.and_then(|a| serde_json::to_value(a).ok()),
-    }
+    AuditEntry::change(action, "prompt_template", id, before, after)
 }
 
 /// A 409 for a slug another template has.
@@ -300,7 +285,7 @@ async fn create(
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateTemplateBody>,
 ) -> Result<(StatusCode, Json<PromptTemplate>), ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages the prompt templates")?;
     let variables = body.variables.unwrap_or_default();
     let fields = TemplateFields {
         slug: slug(&body.slug)?,
@@ -391,7 +376,7 @@ async fn update(
     IdPath(id): IdPath<Uuid>,
     JsonBody(body): JsonBody<UpdateTemplateBody>,
 ) -> Result<Json<PromptTemplate>, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages the prompt templates")?;
     let UpdateTemplateBody {
         slug: new_slug,
         name: new_name,
@@ -460,7 +445,7 @@ async fn delete(
     meta: RequestMeta,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages the prompt templates")?;
     let tx = deps.db.begin(&ctx).await?;
     let deleted = async {
         let before = repo::lock(&tx, id).await?.ok_or(ApiError::NotFound)?;
@@ -511,7 +496,7 @@ async fn render_preview(
     IdPath(id): IdPath<Uuid>,
     JsonOrEmpty(body): JsonOrEmpty<RenderTemplateBody>,
 ) -> Result<Json<RenderedPrompt>, ApiError> {
-    require_master(&ctx)?;
+    ctx.require_master_admin("manages the prompt templates")?;
     let found = readable(&deps, &ctx, id).await?;
     template::check_values(&found.variables, &body.variables)
         .map_err(|(field, message)| invalid((field.replacen("promptVariables", "variables", 1), message)))?;

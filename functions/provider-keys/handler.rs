@@ -220,13 +220,7 @@ fn audit_entry<'a>(
     before: Option<&ProviderKey>,
     after: Option<&ProviderKey>,
 ) -> AuditEntry<'a> {
-    AuditEntry {
-        action,
-        resource_type: "provider_key",
-        resource_id: Some(id),
-        before: before.and_then(|b| serde_json::to_value(b).ok()),
-        after: after.and_then(|a| serde_json::to_value(a).ok()),
-    }
+    AuditEntry::change(action, "provider_key", id, before, after)
 }
 
 /// A 409 when the write would make a second active key of a provider.

@@ -15,6 +15,25 @@ pub struct AuditEntry<'a> {
     pub after: Option<Value>,
 }
 
+impl<'a> AuditEntry<'a> {
+    /// A change to one row of `resource_type`: its state before and after, as the API shows it.
+    pub fn change<T: serde::Serialize>(
+        action: &'a str,
+        resource_type: &'a str,
+        id: Uuid,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> Self {
+        AuditEntry {
+            action,
+            resource_type,
+            resource_id: Some(id),
+            before: before.and_then(|b| serde_json::to_value(b).ok()),
+            after: after.and_then(|a| serde_json::to_value(a).ok()),
+        }
+    }
+}
+
 pub async fn record(tx: &TenantTx, entry: AuditEntry<'_>, meta: &RequestMeta) -> Result<(), DbError> {
     let ctx = tx.ctx();
     let mut details = json!({});

@@ -184,6 +184,15 @@ impl TenantCtx {
         self.role() == Some(Role::MasterAdmin)
     }
 
+    /// 403 `master_only` unless the master admin acts: "only the master admin {manages}".
+    pub fn require_master_admin(&self, manages: &str) -> Result<(), ApiError> {
+        if self.is_master_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("master_only", format!("only the master admin {manages}")))
+        }
+    }
+
     /// The value of `app.user_role` for row-level security.
     pub(crate) fn db_role(&self) -> &'static str {
         match &self.principal {

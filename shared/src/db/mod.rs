@@ -7,6 +7,18 @@ pub mod listen;
 pub mod migrate;
 pub mod tls;
 
+/// `text` as a literal inside a `LIKE` / `ILIKE` pattern: its `\`, `%` and `_` match themselves.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 

@@ -18,8 +18,7 @@ use uuid::Uuid;
 
 use crate::app::AppDeps;
 use crate::chat::model::{ToolCall, ToolResult, ToolSpec};
-use crate::knowledge::service::{self as knowledge, SearchMode, SearchRequest};
-use crate::knowledge::vector::Scope;
+use crate::knowledge::service::{self as knowledge, SearchRequest};
 use crate::repo::actions::ActionSecrets;
 use crate::repo::chat::ChatAgent;
 use crate::tenant::TenantCtx;
@@ -104,13 +103,7 @@ impl Toolbox {
                     "query": {"type": "string", "description": "What to look for, in a few words"}},
                     "required": ["query"]}),
             });
-            search_scope = Some(SearchRequest {
-                query: String::new(),
-                mode: SearchMode::Hybrid,
-                max_results: agent.rag.max_results,
-                relevance_threshold: agent.rag.relevance_threshold,
-                scope: Scope { categories: Some(agent.categories.clone()), files: None, include_global: true },
-            });
+            search_scope = Some(agent.search_request(String::new()));
         }
         if enabled(REQUEST_HUMAN_HANDOVER) {
             specs.push(ToolSpec {

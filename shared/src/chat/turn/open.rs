@@ -15,8 +15,7 @@ use crate::chat::escalation::Rule;
 use crate::chat::sentiment;
 use crate::db::TenantTx;
 use crate::error::ApiError;
-use crate::knowledge::service::{self as knowledge, SearchHit, SearchMode, SearchRequest};
-use crate::knowledge::vector::Scope;
+use crate::knowledge::service::{self as knowledge, SearchHit, SearchRequest};
 use crate::repo::chat::{self as repo, ChatAgent, Message};
 use crate::status::{AgentStatus, ConversationStatus, SubscriptionStatus};
 use crate::tenant::TenantCtx;
@@ -279,14 +278,7 @@ fn search_plan(
     if closed_hours(agent, &input.hours, now).ok().flatten().is_some() {
         return None;
     }
-    let rag = agent.rag;
-    Some(SearchRequest {
-        query: input.content.clone(),
-        mode: SearchMode::Hybrid,
-        max_results: rag.max_results,
-        relevance_threshold: rag.relevance_threshold,
-        scope: Scope { categories: Some(agent.categories.clone()), files: None, include_global: true },
-    })
+    Some(agent.search_request(input.content.clone()))
 }
 
 /// The subscription must be usable and the month's message allowance (`used` so far) not

@@ -14,16 +14,15 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::open::rules_from_rows;
-use super::reply::prompt;
+use super::reply::{fallback_text, passages, prompt, stream_handoff, toolbox};
 use super::{tool_loop, HANDOFF_MESSAGE};
 use crate::app::AppDeps;
 use crate::chat::escalation::{self, TurnSignals};
-use crate::chat::model::{estimate_tokens, render_messages, ChatRequest, DeltaSink, Passage};
+use crate::chat::model::{estimate_tokens, render_messages, ChatRequest, DeltaSink};
 use crate::chat::sentiment;
-use crate::chat::tools::{Effect, Toolbox};
+use crate::chat::tools::Effect;
 use crate::error::ApiError;
-use crate::knowledge::service::{self as knowledge, SearchHit, SearchMode, SearchRequest};
-use crate::knowledge::vector::Scope;
+use crate::knowledge::service::{self as knowledge, SearchHit};
 use crate::repo::chat::{self as repo, ChatAgent, Message};
 use crate::tenant::TenantCtx;
 
@@ -164,16 +163,7 @@ pub async fn preview(
     messages.push(as_message("user", message));
     let request = ChatRequest {
         messages: prompt(agent, customer_name, None, &messages),
-        passages: hits
-            .iter()
-            .enumerate()
-            .map(|(i, h)| Passage {
-                number: i + 1,
-                source: h.chunk.source_name.clone(),
-                text: h.chunk.content.clone(),
-                score: h.dense_score.unwrap_or(h.score),
-            })
-            .collect(),
+        passages: passages(&hits),
         max_tokens: agent.llm.max_tokens.unwrap_or(600),
         temperature: agent.llm.temperature.unwrap_or(0.3) as f32,
         tools: Vec::new(),
@@ -214,20 +204,14 @@ pub async fn preview(
         Ok(answer) => {
             if result.kind == "handoff" {
                 // As the turn stores it: what streamed, then the handoff message.
-                if answer.text.trim().is_empty() {
-                    result.reply = HANDOFF_MESSAGE.to_string();
-                } else {
-                    on_delta("\n\n");
-                    result.reply = format!("{}\n\n{HANDOFF_MESSAGE}", answer.text);
-                }
-                on_delta(HANDOFF_MESSAGE);
+                result.reply = stream_handoff(&answer.text, on_delta);
             } else {
                 result.reply = answer.text;
             }
             (answer.model, answer.extractive)
         }
         Err(e) => {
-            let text = agent.fallback_responses.get("error").and_then(Value::as_str).unwrap_or(super::FALLBACK_MESSAGE);
+            let text = fallback_text(agent);
             on_delta(text);
             result.reply = text.to_string();
             result.kind = "fallback".into();
@@ -259,26 +243,10 @@ async fn retrieve(deps: &AppDeps, ctx: &TenantCtx, agent: &ChatAgent, message: &
     if !agent.rag_enabled {
         return Vec::new();
     }
-    let request = SearchRequest {
-        query: message.to_string(),
-        mode: SearchMode::Hybrid,
-        max_results: agent.rag.max_results,
-        relevance_threshold: agent.rag.relevance_threshold,
-        scope: Scope { categories: Some(agent.categories.clone()), files: None, include_global: true },
-    };
-    knowledge::search(deps, ctx, &request).await.unwrap_or_else(|e| {
+    knowledge::search(deps, ctx, &agent.search_request(message.to_string())).await.unwrap_or_else(|e| {
         tracing::warn!(error.chain = %crate::error::error_chain(&e), "preview: knowledge search failed");
         Vec::new()
     })
-}
-
-async fn toolbox(
-    deps: &AppDeps,
-    ctx: &TenantCtx,
-    company: Uuid,
-    agent: &ChatAgent,
-) -> Result<Option<Toolbox>, ApiError> {
-    super::reply::toolbox(deps, ctx, company, agent).await
 }
 
 fn as_message(role: &str, content: &str) -> Message {

@@ -52,6 +52,37 @@ pub(super) fn escalation_for(staged: &Staged, confidence: Option<f32>) -> Option
     escalation::detect(cfg, &staged.rules, &signals)
 }
 
+/// The handoff message after `lead` (what the model streamed before asking for a person), as
+/// stored; the part not yet streamed goes to `on_delta`.
+pub(super) fn stream_handoff(lead: &str, on_delta: DeltaSink<'_>) -> String {
+    let text = if lead.trim().is_empty() {
+        HANDOFF_MESSAGE.to_string()
+    } else {
+        on_delta("\n\n");
+        format!("{lead}\n\n{HANDOFF_MESSAGE}")
+    };
+    on_delta(HANDOFF_MESSAGE);
+    text
+}
+
+/// What the customer gets when the model fails: the agent's `fallbackResponses.error`.
+pub(super) fn fallback_text(agent: &ChatAgent) -> &str {
+    agent.fallback_responses.get("error").and_then(Value::as_str).unwrap_or(FALLBACK_MESSAGE)
+}
+
+/// The retrieved passages as the model is given them, numbered as the answer cites them.
+pub(super) fn passages(hits: &[SearchHit]) -> Vec<Passage> {
+    hits.iter()
+        .enumerate()
+        .map(|(i, h)| Passage {
+            number: i + 1,
+            source: h.chunk.source_name.clone(),
+            text: h.chunk.content.clone(),
+            score: h.dense_score.unwrap_or(h.score),
+        })
+        .collect()
+}
+
 /// Hands the conversation to a human for escalation `e`: the escalation row and its jobs, then
 /// the handoff message (after `lead`, what the model already streamed when a tool asked for a
 /// person; `priced`: its tokens). Silent when a concurrent turn handed over first.
@@ -104,13 +135,7 @@ pub(super) async fn hand_over(
         // A concurrent turn handed the conversation over first: the AI is already silent.
         return silent(deps, ctx, staged).await;
     };
-    let text = if lead.trim().is_empty() {
-        HANDOFF_MESSAGE.to_string()
-    } else {
-        on_delta("\n\n");
-        format!("{lead}\n\n{HANDOFF_MESSAGE}")
-    };
-    on_delta(HANDOFF_MESSAGE);
+    let text = stream_handoff(lead, on_delta);
     let mut escalation = details;
     escalation["id"] = json!(id);
     let reply =
@@ -132,16 +157,7 @@ pub(super) async fn generate(
     on_delta: DeltaSink<'_>,
 ) -> Result<TurnOutput, ApiError> {
     let company = ctx.require_company()?.as_uuid();
-    let passages: Vec<Passage> = hits
-        .iter()
-        .enumerate()
-        .map(|(i, h)| Passage {
-            number: i + 1,
-            source: h.chunk.source_name.clone(),
-            text: h.chunk.content.clone(),
-            score: h.dense_score.unwrap_or(h.score),
-        })
-        .collect();
+    let passages = passages(hits);
     let request = ChatRequest {
         messages: prompt(
             &staged.agent,
@@ -209,13 +225,7 @@ pub(super) async fn generate(
         }
         Err(e) => {
             tracing::error!(error.chain = %crate::error::error_chain(&e), agent = %staged.agent.id, "chat model failed; sent the fallback response");
-            let text = staged
-                .agent
-                .fallback_responses
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or(FALLBACK_MESSAGE)
-                .to_string();
+            let text = fallback_text(&staged.agent).to_string();
             let meta = json!({"reply_to": reply_to, "kind": "fallback", "model": model.name(),
                               "error": e.to_string(), "confidence": confidence, "tool_calls": tool_calls});
             // Tokens of the rounds that did answer are still paid for.

@@ -9,7 +9,8 @@ use crate::agent_config::{self, BusinessHoursConfig, EscalationRules, LlmConfig,
 use crate::chat::escalation::EscalationConfig;
 use crate::chat::hours::BusinessHours;
 use crate::db::{DbError, TenantTx};
-use crate::knowledge::service::RagConfig;
+use crate::knowledge::service::{RagConfig, SearchMode, SearchRequest};
+use crate::knowledge::vector::Scope;
 use crate::status::AgentStatus;
 
 /// The agent as the chat turn needs it: its published configuration (the draft for an agent
@@ -40,6 +41,20 @@ pub struct ChatAgent {
     pub company_name: String,
     /// The knowledge categories assigned to the agent.
     pub categories: Vec<Uuid>,
+}
+
+impl ChatAgent {
+    /// A knowledge search for `query` with the agent's settings: hybrid, its RAG limits, its
+    /// categories plus the company's global knowledge.
+    pub fn search_request(&self, query: String) -> SearchRequest {
+        SearchRequest {
+            query,
+            mode: SearchMode::Hybrid,
+            max_results: self.rag.max_results,
+            relevance_threshold: self.rag.relevance_threshold,
+            scope: Scope { categories: Some(self.categories.clone()), files: None, include_global: true },
+        }
+    }
 }
 
 /// An agent's prompt template and the values of its variables.

@@ -103,11 +103,6 @@ pub struct CannedFilter<'a> {
     pub category: Option<&'a str>,
 }
 
-/// `text` for a LIKE pattern: its own `\`, `%` and `_` match literally.
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
 /// The active responses `user` may use: the company's and their own personal ones, by title.
 pub async fn list(
     tx: &TenantTx,
@@ -116,8 +111,8 @@ pub async fn list(
     filter: &CannedFilter<'_>,
     page: Page,
 ) -> Result<(Vec<CannedResponse>, i64), DbError> {
-    let q = filter.q.map(|q| format!("%{}%", escape_like(q)));
-    let shortcut = filter.shortcut.map(|s| format!("{}%", escape_like(&s.to_lowercase())));
+    let q = filter.q.map(|q| format!("%{}%", crate::db::like_escape(q)));
+    let shortcut = filter.shortcut.map(|s| format!("{}%", crate::db::like_escape(&s.to_lowercase())));
     let rows = tx
         .client()
         .query(
