@@ -693,16 +693,16 @@ pub async fn insert_tool_messages(
     conversation: Uuid,
     messages: &[(String, Value)],
 ) -> Result<(), DbError> {
-    let n = messages.len() as i32;
-    for (i, (content, metadata)) in messages.iter().enumerate() {
-        let before = n - i as i32;
-        tx.client()
-            .execute(
-                "INSERT INTO chatapp_messages (conversation_id, role, content, metadata, created_at)
-                 VALUES ($1, 'tool', $2, $3, now() - make_interval(secs => $4::int * 0.000001))",
-                &[&conversation, content, metadata, &before],
-            )
-            .await?;
-    }
+    let (contents, metadata): (Vec<&str>, Vec<&Value>) = messages.iter().map(|(c, m)| (c.as_str(), m)).unzip();
+    // One statement for all of them; the k-th of n is (n + 1 - k) microseconds before now().
+    tx.client()
+        .execute(
+            "INSERT INTO chatapp_messages (conversation_id, role, content, metadata, created_at)
+             SELECT $1, 'tool', t.content, t.metadata,
+                    now() - make_interval(secs => (cardinality($2::text[]) + 1 - t.k) * 0.000001)
+             FROM unnest($2::text[], $3::jsonb[]) WITH ORDINALITY AS t(content, metadata, k)",
+            &[&conversation, &contents, &metadata],
+        )
+        .await?;
     Ok(())
 }
