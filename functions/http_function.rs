@@ -142,7 +142,7 @@ impl HttpFunction {
         use chatapp::web::into_router;
         match self {
             HttpFunction::Auth => into_router(crate::auth::routes(), deps.core()),
-            HttpFunction::Companies => into_router(crate::companies::routes(), deps.scoped(crate::companies::AWS)),
+            HttpFunction::Companies => into_router(crate::companies::routes(), deps.core()),
             HttpFunction::Team => into_router(crate::team::routes(), deps.core()),
             HttpFunction::Invitations => into_router(crate::invitations::routes(), deps.core()),
             HttpFunction::ApiKeys => into_router(crate::api_keys::routes(), deps.core()),

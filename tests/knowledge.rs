@@ -651,6 +651,17 @@ async fn deleting_a_file_a_category_or_a_company_leaves_no_orphans() {
     assert_eq!(env.count(&format!("chatapp_companies WHERE id = '{}'", t.company_id)).await, 0);
     assert_eq!(env.count(&format!("chatapp_knowledge_files WHERE id = '{f4}'")).await, 0);
     assert_eq!(env.count(&format!("chatapp_embedding_cache WHERE company_id = '{}'", t.company_id)).await, 0);
+    // The files and vectors go through the outbox (the companies function has no AWS access):
+    // one purge job, written by the deleting transaction, sent by the relay's sweep.
+    let purge = format!(
+        "chatapp_outbox WHERE queue = 'ingest' AND payload->>'company_id' = '{}' AND payload->>'purge' = 'true'",
+        t.company_id
+    );
+    assert_eq!(env.count(&purge).await, 1);
+    assert_eq!(env.deps.vectors.count(ta).await.unwrap(), 1, "nothing is purged before the job runs");
+    chatapp_functions::outbox_relay::sweep(&env.deps, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(env.count(&purge).await, 0);
+    drain(&env).await;
     assert_eq!(env.deps.vectors.count(ta).await.unwrap(), 0);
     assert!(env.deps.blobs.list(ta, "").await.unwrap().is_empty());
     assert_eq!(env.audit_count("company.delete").await, 1);

@@ -8,12 +8,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chatapp::app::AppDeps;
+use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::tokens;
 use chatapp::domain::{self, Email, Slug};
 use chatapp::error::ErrorBody;
+use chatapp::knowledge::service::IngestJob;
 use chatapp::repo::{self, companies::Company, companies::CompanyPatch};
+use utoipa_axum::routes;
 use chatapp::status::CompanyStatus;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Page, PageParams, Paged, Query, RequestMeta, Tenant};
@@ -23,20 +25,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::invitations::IssuedInvitation;
 
-/// What this function may do on AWS (deleting a company deletes its stored files, or queues the purge); template.yaml grants exactly this (tests/iam.rs).
-pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
-    s3: true,
-    send: &[chatapp::adapters::queue::INGEST],
-    poll: &[],
-    email: false,
-};
+/// What this function may do on AWS: nothing. Deleting a company leaves the purge of its files
+/// and vectors as an ingest job in the outbox, written in the deleting transaction and sent by
+/// `outbox-relay`; template.yaml grants exactly this (tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
 
-pub fn routes() -> OpenApiRouter<AppDeps> {
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(create, list))
         .routes(routes!(get, update, delete))
@@ -81,7 +79,7 @@ struct CreatedCompany {
         (status = 201, description = "The new company", body = CreatedCompany),
         (status = 409, description = "The slug is taken", body = ErrorBody)))]
 async fn create(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateCompanyBody>,
@@ -168,7 +166,7 @@ struct ListQuery {
     params(PageParams, ListQuery),
     responses((status = 200, description = "One page of companies", body = Paged<Company>)))]
 async fn list(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     page: Page,
     Query(q): Query<ListQuery>,
@@ -200,7 +198,7 @@ struct CompanyDetail {
     params(("id" = Uuid, Path, description = "Company id")),
     responses((status = 200, description = "The company and its limits", body = CompanyDetail)))]
 async fn get(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
 ) -> Result<Json<CompanyDetail>, ApiError> {
@@ -238,7 +236,7 @@ struct UpdateCompanyBody {
     params(("id" = Uuid, Path, description = "Company id")), request_body = UpdateCompanyBody,
     responses((status = 200, description = "The updated company", body = Company)))]
 async fn update(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -278,7 +276,7 @@ struct CompanyStatusBody {
     request_body(content = Option<CompanyStatusBody>, description = "Optional"),
     responses((status = 200, description = "The suspended company", body = Company)))]
 async fn suspend(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -293,7 +291,7 @@ async fn suspend(
     request_body(content = Option<CompanyStatusBody>, description = "Optional"),
     responses((status = 200, description = "The reactivated company", body = Company)))]
 async fn reactivate(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -303,7 +301,7 @@ async fn reactivate(
 }
 
 async fn set_status(
-    deps: &AppDeps,
+    deps: &Core,
     ctx: &TenantCtx,
     meta: &RequestMeta,
     id: Uuid,
@@ -318,7 +316,7 @@ async fn set_status(
 }
 
 async fn change(
-    deps: &AppDeps,
+    deps: &Core,
     ctx: &TenantCtx,
     meta: &RequestMeta,
     id: Uuid,
@@ -349,14 +347,15 @@ async fn change(
 
 /// Delete a company for good: its rows, stored files and vectors (master admin).
 ///
-/// Rows go first (cascading to every tenant table), then the objects and vectors (queued for
-/// retry if the stores are unavailable), so nothing of the company is left anywhere. The audit
-/// row is platform-level (no company), so it survives.
+/// The rows go at once (cascading to every tenant table). The stored files and vectors are
+/// purged by the ingest worker from a job written in the same transaction (the outbox), so a
+/// crash after the commit cannot orphan them; `outbox-relay` sends it within about a minute.
+/// The audit row is platform-level (no company), so it survives.
 #[utoipa::path(delete, path = "/admin/companies/{id}", tag = "companies", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Company id")),
     responses((status = 204, description = "Deleted")))]
 async fn delete(
-    State(deps): State<AppDeps>,
+    State(deps): State<Core>,
     Tenant(ctx): Tenant,
     IdPath(id): IdPath<Uuid>,
     meta: RequestMeta,
@@ -381,12 +380,11 @@ async fn delete(
             &meta,
         )
         .await?;
+        chatapp::outbox::add(&tx, chatapp::adapters::queue::INGEST, &IngestJob::purge_company(company).to_json())
+            .await?;
         Ok::<_, ApiError>(())
     }
     .await;
     tx.finish(result).await?;
-    chatapp::knowledge::service::purge_or_enqueue(&deps, company, chatapp::knowledge::service::PurgeTarget::Company)
-        .await
-        .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,9 +3,5 @@
 // A Lambda instance runs one invocation at a time: one runtime thread, no cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    chatapp_functions::http_function::run_with_adapters(
-        chatapp_functions::companies::routes,
-        chatapp_functions::companies::AWS,
-    )
-    .await
+    chatapp_functions::http_function::run_core(chatapp_functions::companies::routes).await
 }

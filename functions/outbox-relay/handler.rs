@@ -1,7 +1,8 @@
 //! `outbox-relay` function: the scheduled sweep of the transactional outbox. Producers relay
 //! their own rows right after they commit; this sends what a producer that crashed (or timed
 //! out, or lost its queue) left behind, once the row is old enough that its producer is not
-//! still about to send it.
+//! still about to send it, and what a producer with no queue access leaves to it on purpose
+//! (`companies`: the purge of a deleted company).
 
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ pub const MIN_AGE: Duration = Duration::from_secs(10);
 pub async fn sweep(deps: &AppDeps, min_age: Duration) -> Result<Relayed, chatapp::adapters::queue::QueueError> {
     let relayed = outbox::relay(&deps.db, deps.queue.as_ref(), QUEUES, min_age).await?;
     if relayed.sent > 0 {
-        tracing::warn!(sent = relayed.sent, "outbox sweep relayed rows a producer left");
+        tracing::info!(sent = relayed.sent, "outbox sweep relayed rows a producer left");
     }
     for (queue, error) in outbox::stuck(&deps.db).await? {
         tracing::error!(%queue, error = error.as_deref().unwrap_or("unknown"), "outbox row given up after repeated failures");

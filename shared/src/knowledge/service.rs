@@ -29,7 +29,8 @@ pub struct IngestJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub article_id: Option<Uuid>,
     /// Remove what the named file / article / (if neither) company left in storage and in the
-    /// vector index; sent when a delete route could not finish that inline.
+    /// vector index; sent when a delete route could not finish that inline, and always for a
+    /// deleted company (from the outbox of the deleting transaction).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub purge: bool,
     /// The outbox row the job was relayed from (the relay adds it; ingestion is idempotent by
@@ -44,6 +45,10 @@ impl IngestJob {
     }
     pub fn article(company: CompanyId, article: Uuid) -> Self {
         Self { company_id: company.as_uuid(), file_id: None, article_id: Some(article), purge: false, event_id: None }
+    }
+    /// Removes everything a deleted company left in storage and in the vector index.
+    pub fn purge_company(company: CompanyId) -> Self {
+        Self { company_id: company.as_uuid(), file_id: None, article_id: None, purge: true, event_id: None }
     }
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("plain struct serialises")
