@@ -5,6 +5,7 @@ use axum::Router;
 use chatapp::adapters::access::AwsAccess;
 use chatapp::app::{AppDeps, Core};
 use chatapp::config::Config;
+use chatapp::web::routes::without_descriptions;
 use utoipa_axum::router::OpenApiRouter;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,12 +241,14 @@ pub fn openapi_json() -> String {
 }
 
 /// The `main` of a function that needs only the `Core` (admin and auth functions): tracing,
-/// the core once per cold start, then its router on the Lambda Runtime API. Each `main.rs`
-/// names its own routes, so a binary links only the code those routes reach.
+/// the core once per cold start, then its router (without its OpenAPI description, which only
+/// the document needs) on the Lambda Runtime API. Each `main.rs` names its own routes, so a
+/// binary links only the code those routes reach.
 pub async fn run_core(routes: fn() -> OpenApiRouter<Core>) -> Result<(), lambda_http::Error> {
     chatapp::app::init_tracing();
     let core = Core::from_config(Config::from_env()?)?;
-    chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes(), core))).await
+    let routes = without_descriptions(routes);
+    chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes, core))).await
 }
 
 /// The `main` of a function that uses the adapters (blob store, queue, vectors, models),
@@ -255,7 +258,8 @@ pub async fn run_with_adapters(
     aws: AwsAccess,
 ) -> Result<(), lambda_http::Error> {
     let deps = adapters_for(aws).await?;
-    chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes(), deps))).await
+    let routes = without_descriptions(routes);
+    chatapp::web::run_on_lambda(chatapp::web::with_not_found(chatapp::web::into_router(routes, deps))).await
 }
 
 /// Tracing, then the adapters once per cold start, limited to `aws`.
@@ -267,7 +271,7 @@ async fn adapters_for(aws: AwsAccess) -> Result<AppDeps, lambda_http::Error> {
 /// The `widget` function: its routes with the per-agent CORS layer.
 pub async fn run_widget() -> Result<(), lambda_http::Error> {
     let deps = adapters_for(crate::widget::AWS).await?;
-    chatapp::web::run_on_lambda(HttpFunction::Widget.router(deps)).await
+    chatapp::web::run_on_lambda(without_descriptions(|| HttpFunction::Widget.router(deps))).await
 }
 
 /// The `widget-stream` function: the widget's routes with Lambda response streaming, so a chat
@@ -280,5 +284,5 @@ pub async fn run_widget_streaming_on_lambda() -> Result<(), lambda_http::Error> 
 /// Polls the Lambda Runtime API (`AWS_LAMBDA_RUNTIME_API`) and answers each event with a
 /// streamed response. Split from the entry point so tests can run it against their own deps.
 pub async fn serve_widget_streaming(deps: AppDeps) -> Result<(), lambda_http::Error> {
-    lambda_http::run_with_streaming_response(HttpFunction::Widget.router(deps)).await
+    lambda_http::run_with_streaming_response(without_descriptions(|| HttpFunction::Widget.router(deps))).await
 }

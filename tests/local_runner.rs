@@ -66,6 +66,41 @@ fn the_template_declares_exactly_the_routes_each_function_serves() {
     assert!(extra.is_empty(), "template.yaml routes no router serves: {extra:?}");
 }
 
+/// Deployed functions build their routers without the OpenAPI description (`routes!` inside
+/// `without_descriptions`): the same paths with the same methods, and no operations.
+#[tokio::test]
+async fn routers_built_without_descriptions_serve_the_same_paths_and_methods() {
+    use chatapp::web::routes::without_descriptions;
+    use tower::ServiceExt;
+    let env = TestEnv::new().await;
+    let mut checked = 0;
+    for f in HttpFunction::ALL {
+        let lean_doc = without_descriptions(|| f.openapi());
+        assert!(
+            lean_doc.paths.paths.values().all(|item| item.get.is_none() && item.post.is_none() && item.patch.is_none()),
+            "{f:?}: a router built without descriptions still describes operations"
+        );
+        let described = f.router(env.deps.clone());
+        let lean = without_descriptions(|| f.router(env.deps.clone()));
+        for path in f.openapi().paths.paths.keys() {
+            let uri: String = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "00000000-0000-4000-8000-000000000001" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let request =
+                || http::Request::builder().method("TRACE").uri(&uri).body(axum::body::Body::empty()).unwrap();
+            let a = described.clone().oneshot(request()).await.unwrap();
+            let b = lean.clone().oneshot(request()).await.unwrap();
+            assert_eq!(a.status(), StatusCode::METHOD_NOT_ALLOWED, "{f:?} {path}");
+            assert_eq!(b.status(), a.status(), "{f:?} {path}");
+            assert_eq!(b.headers().get("allow"), a.headers().get("allow"), "{f:?} {path}: methods differ");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} paths checked");
+}
+
 #[tokio::test]
 async fn a_wrong_method_is_a_json_405_with_allow_and_an_unknown_path_a_json_404() {
     let env = TestEnv::new().await;

@@ -53,6 +53,7 @@ use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::repo::packages::{self as repo, AgentPackage, ConfigInput, PackageFields, PackageVersion};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{domain, ApiError, TenantCtx};
@@ -60,7 +61,6 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: the bundles in the knowledge bucket (template.yaml grants

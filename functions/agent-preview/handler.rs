@@ -27,6 +27,7 @@ use chatapp::chat::turn::MAX_MESSAGE_CHARS;
 use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::ids::AgentId;
 use chatapp::repo;
+use chatapp::routes;
 use chatapp::status::AgentStatus;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Tenant};
@@ -35,7 +36,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (it reads the vector index and calls the model;

@@ -64,6 +64,7 @@ use chatapp::db::{DbError, TenantTx};
 use chatapp::error::ErrorBody;
 use chatapp::ids::AgentId;
 use chatapp::repo::actions::{self as repo, ActionChange, HttpAction, NewAction};
+use chatapp::routes;
 use chatapp::sealed::SealingKey;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
@@ -72,7 +73,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 const MAX_NAME: usize = 64;

@@ -37,6 +37,7 @@ use chatapp::db::TenantTx;
 use chatapp::error::ErrorBody;
 use chatapp::ids::EscalationRuleId;
 use chatapp::repo::escalation_rules::{self as repo, EscalationRule, RuleFields};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{domain, ApiError};
@@ -44,7 +45,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 const MAX_NAME: usize = 255;

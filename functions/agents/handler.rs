@@ -41,6 +41,7 @@ use chatapp::repo::{
     agent_versions::VersionAction,
     agents::{Agent, AgentFields, AgentFilter, CUSTOM_MODEL, CUSTOM_PROMPT},
 };
+use chatapp::routes;
 use chatapp::status::AgentStatus;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
@@ -49,7 +50,6 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 mod actions;

@@ -25,6 +25,7 @@ use chatapp::db::TenantTx;
 use chatapp::ids::AgentId;
 use chatapp::repo::agent_versions::{self as repo, AgentVersion, VersionAction};
 use chatapp::repo::agents::{self as agents, Agent, CONFIG_FIELDS, MASTER_FIELDS};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -32,7 +33,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::view;

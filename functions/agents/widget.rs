@@ -29,6 +29,7 @@ use chatapp::db::TenantTx;
 use chatapp::error::ErrorBody;
 use chatapp::ids::AgentId;
 use chatapp::repo::widget_configs::{self as repo, WidgetAdminConfig, WidgetValues};
+use chatapp::routes;
 use chatapp::sealed::SealingKey;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, RequestMeta, Tenant};
@@ -36,7 +37,6 @@ use chatapp::{domain, ApiError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 const MAX_TITLE: usize = 100;

@@ -11,6 +11,7 @@ use chatapp::auth::tokens;
 use chatapp::domain;
 use chatapp::ids::ApiKeyId;
 use chatapp::repo::{self, api_keys::ApiKey};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource, API_KEY_SCOPES};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -19,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;

@@ -7,13 +7,13 @@ use chatapp::auth::TokenPair;
 use chatapp::domain::Email;
 use chatapp::error::ErrorBody;
 use chatapp::repo::{self, companies::Company, users::User};
+use chatapp::routes;
 use chatapp::tenant::{Principal, Role};
 use chatapp::web::{JsonBody, JsonOrEmpty, RequestMeta, Tenant};
 use chatapp::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).

@@ -26,6 +26,7 @@ use chatapp::db::TenantTx;
 use chatapp::error::ErrorBody;
 use chatapp::ids::ChannelConfigId;
 use chatapp::repo::channels::{self as repo, ChannelConfig, ConfigChange};
+use chatapp::routes;
 use chatapp::sealed::SealingKey;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
@@ -34,7 +35,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).

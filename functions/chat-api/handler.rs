@@ -15,6 +15,7 @@ use chatapp::chat::turn::{self, TurnRequest, TurnResponse};
 use chatapp::domain::{self, Email};
 use chatapp::ids::{AgentId, ConversationId};
 use chatapp::repo::chat::{self as repo, Message};
+use chatapp::routes;
 use chatapp::status::AgentStatus;
 use chatapp::tenant::{Access, Principal, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Tenant};
@@ -23,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS (a turn queues escalations and outbound events); template.yaml grants exactly this (tests/iam.rs).

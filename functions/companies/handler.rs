@@ -15,7 +15,7 @@ use chatapp::domain::{self, Email, Slug};
 use chatapp::error::ErrorBody;
 use chatapp::knowledge::service::IngestJob;
 use chatapp::repo::{self, companies::Company, companies::CompanyPatch};
-use utoipa_axum::routes;
+use chatapp::routes;
 use chatapp::status::CompanyStatus;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Page, PageParams, Paged, Query, RequestMeta, Tenant};

@@ -15,6 +15,7 @@ use chatapp::db::DbError;
 use chatapp::domain;
 use chatapp::ids::{CannedResponseId, ConversationId};
 use chatapp::repo::inbox::canned::{self, CannedFields, CannedFilter, CannedResponse, CannedScope};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource, Role};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -22,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub fn routes() -> OpenApiRouter<AppDeps> {

@@ -21,6 +21,7 @@ use chatapp::repo::inbox::conversations::{
     self as repo, ConversationCustomer, ConversationDetailNote, ConversationEscalation, ConversationFilter,
     ConversationSummary, Locked, View,
 };
+use chatapp::routes;
 use chatapp::status::ConversationStatus;
 use chatapp::tenant::{Access, Resource, Role};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
@@ -30,7 +31,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub(crate) fn routes() -> OpenApiRouter<AppDeps> {

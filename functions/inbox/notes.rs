@@ -14,6 +14,7 @@ use chatapp::audit::{self, AuditEntry};
 use chatapp::domain::{self, Email};
 use chatapp::ids::ConversationId;
 use chatapp::repo::inbox::notes::{self, Note};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -21,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub fn routes() -> OpenApiRouter<AppDeps> {

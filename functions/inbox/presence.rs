@@ -13,6 +13,7 @@ use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::repo::inbox::presence::{self, AgentPresence, Presence, StatusChange};
+use chatapp::routes;
 use chatapp::status::SupportAgentStatus;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
@@ -21,7 +22,6 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 pub fn routes() -> OpenApiRouter<AppDeps> {

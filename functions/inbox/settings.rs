@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::Json;
 use chatapp::app::AppDeps;
 use chatapp::audit::{self, AuditEntry};
+use chatapp::routes;
 use chatapp::tenant::Access;
 use chatapp::web::{CompanyParam, JsonBody, RequestMeta, Tenant};
 use chatapp::ApiError;
@@ -14,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::conversations::Caller;
 

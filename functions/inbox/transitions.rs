@@ -16,6 +16,7 @@ use chatapp::ids::ConversationId;
 use chatapp::repo::inbox::conversations::{
     self as repo, ConversationSummary, Locked, EVENT_ASSIGNED, EVENT_REOPENED, EVENT_TRANSFERRED,
 };
+use chatapp::routes;
 use chatapp::status::ConversationStatus;
 use chatapp::tenant::Access;
 use chatapp::web::{CompanyParam, IdPath, JsonBody, JsonOrEmpty, RequestMeta, Tenant};
@@ -23,7 +24,6 @@ use chatapp::ApiError;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::conversations::{commit, invalid_transition, lock, not_owner, owner_state, record, summary_of, Caller};

@@ -13,6 +13,7 @@ use chatapp::domain::{self, Email};
 use chatapp::error::ErrorBody;
 use chatapp::ids::InvitationId;
 use chatapp::repo::{self, invitations::Invitation, users::User};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource, Role};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::ApiError;
@@ -21,7 +22,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub const INVITATION_DAYS: i64 = 7;
 

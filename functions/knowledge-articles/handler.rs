@@ -15,6 +15,7 @@ use chatapp::domain;
 use chatapp::ids::ArticleId;
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
 use chatapp::repo::{self, knowledge::Article, knowledge::ArticleFields};
+use chatapp::routes;
 use chatapp::status::ArticleStatus;
 use chatapp::tenant::{Access, CompanyId, Resource};
 use chatapp::web::{CompanyParam, IdPath, Page, PageParams, Paged, RequestMeta, Tenant};
@@ -23,7 +24,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Articles may be long; JSON bodies elsewhere stay at the configured (smaller) limit.

@@ -13,6 +13,7 @@ use chatapp::domain::{self, Slug};
 use chatapp::ids::{AgentId, CategoryId};
 use chatapp::knowledge::service::{self, PurgeTarget};
 use chatapp::repo::{self, knowledge::Category};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, RequestMeta, Tenant};
 use chatapp::ApiError;
@@ -20,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS (deleting a category deletes its files' objects, or queues the purge); template.yaml grants exactly this (tests/iam.rs).

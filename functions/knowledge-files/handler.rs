@@ -19,6 +19,7 @@ use chatapp::domain;
 use chatapp::ids::FileId;
 use chatapp::knowledge::service::{self, IngestJob, PurgeTarget};
 use chatapp::repo::{self, knowledge::KnowledgeFile};
+use chatapp::routes;
 use chatapp::status::FileStatus;
 use chatapp::tenant::{Access, CompanyId, Resource};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
@@ -28,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 const PREFIX: &str = "/admin/knowledge/files";

@@ -10,13 +10,13 @@ use chatapp::domain;
 use chatapp::knowledge::service::{self, RagConfig, SearchHit, SearchMode, SearchRequest};
 use chatapp::knowledge::vector::Scope;
 use chatapp::repo;
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{CompanyParam, JsonBody, Tenant};
 use chatapp::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).

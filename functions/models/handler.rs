@@ -28,13 +28,13 @@ use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::repo::models::{self as repo, AiModel, ModelFields, PriceMatch};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{domain, ApiError};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).

@@ -42,6 +42,7 @@ use chatapp::db::TenantTx;
 use chatapp::error::ErrorBody;
 use chatapp::prompt_template::{self as template, Builtins, TemplateVariable};
 use chatapp::repo::prompt_templates::{self as repo, PromptTemplate, TemplateFields};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
 use chatapp::web::{IdPath, JsonBody, JsonOrEmpty, Page, PageParams, Paged, Query, RequestMeta, Tenant};
 use chatapp::{domain, ApiError, TenantCtx};
@@ -49,7 +50,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).

@@ -32,6 +32,7 @@ use chatapp::app::Core;
 use chatapp::audit::{self, AuditEntry};
 use chatapp::error::ErrorBody;
 use chatapp::repo::provider_keys::{self as repo, KeyChange, ProviderKey};
+use chatapp::routes;
 use chatapp::sealed::SealingKey;
 use chatapp::tenant::Role;
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, Query, RequestMeta, Tenant};
@@ -40,7 +41,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).

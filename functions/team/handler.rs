@@ -11,6 +11,7 @@ use chatapp::audit::{self, AuditEntry};
 use chatapp::domain;
 use chatapp::ids::UserId;
 use chatapp::repo::{self, users::User, users::UserPatch};
+use chatapp::routes;
 use chatapp::tenant::{Access, Resource, Role};
 use chatapp::web::{CompanyParam, IdPath, JsonBody, Page, PageParams, Paged, RequestMeta, Tenant};
 use chatapp::{ApiError, TenantCtx};
@@ -19,7 +20,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;

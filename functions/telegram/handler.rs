@@ -10,8 +10,8 @@ use axum::response::Response;
 use chatapp::app::AppDeps;
 use chatapp::channels::ChannelKind;
 use chatapp::error::ErrorBody;
+use chatapp::routes;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::channel_webhook::WebhookAck;
 

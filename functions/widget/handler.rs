@@ -40,6 +40,7 @@ use chatapp::domain::{self, Email};
 use chatapp::error::{ErrorBody, ErrorDetail};
 use chatapp::ids::{AgentId, ConversationId};
 use chatapp::repo::chat::{self as repo, WidgetConfig};
+use chatapp::routes;
 use chatapp::sealed::SealingKey;
 use chatapp::status::{AgentStatus, ConversationStatus};
 use chatapp::tenant::{Access, Resource};
@@ -50,7 +51,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What this function may do on AWS (a turn queues escalations and outbound events); template.yaml grants exactly this (tests/iam.rs).

@@ -256,33 +256,43 @@ async fn main() {
     let dir = release_dir();
     let env = TestEnv::new().await;
     let tenant = env.company("cold", "starter").await;
-    let present: Vec<(&str, Event)> = FUNCTIONS.iter().copied().filter(|(b, _)| dir.join(b).exists()).collect();
-    for (b, _) in FUNCTIONS.iter().filter(|(b, _)| !dir.join(b).exists()) {
-        println!("  {b}: not built (scripts/bench.sh builds every function)");
+    // BENCH_COMPARE_DIR: another build's binaries, each measured beside the same binary of this
+    // one (as `<name>@before`), alternating, to compare two builds on one machine.
+    let before = std::env::var_os("BENCH_COMPARE_DIR").map(PathBuf::from);
+    let mut present: Vec<(String, PathBuf, &str, Event)> = Vec::new();
+    for (b, ev) in FUNCTIONS.iter().copied() {
+        if !dir.join(b).exists() {
+            println!("  {b}: not built (scripts/bench.sh builds every function)");
+            continue;
+        }
+        if let Some(old) = before.as_ref().map(|d| d.join(b)).filter(|p| p.exists()) {
+            present.push((format!("{b}@before"), old, b, ev));
+        }
+        present.push((b.to_string(), dir.join(b), b, ev));
     }
     let mut runs: Vec<Vec<Run>> = present.iter().map(|_| Vec::new()).collect();
     // Alternating: run i of every binary before run i+1 of any, so drift hits all alike.
     for _ in 0..RUNS {
-        for (i, (b, ev)) in present.iter().enumerate() {
+        for (i, (_, path, b, ev)) in present.iter().enumerate() {
             let vars = template_env(&env, b);
-            runs[i].push(cold_start(&dir.join(b), &vars, ev.payload()).await);
+            runs[i].push(cold_start(path, &vars, ev.payload()).await);
         }
     }
-    let hello_p50 = present.iter().position(|(b, _)| *b == "hello-lambda").map(|i| p50(&runs[i]));
+    let hello_p50 = present.iter().position(|(label, ..)| label == "hello-lambda").map(|i| p50(&runs[i]));
     println!("\n{RUNS} alternating cold starts per binary (spawn → first response), release profile, stripped:");
     println!(
         "  {:<22} {:>9} {:>10} {:>9} {:>9} {:>8} {:>9} {:>10}",
         "binary", "size MiB", "p50 ms", "min ms", "max ms", "× hello", "peak MiB", "log lines"
     );
-    for (i, (b, _)) in present.iter().enumerate() {
-        let size = std::fs::metadata(dir.join(b)).unwrap().len() as f64 / 1024.0 / 1024.0;
+    for (i, (label, path, b, _)) in present.iter().enumerate() {
+        let size = std::fs::metadata(path).unwrap().len() as f64 / 1024.0 / 1024.0;
         let mut t: Vec<Duration> = runs[i].iter().map(|r| r.elapsed).collect();
         t.sort();
         let peak = runs[i].iter().map(|r| r.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
         let ratio = hello_p50.map(|h| ms(t[RUNS / 2]) / ms(h)).unwrap_or(f64::NAN);
         let log_lines: usize = runs[i].iter().map(|r| r.log_lines).sum();
         println!(
-            "  {b:<22} {size:>9.2} {:>10.2} {:>9.2} {:>9.2} {ratio:>8.2} {peak:>9.1} {log_lines:>10}",
+            "  {label:<22} {size:>9.2} {:>10.2} {:>9.2} {:>9.2} {ratio:>8.2} {peak:>9.1} {log_lines:>10}",
             ms(t[RUNS / 2]),
             ms(t[0]),
             ms(t[RUNS - 1])

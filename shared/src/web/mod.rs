@@ -4,6 +4,7 @@
 
 mod extract;
 pub mod openapi;
+pub mod routes;
 
 use std::net::IpAddr;
 
