@@ -325,6 +325,76 @@ async fn a_stored_action_is_called_signed_with_its_headers() {
 }
 
 #[tokio::test]
+async fn a_clone_gets_the_actions_sealed_again_and_calls_them_the_same_way() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/refunds"))
+        .and(header("x-api-key", HEADER_VALUE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"refund": "queued"})))
+        .mount(&server)
+        .await;
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let agent = add_agent(&env, t.company_id, "Ada").await;
+    let url = format!("{}/refunds", server.uri());
+    let (_, secret) = created(
+        &create(&env, &t.admin_token, agent, action(json!({"name": "refund", "url": url, "method": "POST"}))).await,
+    );
+    created(&create(&env, &t.admin_token, agent, action(json!({"name": "spare", "enabled": false}))).await);
+
+    let r = call(&env, &t.admin_token, Req::post(&format!("/admin/agents/{agent}/clone"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let copy: Uuid = r.body["id"].as_str().unwrap().parse().unwrap();
+    let r = call(&env, &t.admin_token, Req::get(&actions(copy))).await;
+    assert_eq!(r.body["total"], 2, "{}", r.body);
+    let listed: Vec<(String, bool, Value)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap().to_string(), a["enabled"].as_bool().unwrap(), a["header_names"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![("refund".into(), true, json!(["X-Api-Key"])), ("spare".into(), false, json!(["X-Api-Key"]))]
+    );
+    assert_hidden(&r, &[HEADER_VALUE, &secret]);
+    assert_eq!(rows(&env, t.company_id).await, 4);
+    let audit = env
+        .owner()
+        .await
+        .query_one("SELECT details->'before' FROM chatapp_audit_logs WHERE action = 'agent.clone'", &[])
+        .await
+        .unwrap();
+    assert_eq!(audit.get::<_, Value>(0)["actions_copied"], 2);
+
+    // The copy's action, opened under its own id, sends the same header, signed with the same secret.
+    let ctx = env.deps.auth.authenticate(Some(&bearer(&t.admin_token)), &Default::default()).await.unwrap();
+    let tx = env.deps.db.begin(&ctx).await.unwrap();
+    let loaded = chatapp::repo::actions::enabled_for_agent(&tx, t.company_id, copy).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    let outcome = http_action::call(
+        &env.cfg,
+        ActionCall {
+            action: &loaded[0],
+            arguments: &json!({"order": "A-7"}),
+            company_id: t.company_id,
+            conversation_id: Uuid::new_v4(),
+            call_id: "call_copy",
+        },
+    )
+    .await;
+    assert!(outcome.ok, "{outcome:?}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let signature = requests[0].headers.get("x-chatapp-signature").unwrap().to_str().unwrap().to_string();
+    let (t_part, v1_part) = signature.split_once(',').unwrap();
+    let mut signed = format!("{}.", t_part.strip_prefix("t=").unwrap()).into_bytes();
+    signed.extend_from_slice(&requests[0].body);
+    assert_eq!(v1_part.strip_prefix("v1=").unwrap(), hmac_hex(&secret, &signed));
+}
+
+#[tokio::test]
 async fn invalid_actions_are_refused_naming_the_field_and_nothing_is_stored() {
     let env = TestEnv::new().await;
     let t = env.company("acme", "starter").await;

@@ -52,6 +52,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+mod action_input;
 mod actions;
 mod escalation_rules;
 mod input;
@@ -294,7 +295,8 @@ fn copy_name(name: &str) -> String {
     format!("{}{SUFFIX}", base.trim_end())
 }
 
-/// Copy an agent as a new draft named "<name> (copy)" (within the plan's agent limit).
+/// Copy an agent as a new draft named "<name> (copy)" (within the plan's agent limit), with
+/// its HTTP actions (same endpoints and header values; signed with the same secret).
 #[utoipa::path(post, path = "/admin/agents/{id}/clone", tag = "agents", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Agent id"), CompanyParam),
     responses(
@@ -317,6 +319,7 @@ async fn clone_agent(
         let mut created = repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?;
         let note = format!("copied from agent {} version {}", source.id, source.version);
         versions::record(&tx, &ctx, None, &mut created, VersionAction::Clone, Some(&note)).await?;
+        let actions_copied = actions::copy_all(&deps, &tx, company, source.id, created.id).await?;
         let created = view(created, &ctx);
         audit::record(
             &tx,
@@ -324,7 +327,7 @@ async fn clone_agent(
                 action: "agent.clone",
                 resource_type: "agent",
                 resource_id: Some(created.id),
-                before: Some(json!({"source_id": source.id})),
+                before: Some(json!({"source_id": source.id, "actions_copied": actions_copied})),
                 after: Some(json!(created)),
             },
             &meta,

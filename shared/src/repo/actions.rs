@@ -282,15 +282,29 @@ pub async fn delete(tx: &TenantTx, company: Uuid, agent: Uuid, id: Uuid) -> Resu
 /// The company's agent's enabled actions with their sealed secrets, by name: what a chat turn
 /// offers the model and calls.
 pub async fn enabled_for_agent(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<Vec<ActionSecrets>, DbError> {
+    with_secrets(tx, company, agent, true).await
+}
+
+/// Every action of the agent, enabled or not, with its sealed secrets (what a clone copies).
+pub async fn all_with_secrets(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<Vec<ActionSecrets>, DbError> {
+    with_secrets(tx, company, agent, false).await
+}
+
+async fn with_secrets(
+    tx: &TenantTx,
+    company: Uuid,
+    agent: Uuid,
+    only_enabled: bool,
+) -> Result<Vec<ActionSecrets>, DbError> {
     let rows = tx
         .client()
         .query(
             &format!(
                 "SELECT {COLUMNS}, headers_sealed, signing_secret_sealed FROM chatapp_agent_actions
-                 WHERE company_id = $1 AND agent_id = $2 AND enabled
+                 WHERE company_id = $1 AND agent_id = $2 AND (enabled OR NOT $3)
                  ORDER BY lower(name), id"
             ),
-            &[&company, &agent],
+            &[&company, &agent, &only_enabled],
         )
         .await?;
     Ok(rows
