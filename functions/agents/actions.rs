@@ -194,20 +194,21 @@ impl ActionSecretShown {
 /// Copies every action of agent `from` to the new agent `to` (a clone): the same fields under
 /// fresh ids, the header values and signing secret opened and sealed again under the new ids
 /// (a sealed value is bound to its row), so the copy calls the same endpoints signed the same
-/// way. Returns how many were copied.
+/// way. Returns each copy as `{source_id, id, name}`, for the clone's audit row.
 pub(super) async fn copy_all(
     deps: &Core,
     tx: &TenantTx,
     company: Uuid,
     from: Uuid,
     to: Uuid,
-) -> Result<usize, ApiError> {
+) -> Result<Vec<Value>, ApiError> {
     let key = key(deps);
     let reseal = |old: Uuid, new: Uuid, sealed: &[u8]| -> Result<Vec<u8>, ApiError> {
         let plain = key.open(company, old, sealed).map_err(ApiError::internal)?;
         seal(&key, company, new, &plain)
     };
     let source = repo::all_with_secrets(tx, company, from).await?;
+    let mut copies = Vec::with_capacity(source.len());
     for s in &source {
         let a = &s.action;
         let id = Uuid::new_v4();
@@ -232,8 +233,9 @@ pub(super) async fn copy_all(
             },
         )
         .await?;
+        copies.push(serde_json::json!({"source_id": a.id, "id": id, "name": a.name}));
     }
-    Ok(source.len())
+    Ok(copies)
 }
 
 fn key(deps: &Core) -> SealingKey {

@@ -10,6 +10,7 @@
 //! result marked as an error, fed back to the model, and stored with the call.
 
 pub mod http_action;
+pub mod public_address;
 
 use std::time::Instant;
 
