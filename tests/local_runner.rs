@@ -76,10 +76,9 @@ async fn routers_built_without_descriptions_serve_the_same_paths_and_methods() {
     let mut checked = 0;
     for f in HttpFunction::ALL {
         let lean_doc = without_descriptions(|| f.openapi());
-        assert!(
-            lean_doc.paths.paths.values().all(|item| item.get.is_none() && item.post.is_none() && item.patch.is_none()),
-            "{f:?}: a router built without descriptions still describes operations"
-        );
+        for (path, item) in &lean_doc.paths.paths {
+            assert_eq!(serde_json::to_value(item).unwrap(), json!({}), "{f:?} {path}: an operation is still described");
+        }
         let described = f.router(env.deps.clone());
         let lean = without_descriptions(|| f.router(env.deps.clone()));
         for path in f.openapi().paths.paths.keys() {

@@ -7,17 +7,17 @@
 //! action's header values and signing secret (an action answering 500, one whose host does not
 //! resolve), and a Telegram bot token (its check refused, a reply the provider refuses).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chatapp_functions::http_function::HttpFunction;
+use chatapp_tests::model_server::*;
 use chatapp_tests::{Req, Tenant, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
 use tracing_subscriber::fmt::format::FmtSpan;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// In every secret below, and in nothing else these tests send or log.
 const MARKER: &str = "LEAKCHECK";
@@ -102,81 +102,6 @@ fn assert_hidden(what: &str, text: &str, secrets: &[&str]) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A model server speaking OpenAI's streamed format (as tests/agent_tools.rs)
-// ---------------------------------------------------------------------------------------------
-
-fn sse(body: String) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", "text/event-stream")
-        .set_body_raw(body, "text/event-stream")
-}
-
-/// Answers the `n`th model request (0-based) with `script(n, request body)`, a streamed body.
-struct Scripted<F> {
-    calls: AtomicUsize,
-    script: F,
-}
-
-impl<F> Respond for Scripted<F>
-where
-    F: Fn(usize, &Value) -> String + Send + Sync,
-{
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let body: Value = request.body_json().unwrap_or(Value::Null);
-        sse((self.script)(n, &body))
-    }
-}
-
-/// An OpenAI chat-completions server answering with `script`.
-async fn model_server<F>(script: F) -> MockServer
-where
-    F: Fn(usize, &Value) -> String + Send + Sync + 'static,
-{
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(Scripted { calls: AtomicUsize::new(0), script })
-        .mount(&server)
-        .await;
-    server
-}
-
-/// The JSON bodies of the requests the model server received, in order.
-async fn model_requests(server: &MockServer) -> Vec<Value> {
-    server.received_requests().await.unwrap().iter().map(|r| r.body_json::<Value>().unwrap()).collect()
-}
-
-fn openai_chunk(delta: Value, finish_reason: Option<&str>) -> String {
-    let chunk = json!({
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-    });
-    format!("data: {chunk}\n\n")
-}
-
-fn openai_end(finish_reason: &str) -> String {
-    let usage = json!({
-        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "gpt-4o-mini",
-        "choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 12, "total_tokens": 132},
-    });
-    format!("{}data: {usage}\n\ndata: [DONE]\n\n", openai_chunk(json!({}), Some(finish_reason)))
-}
-
-/// One streamed call of `name` (no text): its first fragment, then its arguments.
-fn openai_call(id: &str, name: &str, arguments: &str) -> String {
-    let first = json!({"role": "assistant", "content": null, "tool_calls": [
-        {"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]});
-    let rest = json!({"tool_calls": [{"index": 0, "function": {"arguments": arguments}}]});
-    [openai_chunk(first, None), openai_chunk(rest, None), openai_end("tool_calls")].concat()
-}
-
-/// A streamed text answer.
-fn openai_answer(text: &str) -> String {
-    [openai_chunk(json!({"role": "assistant", "content": text}), None), openai_end("stop")].concat()
-}
-
-// ---------------------------------------------------------------------------------------------
 // The platform's side
 // ---------------------------------------------------------------------------------------------
 
@@ -209,48 +134,6 @@ async fn widget_agent(env: &TestEnv, t: &Tenant) -> Uuid {
         .await
         .unwrap();
     agent
-}
-
-/// A widget session: (conversation, session token).
-async fn session(env: &TestEnv, agent: Uuid) -> (Uuid, String) {
-    let r =
-        env.send(HttpFunction::Widget, Req::post(&format!("/widget/agents/{agent}/sessions")).json(json!({}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    (r.body["conversation_id"].as_str().unwrap().parse().unwrap(), r.body["session_token"].as_str().unwrap().into())
-}
-
-/// The customer sends `content`; the turn's JSON answer.
-async fn say(env: &TestEnv, conversation: Uuid, token: &str, content: &str) -> Value {
-    let r = env
-        .send(
-            HttpFunction::Widget,
-            Req::post(&format!("/widget/conversations/{conversation}/messages"))
-                .token(token)
-                .json(json!({"content": content})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body
-}
-
-/// The conversation's `tool` messages (content, metadata).
-async fn tool_messages(env: &TestEnv, conversation: Uuid) -> Vec<(String, Value)> {
-    env.owner()
-        .await
-        .query(
-            "SELECT content, metadata FROM chatapp_messages WHERE conversation_id = $1 AND role = 'tool'
-             ORDER BY created_at",
-            &[&conversation],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
-}
-
-fn header_of(request: &Request, name: &str) -> String {
-    request.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
 /// Creates an action of `agent` through the agents route; returns its signing secret (shown
@@ -372,7 +255,7 @@ async fn action_secrets_never_reach_the_logs() {
         .mount(&api)
         .await;
     // The model calls the failing action, then the unreachable one, then answers.
-    let model = model_server(|n, _| match n {
+    let model = model_server(Provider::OpenAi, |n, _| match n {
         0 => openai_call("call_order_1", "get_order", r#"{"order_id":"A1"}"#),
         1 => openai_call("call_stock_1", "check_stock", r#"{"sku":"B2"}"#),
         _ => openai_answer("Sorry, I can't look that up right now."),

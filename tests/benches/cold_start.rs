@@ -281,7 +281,7 @@ async fn main() {
     let hello_p50 = present.iter().position(|(label, ..)| label == "hello-lambda").map(|i| p50(&runs[i]));
     println!("\n{RUNS} alternating cold starts per binary (spawn → first response), release profile, stripped:");
     println!(
-        "  {:<22} {:>9} {:>10} {:>9} {:>9} {:>8} {:>9} {:>10}",
+        "  {:<30} {:>9} {:>10} {:>9} {:>9} {:>8} {:>9} {:>10}",
         "binary", "size MiB", "p50 ms", "min ms", "max ms", "× hello", "peak MiB", "log lines"
     );
     for (i, (label, path, b, _)) in present.iter().enumerate() {
@@ -292,7 +292,7 @@ async fn main() {
         let ratio = hello_p50.map(|h| ms(t[RUNS / 2]) / ms(h)).unwrap_or(f64::NAN);
         let log_lines: usize = runs[i].iter().map(|r| r.log_lines).sum();
         println!(
-            "  {label:<22} {size:>9.2} {:>10.2} {:>9.2} {:>9.2} {ratio:>8.2} {peak:>9.1} {log_lines:>10}",
+            "  {label:<30} {size:>9.2} {:>10.2} {:>9.2} {:>9.2} {ratio:>8.2} {peak:>9.1} {log_lines:>10}",
             ms(t[RUNS / 2]),
             ms(t[0]),
             ms(t[RUNS - 1])

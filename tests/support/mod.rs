@@ -1,6 +1,8 @@
 //! Black-box test support: a fresh PostgreSQL database per test (migrated as the owner, used
 //! through the RLS-bound `chatapp_app` role), and handlers called exactly as Lambda calls them.
 
+pub mod model_server;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 

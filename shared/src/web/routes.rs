@@ -16,7 +16,8 @@ pub fn describing() -> bool {
 }
 
 /// Runs `build` with `routes!` giving only the path and methods of each handler: the router
-/// is the same, its OpenAPI document is empty. What a deployed function's `main` uses.
+/// is the same, its OpenAPI document lists the paths without any operation. What a deployed
+/// function's `main` uses.
 pub fn without_descriptions<T>(build: impl FnOnce() -> T) -> T {
     struct Restore(bool);
     impl Drop for Restore {
