@@ -2,7 +2,8 @@
 //! axum routes and their OpenAPI operations (request and response schemas, every component
 //! they reach). Only the document needs the second half; a Lambda cold start building it for
 //! nothing paid milliseconds for the larger routers (`agents`). [`routes!`](crate::routes)
-//! builds the operations unless the caller is inside [`without_descriptions`].
+//! builds the operations only with the `describe` feature (the local runner, the tests) and
+//! outside [`without_descriptions`].
 
 use std::cell::Cell;
 
@@ -10,9 +11,11 @@ thread_local! {
     static DESCRIBING: Cell<bool> = const { Cell::new(true) };
 }
 
-/// Whether `routes!` on this thread builds the OpenAPI operations (the default).
+/// Whether `routes!` on this thread builds the OpenAPI operations: never without the
+/// `describe` feature (deployed functions, where the description code is then not linked at
+/// all), else unless inside [`without_descriptions`].
 pub fn describing() -> bool {
-    DESCRIBING.with(Cell::get)
+    cfg!(feature = "describe") && DESCRIBING.with(Cell::get)
 }
 
 /// Runs `build` with `routes!` giving only the path and methods of each handler: the router
