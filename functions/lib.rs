@@ -2,10 +2,14 @@
 //! routes and logic, `main.rs` only starts it. `template.yaml` names each by its directory
 //! (`BuildProperties.Binary`), and the local runner serves the same handlers at the same paths.
 
+#[path = "agent-actions/handler.rs"]
+pub mod agent_actions;
 #[path = "agent-packages/handler.rs"]
 pub mod agent_packages;
 #[path = "agent-preview/handler.rs"]
 pub mod agent_preview;
+#[path = "agent-widgets/handler.rs"]
+pub mod agent_widgets;
 #[path = "agents/handler.rs"]
 pub mod agents;
 #[path = "api-keys/handler.rs"]
@@ -24,6 +28,8 @@ pub mod chat_api;
 pub mod companies;
 #[path = "email/handler.rs"]
 pub mod email;
+#[path = "escalation-rules/handler.rs"]
+pub mod escalation_rules;
 #[path = "escalation-worker/handler.rs"]
 pub mod escalation_worker;
 #[path = "inbox/handler.rs"]
@@ -154,6 +160,9 @@ pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> 
     Some(match binary {
         "auth" => auth::AWS,
         "agents" => agents::AWS,
+        "agent-actions" => agent_actions::AWS,
+        "agent-widgets" => agent_widgets::AWS,
+        "escalation-rules" => escalation_rules::AWS,
         "companies" => companies::AWS,
         "team" => team::AWS,
         "invitations" => invitations::AWS,

@@ -35,9 +35,9 @@ async fn add_agent(env: &TestEnv, company: Uuid, name: &str) -> Uuid {
         .get(0)
 }
 
-/// A request to the agents function as the holder of `token`.
+/// A request to the function serving its path, as the holder of `token`.
 async fn call(env: &TestEnv, token: &str, req: Req) -> Resp {
-    env.send(Agents, req.token(token)).await
+    env.send(chatapp_tests::agent_admin_function(req.path()), req.token(token)).await
 }
 
 fn actions(agent: Uuid) -> String {

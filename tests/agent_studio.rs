@@ -10,7 +10,7 @@
 //! their outside-hours message, no hours answer from the knowledge base.
 
 use chatapp_functions::http_function::HttpFunction::{
-    AgentPackages, AgentPreview, Agents, KnowledgeCategories, KnowledgeFiles, Widget,
+    AgentPackages, AgentPreview, KnowledgeCategories, KnowledgeFiles, Widget,
 };
 use chatapp_tests::{assert_error, Req, Resp, Tenant, TestEnv};
 use http::StatusCode;
@@ -71,7 +71,7 @@ fn state(agent: &Value) -> (Value, Value, Value) {
 }
 
 async fn agents(env: &TestEnv, token: &str, req: Req) -> Resp {
-    env.send(Agents, req.token(token)).await
+    env.send(chatapp_tests::agent_admin_function(req.path()), req.token(token)).await
 }
 
 async fn create_agent(env: &TestEnv, token: &str, body: Value) -> String {

@@ -75,7 +75,7 @@ async fn create_action(env: &TestEnv, t: &Tenant, agent: Uuid, changes: Value) -
     }
     let r = env
         .send(
-            HttpFunction::Agents,
+            HttpFunction::AgentActions,
             Req::post(&format!("/admin/agents/{agent}/actions")).token(&t.admin_token).json(body),
         )
         .await;

@@ -4,7 +4,7 @@
 //! that must then carry a verified identity, other tenants and support agents kept out, and an
 //! audit row per change.
 
-use chatapp_functions::http_function::HttpFunction::{Agents, Widget};
+use chatapp_functions::http_function::HttpFunction::{AgentWidgets, Widget};
 use chatapp_tests::{assert_error, Req, Resp, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -26,9 +26,9 @@ async fn add_agent(env: &TestEnv, company: Uuid, name: &str) -> Uuid {
         .get(0)
 }
 
-/// A request to the agents function as the holder of `token`.
+/// A request to the function serving its path, as the holder of `token`.
 async fn call(env: &TestEnv, token: &str, req: Req) -> Resp {
-    env.send(Agents, req.token(token)).await
+    env.send(chatapp_tests::agent_admin_function(req.path()), req.token(token)).await
 }
 
 fn widget(agent: Uuid) -> String {
@@ -363,7 +363,7 @@ async fn other_companies_and_support_agents_are_kept_out() {
         assert_error!(call(&env, &support, req).await, StatusCode::FORBIDDEN, "forbidden");
     }
     // Without a token: 401.
-    let r = env.send(Agents, Req::get(&widget(agent))).await;
+    let r = env.send(AgentWidgets, Req::get(&widget(agent))).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     assert_eq!(env.audit_count("widget.draft_update").await, 1);
     assert_eq!(env.audit_count("widget.publish").await, 0);

@@ -3,7 +3,7 @@
 //! (400 naming the field, nothing stored); other companies' rules and agents not found; support
 //! agents kept out; and a rule's keyword handing a widget conversation to a person.
 
-use chatapp_functions::http_function::HttpFunction::{Agents, Widget};
+use chatapp_functions::http_function::HttpFunction::Widget;
 use chatapp_tests::{assert_error, Req, Resp, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -26,9 +26,9 @@ async fn add_agent(env: &TestEnv, company: Uuid, name: &str) -> Uuid {
         .get(0)
 }
 
-/// A request to the agents function as the holder of `token`.
+/// A request to the function serving its path, as the holder of `token`.
 async fn call(env: &TestEnv, token: &str, req: Req) -> Resp {
-    env.send(Agents, req.token(token)).await
+    env.send(chatapp_tests::agent_admin_function(req.path()), req.token(token)).await
 }
 
 async fn create(env: &TestEnv, token: &str, body: Value) -> Resp {

@@ -141,7 +141,7 @@ async fn widget_agent(env: &TestEnv, t: &Tenant) -> Uuid {
 async fn create_action(env: &TestEnv, t: &Tenant, agent: Uuid, body: Value) -> String {
     let r = env
         .send(
-            HttpFunction::Agents,
+            HttpFunction::AgentActions,
             Req::post(&format!("/admin/agents/{agent}/actions")).token(&t.admin_token).json(body),
         )
         .await;

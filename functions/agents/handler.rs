@@ -52,12 +52,9 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-mod action_input;
-mod actions;
-mod escalation_rules;
+mod clone_actions;
 mod input;
 mod versions;
-mod widget;
 
 use input::{CreateAgentBody, Grants, UpdateAgentBody};
 
@@ -76,10 +73,7 @@ pub fn routes() -> OpenApiRouter<Core> {
         .routes(routes!(restore))
         .routes(routes!(activate))
         .routes(routes!(pause))
-        .merge(widget::routes())
-        .merge(escalation_rules::routes())
         .merge(versions::routes())
-        .merge(actions::routes())
 }
 
 /// The agent as `ctx` may see it: the system prompt, its template and the model configuration
@@ -319,7 +313,7 @@ async fn clone_agent(
         let mut created = repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?;
         let note = format!("copied from agent {} version {}", source.id, source.version);
         versions::record(&tx, &ctx, None, &mut created, VersionAction::Clone, Some(&note)).await?;
-        let actions_copied = actions::copy_all(&deps, &tx, company, source.id, created.id).await?;
+        let actions_copied = clone_actions::copy_all(&deps, &tx, company, source.id, created.id).await?;
         let created = view(created, &ctx);
         audit::record(
             &tx,

@@ -251,6 +251,9 @@ impl Req {
             ip: "127.0.0.1".parse().unwrap(),
         }
     }
+    pub fn path(&self) -> &str {
+        &self.path
+    }
     pub fn get(path: &str) -> Self {
         Self::new("GET", path)
     }
@@ -461,4 +464,18 @@ pub fn pseudo_random_unit_vector(seed: u64, dims: usize) -> Vec<f32> {
     let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
     v.iter_mut().for_each(|a| *a /= n);
     v
+}
+
+/// The function that serves an admin route of an agent or of the company's escalation rules
+/// (as template.yaml routes it): `agent-widgets`, `agent-actions`, `escalation-rules`, else
+/// `agents`.
+pub fn agent_admin_function(path: &str) -> HttpFunction {
+    let path = path.split('?').next().unwrap_or(path);
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "admin", "escalation-rules", ..] => HttpFunction::EscalationRules,
+        ["", "admin", "agents", _, "widget", ..] => HttpFunction::AgentWidgets,
+        ["", "admin", "agents", _, "actions", ..] => HttpFunction::AgentActions,
+        _ => HttpFunction::Agents,
+    }
 }

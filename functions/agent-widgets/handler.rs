@@ -1,4 +1,4 @@
-//! The agent's chat widget as company admins configure it (routes of the `agents` function).
+//! `agent-widgets` function: the agent's chat widget as company admins configure it.
 //!
 //! GET  /admin/agents/{id}/widget                   the published values, the draft, identity settings
 //! PUT  /admin/agents/{id}/widget                   change the draft (the widget does not see it)
@@ -49,7 +49,10 @@ const MAX_DOMAINS: usize = 50;
 /// The longest `auto_open_delay`, in milliseconds (ten minutes).
 const MAX_AUTO_OPEN_DELAY: i64 = 600_000;
 
-pub(super) fn routes() -> OpenApiRouter<Core> {
+/// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
+
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(get_widget, update_widget_draft))
         .routes(routes!(publish_widget))

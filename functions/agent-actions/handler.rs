@@ -1,5 +1,5 @@
-//! HTTP actions of an agent (routes of the `agents` function): tools the company defines that
-//! the AI may call during a chat turn (`chatapp::chat::tools::http_action` makes the calls).
+//! `agent-actions` function: HTTP actions of an agent, tools the company defines that the AI
+//! may call during a chat turn (`chatapp::chat::tools::http_action` makes the calls).
 //!
 //! POST|GET /admin/agents/{id}/actions · GET|PATCH|DELETE /admin/agents/{id}/actions/{action_id}
 //! POST /admin/agents/{id}/actions/{action_id}/rotate-secret
@@ -73,7 +73,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-use super::action_input::{action_name, action_url, headers, parameters, same_origin, timeout};
+use input::{action_name, action_url, headers, parameters, same_origin, timeout};
+
+mod input;
 
 const MAX_DESCRIPTION: usize = 1000;
 const DEFAULT_TIMEOUT_MS: i64 = 5000;
@@ -86,7 +88,10 @@ const USAGE: &str = "Keep the secret on your server. Each call carries X-Chatapp
     followed by the raw request body (empty for GET and DELETE, whose arguments are in the query string), compare in \
     constant time, and refuse timestamps more than 5 minutes old. X-Chatapp-Call-Id identifies the call.";
 
-pub(super) fn routes() -> OpenApiRouter<Core> {
+/// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
+
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
         .routes(routes!(create_action, list_actions))
         .routes(routes!(get_action, update_action, delete_action))
@@ -189,53 +194,6 @@ impl ActionSecretShown {
     fn new(action: HttpAction, signing_secret: String) -> Self {
         ActionSecretShown { action, signing_secret, usage: USAGE.to_string() }
     }
-}
-
-/// Copies every action of agent `from` to the new agent `to` (a clone): the same fields under
-/// fresh ids, the header values and signing secret opened and sealed again under the new ids
-/// (a sealed value is bound to its row), so the copy calls the same endpoints signed the same
-/// way. Returns each copy as `{source_id, id, name}`, for the clone's audit row.
-pub(super) async fn copy_all(
-    deps: &Core,
-    tx: &TenantTx,
-    company: Uuid,
-    from: Uuid,
-    to: Uuid,
-) -> Result<Vec<Value>, ApiError> {
-    let key = key(deps);
-    let reseal = |old: Uuid, new: Uuid, sealed: &[u8]| -> Result<Vec<u8>, ApiError> {
-        let plain = key.open(company, old, sealed).map_err(ApiError::internal)?;
-        seal(&key, company, new, &plain)
-    };
-    let source = repo::all_with_secrets(tx, company, from).await?;
-    let mut copies = Vec::with_capacity(source.len());
-    for s in &source {
-        let a = &s.action;
-        let id = Uuid::new_v4();
-        let headers = s.headers_sealed.as_deref().map(|h| reseal(a.id, id, h)).transpose()?;
-        let secret = reseal(a.id, id, &s.signing_secret_sealed)?;
-        repo::insert(
-            tx,
-            &NewAction {
-                id,
-                company_id: company,
-                agent_id: to,
-                name: &a.name,
-                description: &a.description,
-                parameters: &a.parameters,
-                url: &a.url,
-                method: &a.method,
-                headers_sealed: headers.as_deref(),
-                header_names: &a.header_names,
-                signing_secret_sealed: &secret,
-                timeout_ms: a.timeout_ms,
-                enabled: a.enabled,
-            },
-        )
-        .await?;
-        copies.push(serde_json::json!({"source_id": a.id, "id": id, "name": a.name}));
-    }
-    Ok(copies)
 }
 
 fn key(deps: &Core) -> SealingKey {

@@ -1,5 +1,5 @@
-//! Escalation rules (seed 003): when the AI hands a conversation to a person, for one agent or
-//! for every agent of the company (routes of the `agents` function).
+//! `escalation-rules` function. Escalation rules (seed 003): when the AI hands a conversation to
+//! a person, for one agent or for every agent of the company.
 //!
 //! POST|GET /admin/escalation-rules · GET|PATCH|DELETE /admin/escalation-rules/{id}
 //!
@@ -54,7 +54,10 @@ const MAX_KEYWORD_CHARS: usize = 100;
 /// The largest turn count a condition may name.
 const MAX_TURNS: i64 = 1000;
 
-pub(super) fn routes() -> OpenApiRouter<Core> {
+/// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).
+pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess::NONE;
+
+pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base()).routes(routes!(create_rule, list_rules)).routes(routes!(
         get_rule,
         update_rule,
