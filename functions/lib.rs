@@ -8,6 +8,8 @@ pub mod agent_actions;
 pub mod agent_packages;
 #[path = "agent-preview/handler.rs"]
 pub mod agent_preview;
+#[path = "agent-versions/handler.rs"]
+pub mod agent_versions;
 #[path = "agent-widgets/handler.rs"]
 pub mod agent_widgets;
 #[path = "agents/handler.rs"]
@@ -161,6 +163,7 @@ pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> 
         "auth" => auth::AWS,
         "agents" => agents::AWS,
         "agent-actions" => agent_actions::AWS,
+        "agent-versions" => agent_versions::AWS,
         "agent-widgets" => agent_widgets::AWS,
         "escalation-rules" => escalation_rules::AWS,
         "companies" => companies::AWS,

@@ -197,6 +197,7 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::Inbox, StatusCode::UNAUTHORIZED),
         (HttpFunction::Agents, StatusCode::UNAUTHORIZED),
         (HttpFunction::AgentActions, StatusCode::UNAUTHORIZED),
+        (HttpFunction::AgentVersions, StatusCode::UNAUTHORIZED),
         (HttpFunction::AgentWidgets, StatusCode::UNAUTHORIZED),
         (HttpFunction::EscalationRules, StatusCode::UNAUTHORIZED),
         (HttpFunction::Channels, StatusCode::UNAUTHORIZED),

@@ -53,8 +53,8 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 mod clone_actions;
-mod input;
-mod versions;
+pub(crate) mod input;
+pub(crate) mod versions;
 
 use input::{CreateAgentBody, Grants, UpdateAgentBody};
 
@@ -73,12 +73,11 @@ pub fn routes() -> OpenApiRouter<Core> {
         .routes(routes!(restore))
         .routes(routes!(activate))
         .routes(routes!(pause))
-        .merge(versions::routes())
 }
 
 /// The agent as `ctx` may see it: the system prompt, its template and the model configuration
 /// only for the master admin, or when the agent's package grants them.
-fn view(mut agent: Agent, ctx: &TenantCtx) -> Agent {
+pub(crate) fn view(mut agent: Agent, ctx: &TenantCtx) -> Agent {
     if !ctx.is_master_admin() {
         if !agent.has_capability(CUSTOM_PROMPT) {
             agent.system_prompt = None;

@@ -650,7 +650,7 @@ fn names(field: &str, list: Vec<String>, max: usize) -> Result<Vec<String>, ApiE
 /// The agent's prompt template is active and its variables are ones the template declares
 /// (400 naming `promptVariables.<key>` otherwise). Checked only when either changed, so an
 /// agent whose template was retired later can still be edited otherwise.
-pub(super) async fn check_prompt_template(
+pub(crate) async fn check_prompt_template(
     tx: &TenantTx,
     before: Option<&AgentFields>,
     after: &AgentFields,
@@ -678,7 +678,7 @@ pub(super) async fn check_prompt_template(
 
 /// The agent's `llmConfig.model`, when it changed, names an active chat model of the catalog
 /// (400 `llmConfig.model: ...` otherwise), so a turn never meets a model it cannot run.
-pub(super) async fn check_model(
+pub(crate) async fn check_model(
     tx: &TenantTx,
     before: Option<&AgentFields>,
     after: &AgentFields,

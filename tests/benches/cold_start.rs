@@ -41,6 +41,7 @@ const FUNCTIONS: &[(&str, Event)] = &[
     ("inbox", Event::Http("/inbox/conversations")),
     ("agents", Event::Http("/admin/agents")),
     ("agent-actions", Event::Http("/admin/agents/00000000-0000-0000-0000-000000000000/actions")),
+    ("agent-versions", Event::Http("/admin/agents/00000000-0000-0000-0000-000000000000/versions")),
     ("agent-widgets", Event::Http("/admin/agents/00000000-0000-0000-0000-000000000000/widget")),
     ("escalation-rules", Event::Http("/admin/escalation-rules")),
     ("escalation-worker", Event::Records),

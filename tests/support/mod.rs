@@ -467,7 +467,8 @@ pub fn pseudo_random_unit_vector(seed: u64, dims: usize) -> Vec<f32> {
 }
 
 /// The function that serves an admin route of an agent or of the company's escalation rules
-/// (as template.yaml routes it): `agent-widgets`, `agent-actions`, `escalation-rules`, else
+/// (as template.yaml routes it): `agent-widgets`, `agent-actions`, `agent-versions`,
+/// `escalation-rules`, else
 /// `agents`.
 pub fn agent_admin_function(path: &str) -> HttpFunction {
     let path = path.split('?').next().unwrap_or(path);
@@ -476,6 +477,7 @@ pub fn agent_admin_function(path: &str) -> HttpFunction {
         ["", "admin", "escalation-rules", ..] => HttpFunction::EscalationRules,
         ["", "admin", "agents", _, "widget", ..] => HttpFunction::AgentWidgets,
         ["", "admin", "agents", _, "actions", ..] => HttpFunction::AgentActions,
+        ["", "admin", "agents", _, "versions" | "publish", ..] => HttpFunction::AgentVersions,
         _ => HttpFunction::Agents,
     }
 }
