@@ -423,7 +423,7 @@ async fn start_session(
     ))
 }
 
-/// The key sites sign identities with: the sealed secret the agents function generates
+/// The key sites sign identities with: the sealed secret the agent-widgets function generates
 /// (`POST /admin/agents/{id}/widget/identity-secret`, migration 0022), opened with the company
 /// and the configuration row it is bound to; for a widget that has none, the clear-text
 /// `identity_secret` set before 0022 (generating a sealed one clears it). `None`: no secret.

@@ -1,5 +1,5 @@
 //! Calls one of an agent's HTTP actions (`crate::repo::actions`, defined by company admins in
-//! `functions/agents/actions.rs`) with the arguments the model chose, and says what happened in
+//! `functions/agent-actions/handler.rs`) with the arguments the model chose, and says what happened in
 //! words the model can read. It never fails and never panics: every failure (secrets that do not
 //! open, an address that is not public, a refused connection, a timeout, a non-2xx answer) is an
 //! [`ActionOutcome`] with `ok: false`, so a tool's failure never costs the customer's message.
@@ -22,7 +22,7 @@
 //!   is refused too.
 //! - That client uses no proxy (a proxy would resolve the name itself, unchecked).
 //!
-//! Saving an action (`functions/agents/actions.rs`) refuses a URL whose host is literally such
+//! Saving an action (`functions/agent-actions/handler.rs`) refuses a URL whose host is literally such
 //! an address; a name is checked only here, at each call, since what it resolves to can change.
 //!
 //! # The request
