@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chatapp::chat::tools::MAX_ROUNDS;
 use chatapp_functions::http_function::HttpFunction;
 use chatapp_tests::model_server::*;
+use chatapp_tests::widget::{say, session, widget_agent};
 use chatapp_tests::{Req, Tenant, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -42,25 +43,6 @@ async fn env_for(provider: Provider, model: &MockServer) -> TestEnv {
         ("CHAT_MODEL", model_name),
     ])
     .await
-}
-
-/// An active agent (never published: the turn reads its row) with a widget.
-async fn add_agent(env: &TestEnv, t: &Tenant, rag_enabled: bool, enabled_tools: Value) -> Uuid {
-    let owner = env.owner().await;
-    let agent: Uuid = owner
-        .query_one(
-            "INSERT INTO chatapp_agents (company_id, name, status, system_prompt, rag_enabled, enabled_tools)
-             VALUES ($1, 'Ada', 'active', 'You help customers of Acme.', $2, $3) RETURNING id",
-            &[&t.company_id, &rag_enabled, &enabled_tools],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    owner
-        .execute("INSERT INTO chatapp_widget_configs (company_id, agent_id) VALUES ($1, $2)", &[&t.company_id, &agent])
-        .await
-        .unwrap();
-    agent
 }
 
 /// Creates the `get_order` action (with `changes` over it) through the agents route; returns its
@@ -146,7 +128,7 @@ async fn openai_tool_call_runs_a_signed_http_action_and_answers_with_its_result(
     .await;
     let env = env_for(Provider::OpenAi, &model).await;
     let t = env.company("acme", "starter").await;
-    let agent = add_agent(&env, &t, false, json!([])).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
     let secret = create_action(&env, &t, agent, json!({"url": format!("{}/orders", api.uri())})).await;
     let (conversation, token) = session(&env, agent).await;
 
@@ -239,7 +221,7 @@ async fn anthropic_tool_use_with_a_failing_action_still_answers() {
     .await;
     let env = env_for(Provider::Anthropic, &model).await;
     let t = env.company("acme", "starter").await;
-    let agent = add_agent(&env, &t, false, json!([])).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
     create_action(&env, &t, agent, json!({"url": format!("{}/orders", api.uri())})).await;
     let (conversation, token) = session(&env, agent).await;
 
@@ -306,7 +288,7 @@ async fn a_slow_action_times_out_and_the_customer_message_is_kept() {
     .await;
     let env = env_for(Provider::OpenAi, &model).await;
     let t = env.company("acme", "starter").await;
-    let agent = add_agent(&env, &t, false, json!([])).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
     create_action(&env, &t, agent, json!({"url": format!("{}/orders", api.uri()), "timeout_ms": 200})).await;
     let (conversation, token) = session(&env, agent).await;
 
@@ -355,7 +337,7 @@ async fn request_human_handover_hands_the_conversation_over() {
     .await;
     let env = env_for(Provider::OpenAi, &model).await;
     let t = env.company("acme", "starter").await;
-    let agent = add_agent(&env, &t, false, json!(["request_human_handover"])).await;
+    let agent = widget_agent(&env, &t, false, json!(["request_human_handover"])).await;
     let (conversation, token) = session(&env, agent).await;
 
     let r = say(&env, conversation, &token, "I was charged twice for one order.").await;
@@ -410,7 +392,7 @@ async fn end_conversation_resolves_after_the_reply() {
     .await;
     let env = env_for(Provider::OpenAi, &model).await;
     let t = env.company("acme", "starter").await;
-    let agent = add_agent(&env, &t, false, json!(["end_conversation"])).await;
+    let agent = widget_agent(&env, &t, false, json!(["end_conversation"])).await;
     let (conversation, token) = session(&env, agent).await;
 
     let r = say(&env, conversation, &token, "Thanks, that is all I needed.").await;
@@ -462,7 +444,7 @@ async fn the_loop_is_bounded() {
     .await;
     let env = env_for(Provider::OpenAi, &model).await;
     let t = env.company("acme", "starter").await;
-    let agent = add_agent(&env, &t, true, json!(["search_knowledge"])).await;
+    let agent = widget_agent(&env, &t, true, json!(["search_knowledge"])).await;
     let (conversation, token) = session(&env, agent).await;
 
     let r = say(&env, conversation, &token, "How do refunds work?").await;
@@ -509,7 +491,7 @@ async fn no_tools_means_an_unchanged_request() {
     let model = model_server(Provider::OpenAi, |_, _| openai_answer("Refunds take five business days.")).await;
     let env = env_for(Provider::OpenAi, &model).await;
     let t = env.company("acme", "starter").await;
-    let agent = add_agent(&env, &t, false, json!([])).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
     let (conversation, token) = session(&env, agent).await;
 
     let r = say(&env, conversation, &token, "How do refunds work?").await;
@@ -542,7 +524,7 @@ async fn the_agents_own_model_answers_with_the_key_its_provider_needs() {
     let env = env_for(Provider::OpenAi, &platform).await;
     let t = env.company("acme", "starter").await;
     let owner = env.owner().await;
-    let agent = add_agent(&env, &t, false, json!([])).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
     let set_model = |model: &'static str| {
         let owner = &owner;
         async move {

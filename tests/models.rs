@@ -5,6 +5,7 @@
 //! unpriced and its reply says the cost is unknown, never a silent 0.
 
 use chatapp_functions::http_function::HttpFunction::{self, Models};
+use chatapp_tests::widget::say;
 use chatapp_tests::{assert_error, Req, Resp, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -386,20 +387,6 @@ async fn widget_agent(env: &TestEnv, company: Uuid) -> Uuid {
     agent
 }
 
-/// One customer turn through the widget; the response body.
-async fn turn(env: &TestEnv, conversation: Uuid, token: &str, content: &str) -> Value {
-    let r = env
-        .send(
-            HttpFunction::Widget,
-            Req::post(&format!("/widget/conversations/{conversation}/messages"))
-                .token(token)
-                .json(json!({"content": content})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body
-}
-
 /// (token_count, unpriced_tokens, estimated_cost) of the company's usage rows.
 async fn usage(env: &TestEnv, company: Uuid) -> (i64, i64, f64) {
     let row = env
@@ -445,7 +432,7 @@ async fn a_turn_with_an_unknown_model_is_recorded_unpriced_and_a_snapshot_is_pri
     let token = r.body["session_token"].as_str().unwrap().to_string();
 
     // Unknown: no price, said so, and the tokens counted as unpriced.
-    let out = turn(&env, conversation, &token, "How long do refunds take?").await;
+    let out = say(&env, conversation, &token, "How long do refunds take?").await;
     let meta = &out["reply"]["metadata"];
     assert_eq!(meta["kind"], "answer", "{out}");
     assert_eq!(meta["model"], "some-unknown-model", "{out}");
@@ -454,7 +441,7 @@ async fn a_turn_with_an_unknown_model_is_recorded_unpriced_and_a_snapshot_is_pri
     assert_eq!(usage(&env, t.company_id).await, (1050, 1050, 0.0));
 
     // A dated snapshot of a catalog model: priced as that model.
-    let out = turn(&env, conversation, &token, "And for international orders?").await;
+    let out = say(&env, conversation, &token, "And for international orders?").await;
     let meta = &out["reply"]["metadata"];
     assert_eq!(meta["model"], "gpt-4o-mini-2024-07-18", "{out}");
     assert!(meta.get("cost_unknown").is_none(), "{out}");

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chatapp_functions::http_function::HttpFunction;
 use chatapp_tests::model_server::*;
-use chatapp_tests::{Req, Tenant, TestEnv};
+use chatapp_tests::widget::{say, session, widget_agent};
+use chatapp_tests::{run_channel_workers, Req, Tenant, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -116,26 +117,6 @@ async fn openai_env(base: &str) -> TestEnv {
     .await
 }
 
-/// An active agent without knowledge or built-in tools (never published: the turn reads its
-/// row), with a widget.
-async fn widget_agent(env: &TestEnv, t: &Tenant) -> Uuid {
-    let owner = env.owner().await;
-    let agent: Uuid = owner
-        .query_one(
-            "INSERT INTO chatapp_agents (company_id, name, status, system_prompt, rag_enabled, enabled_tools)
-             VALUES ($1, 'Ada', 'active', 'You help customers of Acme.', false, $2) RETURNING id",
-            &[&t.company_id, &json!([])],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    owner
-        .execute("INSERT INTO chatapp_widget_configs (company_id, agent_id) VALUES ($1, $2)", &[&t.company_id, &agent])
-        .await
-        .unwrap();
-    agent
-}
-
 /// Creates an action of `agent` through the agents route; returns its signing secret (shown
 /// only at creation).
 async fn create_action(env: &TestEnv, t: &Tenant, agent: Uuid, body: Value) -> String {
@@ -148,31 +129,6 @@ async fn create_action(env: &TestEnv, t: &Tenant, agent: Uuid, body: Value) -> S
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_hidden("the created action", &r.body["action"].to_string(), &[HEADER_VALUE, BEARER_TOKEN]);
     r.body["signing_secret"].as_str().unwrap().to_string()
-}
-
-/// Runs the channel worker's and then the sender's queues until both are empty (as
-/// tests/channels/main.rs does); returns (turns, deliveries) handled.
-async fn run_workers(env: &TestEnv) -> (usize, usize) {
-    let worker = env.deps.scoped(chatapp_functions::channel_worker::AWS);
-    let sender = env.deps.scoped(chatapp_functions::channel_sender::AWS);
-    let (mut turns, mut sends) = (0, 0);
-    loop {
-        chatapp::outbox::relay(
-            &env.deps.db,
-            env.deps.queue.as_ref(),
-            chatapp_functions::outbox_relay::QUEUES,
-            std::time::Duration::ZERO,
-        )
-        .await
-        .unwrap();
-        let t = chatapp_functions::channel_worker::drain_queue(&worker).await.unwrap();
-        let s = chatapp_functions::channel_sender::drain_queue(&sender).await.unwrap();
-        turns += t;
-        sends += s;
-        if t == 0 && s == 0 {
-            return (turns, sends);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +156,7 @@ async fn provider_keys_never_reach_the_logs() {
     let platform = MockServer::start().await;
     let env = openai_env(&format!("{}/v1", platform.uri())).await;
     let t = env.company("leak-keys", "starter").await;
-    let agent = widget_agent(&env, &t).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
 
     let created = env
         .send(
@@ -263,7 +219,7 @@ async fn action_secrets_never_reach_the_logs() {
     .await;
     let env = openai_env(&format!("{}/v1", model.uri())).await;
     let t = env.company("leak-actions", "starter").await;
-    let agent = widget_agent(&env, &t).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
     let order_secret = create_action(
         &env,
         &t,
@@ -394,7 +350,7 @@ async fn channel_credentials_never_reach_the_logs() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["stored"], 1, "{}", r.body);
-    let (turns, sends) = run_workers(&env).await;
+    let (turns, sends) = run_channel_workers(&env).await;
     assert_eq!(turns, 1);
     assert!(sends >= 1, "the reply's delivery was attempted");
     // The token went to the provider (the secret was in play) on every call.

@@ -12,6 +12,7 @@ mod teams;
 mod telegram;
 
 use chatapp_functions::http_function::HttpFunction;
+pub(crate) use chatapp_tests::run_channel_workers as run_workers;
 use chatapp_tests::{Req, Resp, Tenant, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -84,32 +85,6 @@ pub(crate) fn webhook(channel: &str, config: Uuid, body: &[u8]) -> Req {
 /// The webhook function of a channel.
 pub(crate) fn function(channel: &str) -> HttpFunction {
     HttpFunction::from_binary(channel).expect("a channel function")
-}
-
-/// Runs the channel worker's and then the sender's queues until both are empty, as the
-/// event source mappings would; returns (turns, deliveries) handled.
-pub(crate) async fn run_workers(env: &TestEnv) -> (usize, usize) {
-    let worker = env.deps.scoped(chatapp_functions::channel_worker::AWS);
-    let sender = env.deps.scoped(chatapp_functions::channel_sender::AWS);
-    let (mut turns, mut sends) = (0, 0);
-    loop {
-        // What a relay left behind (none normally: producers relay after commit).
-        chatapp::outbox::relay(
-            &env.deps.db,
-            env.deps.queue.as_ref(),
-            chatapp_functions::outbox_relay::QUEUES,
-            std::time::Duration::ZERO,
-        )
-        .await
-        .unwrap();
-        let t = chatapp_functions::channel_worker::drain_queue(&worker).await.unwrap();
-        let s = chatapp_functions::channel_sender::drain_queue(&sender).await.unwrap();
-        turns += t;
-        sends += s;
-        if t == 0 && s == 0 {
-            return (turns, sends);
-        }
-    }
 }
 
 /// Rows of a table for a company (read as the owner, past RLS).

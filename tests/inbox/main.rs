@@ -31,6 +31,7 @@ mod notes;
 mod presence;
 
 use chatapp_functions::http_function::HttpFunction;
+pub(crate) use chatapp_tests::widget::say;
 use chatapp_tests::{Req, Resp, Tenant, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -92,19 +93,6 @@ pub(crate) async fn session(env: &TestEnv, agent: Uuid, customer: Value) -> (Uui
     let r = env.send(HttpFunction::Widget, Req::post(&format!("/widget/agents/{agent}/sessions")).json(customer)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     (r.body["conversation_id"].as_str().unwrap().parse().unwrap(), r.body["session_token"].as_str().unwrap().into())
-}
-
-pub(crate) async fn say(env: &TestEnv, conversation: Uuid, token: &str, content: &str) -> Value {
-    let r = env
-        .send(
-            HttpFunction::Widget,
-            Req::post(&format!("/widget/conversations/{conversation}/messages"))
-                .token(token)
-                .json(json!({"content": content})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body
 }
 
 /// A conversation whose customer asked for a person: it waits for one.

@@ -2,6 +2,7 @@
 //! through the RLS-bound `chatapp_app` role), and handlers called exactly as Lambda calls them.
 
 pub mod model_server;
+pub mod widget;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -479,5 +480,31 @@ pub fn agent_admin_function(path: &str) -> HttpFunction {
         ["", "admin", "agents", _, "actions", ..] => HttpFunction::AgentActions,
         ["", "admin", "agents", _, "versions" | "publish", ..] => HttpFunction::AgentVersions,
         _ => HttpFunction::Agents,
+    }
+}
+
+/// Runs the channel worker's and then the sender's queues until both are empty, as the
+/// event source mappings would; returns (turns, deliveries) handled.
+pub async fn run_channel_workers(env: &TestEnv) -> (usize, usize) {
+    let worker = env.deps.scoped(chatapp_functions::channel_worker::AWS);
+    let sender = env.deps.scoped(chatapp_functions::channel_sender::AWS);
+    let (mut turns, mut sends) = (0, 0);
+    loop {
+        // What a relay left behind (none normally: producers relay after commit).
+        chatapp::outbox::relay(
+            &env.deps.db,
+            env.deps.queue.as_ref(),
+            chatapp_functions::outbox_relay::QUEUES,
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+        let t = chatapp_functions::channel_worker::drain_queue(&worker).await.unwrap();
+        let s = chatapp_functions::channel_sender::drain_queue(&sender).await.unwrap();
+        turns += t;
+        sends += s;
+        if t == 0 && s == 0 {
+            return (turns, sends);
+        }
     }
 }

@@ -3,14 +3,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chatapp_functions::http_function::HttpFunction;
-use http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::{Req, TestEnv};
+use crate::TestEnv;
 
 #[derive(Clone, Copy)]
 pub enum Provider {
@@ -177,28 +175,6 @@ pub fn tool_names(body: &Value) -> Vec<String> {
         .as_array()
         .map(|tools| tools.iter().map(|t| t["function"]["name"].as_str().unwrap_or("").to_string()).collect())
         .unwrap_or_default()
-}
-
-/// A widget session: (conversation, session token).
-pub async fn session(env: &TestEnv, agent: Uuid) -> (Uuid, String) {
-    let r =
-        env.send(HttpFunction::Widget, Req::post(&format!("/widget/agents/{agent}/sessions")).json(json!({}))).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    (r.body["conversation_id"].as_str().unwrap().parse().unwrap(), r.body["session_token"].as_str().unwrap().into())
-}
-
-/// The customer sends `content`; the turn's JSON answer.
-pub async fn say(env: &TestEnv, conversation: Uuid, token: &str, content: &str) -> Value {
-    let r = env
-        .send(
-            HttpFunction::Widget,
-            Req::post(&format!("/widget/conversations/{conversation}/messages"))
-                .token(token)
-                .json(json!({"content": content})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body
 }
 
 /// The conversation's `tool` messages (content, metadata), oldest first.
