@@ -312,7 +312,10 @@ async fn a_stored_action_is_called_signed_with_its_headers() {
     let signature = get("x-chatapp-signature");
     let (t_part, v1_part) = signature.split_once(',').unwrap();
     let timestamp = t_part.strip_prefix("t=").unwrap();
-    let expected = hmac_hex(&secret, format!("{timestamp}.").as_bytes());
+    // A GET's arguments travel in the query, so the query is what is signed.
+    let query = received.url.query().unwrap_or_default();
+    assert!(query.contains("order=A-1042"), "{query}");
+    let expected = hmac_hex(&secret, format!("{timestamp}.{query}").as_bytes());
     assert_eq!(v1_part.strip_prefix("v1=").unwrap(), expected);
 
     // A disabled action is not offered.

@@ -85,7 +85,8 @@ const MAX_ENABLED_ACTIONS: usize = 32;
 const TOOLS: &str = "tools";
 const USAGE: &str = "Keep the secret on your server. Each call carries X-Chatapp-Signature: \
     t=<unix seconds>,v1=<hex>; recompute <hex> as the lowercase hex HMAC-SHA256, keyed with this secret, of \"<t>.\" \
-    followed by the raw request body (empty for GET and DELETE, whose arguments are in the query string), compare in \
+    followed by the raw request body (for GET and DELETE, whose arguments are in the query string: the raw query \
+    string, the text after ?), compare in \
     constant time, and refuse timestamps more than 5 minutes old. X-Chatapp-Call-Id identifies the call.";
 
 /// What this function may do on AWS: nothing (template.yaml gives it no policy; tests/iam.rs).

@@ -33,9 +33,10 @@
 //! - The action's headers (unsealed), `X-Chatapp-Call-Id` (the model's id of the call),
 //!   `X-Chatapp-Conversation-Id`, and `X-Chatapp-Signature: t=<unix seconds>,v1=<hex>` where
 //!   `<hex>` is the lowercase hex HMAC-SHA256 of `"<t>.<body>"` keyed with the action's signing
-//!   secret (its UTF-8 bytes, `whsec_` prefix included) and `<body>` the exact bytes sent (empty
-//!   for `GET` and `DELETE`). A receiver recomputes it, compares in constant time, and refuses
-//!   timestamps more than a few minutes old.
+//!   secret (its UTF-8 bytes, `whsec_` prefix included) and `<body>` the exact bytes sent; for
+//!   `GET` and `DELETE`, which send no body, the URL's query as sent (the text after `?`, empty
+//!   when there is none), so the arguments are signed whichever way they travel. A receiver
+//!   recomputes it, compares in constant time, and refuses timestamps more than a few minutes old.
 //! - The whole exchange takes at most the action's `timeout_ms`. Redirects are not followed
 //!   ([`client`] does not follow them); a 3xx is a failure like any non-2xx.
 //!
@@ -111,7 +112,7 @@ pub fn client(allow_private: bool) -> reqwest::Client {
     static ANY: OnceLock<reqwest::Client> = OnceLock::new();
     static PUBLIC: OnceLock<reqwest::Client> = OnceLock::new();
     let build = |public: bool| {
-        let mut builder = reqwest::Client::builder()
+        let mut builder = crate::outbound_http::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5));
         if public {
@@ -190,6 +191,9 @@ async fn execute(key: &SealingKey, allow_private: bool, call: &ActionCall<'_>) -
     } else {
         serde_json::to_vec(call.arguments).unwrap_or_else(|_| b"{}".to_vec())
     };
+    // What the signature covers: the body, or for a body-less method the query that carries the
+    // arguments (the URL is sent as `url.as_str()`, so this is the query the server receives).
+    let signed: &[u8] = if in_query { url.query().unwrap_or("").as_bytes() } else { &body };
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let timeout_ms = u64::try_from(action.timeout_ms).unwrap_or(MIN_TIMEOUT_MS).clamp(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS);
     let timeout = Duration::from_millis(timeout_ms);
@@ -199,7 +203,7 @@ async fn execute(key: &SealingKey, allow_private: bool, call: &ActionCall<'_>) -
         request = request.header(name.as_str(), value.as_str());
     }
     request = request
-        .header(SIGNATURE_HEADER, signature_header(&secret, timestamp, &body))
+        .header(SIGNATURE_HEADER, signature_header(&secret, timestamp, signed))
         .header(CALL_ID_HEADER, header_safe(call.call_id))
         .header(CONVERSATION_HEADER, call.conversation_id.to_string());
     if !in_query {
