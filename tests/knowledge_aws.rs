@@ -18,7 +18,7 @@ fn moto_url() -> String {
 }
 
 async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    chatapp::adapters::aws::loader()
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .endpoint_url(moto_url())
@@ -120,7 +120,7 @@ async fn presigned_upload(env: &TestEnv, t: &Tenant, cat: &str, name: &str, byte
     let upload = &r.body["upload"];
     assert_eq!(upload["direct"], true, "{upload}");
     assert_eq!(upload["method"], "PUT");
-    let mut put = reqwest::Client::new().put(upload["url"].as_str().unwrap()).body(bytes.to_vec());
+    let mut put = chatapp::outbound_http::client().put(upload["url"].as_str().unwrap()).body(bytes.to_vec());
     for (k, v) in upload["headers"].as_object().unwrap() {
         put = put.header(k, v.as_str().unwrap());
     }

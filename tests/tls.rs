@@ -1,7 +1,8 @@
 //! PostgreSQL over TLS as a deployment uses it: the local server is switched to a certificate
 //! from a CA this test makes, then `sslmode=verify-full` with that CA connects (encrypted),
 //! a wrong CA is refused, and `disable` / `require` behave as libpq's do. The server's settings
-//! are restored afterwards.
+//! are restored afterwards. The outbound HTTPS clients (reqwest for providers, the AWS SDK's)
+//! complete a handshake on ring, the one crypto provider linked, and refuse a wrong CA.
 
 use std::path::Path;
 use std::process::Command;
@@ -153,4 +154,75 @@ async fn verify_full_connects_with_the_right_ca_and_refuses_a_wrong_one() {
     if let Err(e) = checks {
         std::panic::resume_unwind(e.into_panic());
     }
+}
+
+/// `openssl s_server -www` (an HTTPS server answering any GET with a status page) on a free
+/// loopback port, with the certificate `make_certificates` wrote in `dir`.
+async fn https_server(dir: &Path) -> (tokio::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(["s_server", "-quiet", "-www", "-cert", "server.pem", "-key", "server.key"])
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl s_server");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return (child, port);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("openssl s_server did not listen on {port}");
+}
+
+#[tokio::test]
+async fn outbound_https_clients_handshake_on_ring_and_refuse_a_wrong_ca() {
+    let dir = std::env::temp_dir().join(format!("chatapp-https-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("wrong")).unwrap();
+    make_certificates(&dir, "right");
+    make_certificates(&dir.join("wrong"), "wrong");
+    let right = std::fs::read(dir.join("right-ca.pem")).unwrap();
+    let wrong = std::fs::read(dir.join("wrong/wrong-ca.pem")).unwrap();
+    let (_server, port) = https_server(&dir).await;
+    let url = format!("https://127.0.0.1:{port}/");
+
+    // reqwest, as every provider call builds it.
+    let reqwest_with = |ca: &[u8]| {
+        chatapp::outbound_http::client_builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca).unwrap()])
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    };
+    let answer = reqwest_with(&right).get(&url).send().await.expect("a TLS handshake on ring");
+    assert_eq!(answer.status(), 200);
+    // s_server serves one connection at a time: read this one to its end before the next.
+    assert!(answer.text().await.unwrap().contains("<HTML>"));
+    assert!(reqwest_with(&wrong).get(&url).send().await.is_err(), "a wrong CA must be refused");
+
+    // The AWS SDK's client, as `chatapp::adapters::aws::loader` builds it. The server is not S3,
+    // so a request that got through TLS fails on its answer; a refused handshake fails to dispatch.
+    let s3_with = |ca: &[u8]| {
+        let trust = chatapp::adapters::aws::TrustStore::empty().with_pem_certificate(ca.to_vec());
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .http_client(chatapp::adapters::aws::https_client(trust))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new("k", "s", None, None, "tests"))
+            .endpoint_url(&url)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    };
+    let through = s3_with(&right).list_buckets().send().await.unwrap_err();
+    assert!(
+        !matches!(through, aws_sdk_s3::error::SdkError::DispatchFailure(_)),
+        "the right CA must get through TLS: {through:?}"
+    );
+    let refused = s3_with(&wrong).list_buckets().send().await.unwrap_err();
+    assert!(matches!(refused, aws_sdk_s3::error::SdkError::DispatchFailure(_)), "{refused:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -258,7 +258,7 @@ async fn test_connection(provider: &str, base: Option<&str>, api_key: &str) -> R
     // No redirects: the key is sent to the configured host and nowhere else.
     static NO_REDIRECTS: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     let http = NO_REDIRECTS.get_or_init(|| {
-        reqwest::Client::builder()
+        chatapp::outbound_http::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(15))

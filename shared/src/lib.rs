@@ -14,6 +14,7 @@ pub mod error;
 pub mod handoff;
 pub mod ids;
 pub mod knowledge;
+pub mod outbound_http;
 pub mod outbox;
 pub mod prompt_template;
 pub mod repo;

@@ -74,7 +74,7 @@ async fn email_channel(env: &TestEnv, slug: &str) -> (Tenant, Uuid, String) {
 
 /// SES refuses to send from an address not verified: verify it on moto.
 async fn verify_sender(address: &str) {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = chatapp::adapters::aws::loader()
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"))
         .endpoint_url(moto_url())
@@ -90,7 +90,9 @@ async fn verify_sender(address: &str) {
 
 /// The raw messages SES (moto) sent from or to `address`.
 async fn ses_sent(address: &str) -> Vec<Value> {
-    let bytes = reqwest::get(format!("{}/moto-api/data.json", moto_url()))
+    let bytes = chatapp::outbound_http::client()
+        .get(format!("{}/moto-api/data.json", moto_url()))
+        .send()
         .await
         .expect("moto's data")
         .bytes()

@@ -86,7 +86,7 @@ impl Transport {
         headers: HeaderMap,
         limits: Limits,
     ) -> Result<Self, ChatError> {
-        let client = reqwest::Client::builder()
+        let client = crate::outbound_http::client_builder()
             .timeout(limits.timeout)
             .connect_timeout(limits.timeout.min(CONNECT_TIMEOUT))
             .default_headers(headers)

@@ -101,7 +101,7 @@ struct EmbeddingItem {
 impl OpenAiEmbedder {
     pub fn new(cfg: OpenAiEmbedderConfig) -> Result<Self, EmbedError> {
         let endpoint = embeddings_endpoint(&cfg.base_url)?;
-        let client = reqwest::Client::builder()
+        let client = crate::outbound_http::client_builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(CONNECT_TIMEOUT))
             .build()
