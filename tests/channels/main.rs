@@ -102,7 +102,7 @@ pub(crate) async fn deliveries(env: &TestEnv, company: Uuid) -> Vec<(String, i32
     env.owner()
         .await
         .query(
-            "SELECT status, parts_sent, error_code FROM chatapp_channel_deliveries WHERE company_id = $1 ORDER BY created_at",
+            "SELECT status, parts_sent, error_code FROM chatapp_channel_deliveries WHERE company_id = $1 ORDER BY seq",
             &[&company],
         )
         .await

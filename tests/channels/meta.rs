@@ -513,3 +513,88 @@ async fn a_channels_business_hours_setting_overrides_the_agents() {
     let r = env.send(HttpFunction::Channels, Req::get(&format!("/admin/channels/{id}")).token(&t.admin_token)).await;
     assert_eq!(r.body["settings"], json!({"business_hours": {"mode": "always_open"}}), "{}", r.body);
 }
+
+/// The `channel-send` job of one reply, as SQS hands it to the sender.
+fn send_job(company: Uuid, message: Uuid) -> Value {
+    let body = json!({"company_id": company, "message_id": message}).to_string();
+    json!({"Records": [{"messageId": message.to_string(), "body": body}]})
+}
+
+#[tokio::test]
+async fn a_conversations_replies_leave_in_the_order_they_were_written_whichever_job_runs_first() {
+    let server = MockServer::start().await;
+    // A slow provider: the first reply is still on its way when the other job runs.
+    Mock::given(method("POST"))
+        .and(path("/v21.0/106540352242922/messages"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.reply"}]}))
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-order").await;
+    let greeting = "Hi! You are talking to Acme's assistant.";
+    let r = env
+        .send(
+            HttpFunction::Channels,
+            Req::patch(&format!("/admin/channels/{id}"))
+                .token(&t.admin_token)
+                .json(json!({"settings": {"greeting": greeting}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(None))).await;
+
+    // Only the turn: its two replies (the greeting, then the answer) wait for the sender.
+    chatapp::outbox::relay(
+        &env.deps.db,
+        env.deps.queue.as_ref(),
+        chatapp_functions::outbox_relay::QUEUES,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let worker = env.deps.scoped(chatapp_functions::channel_worker::AWS);
+    assert_eq!(chatapp_functions::channel_worker::drain_queue(&worker).await.unwrap(), 1);
+    let replies: Vec<Uuid> = env
+        .owner()
+        .await
+        .query("SELECT message_id FROM chatapp_channel_deliveries WHERE company_id = $1 ORDER BY seq", &[&t.company_id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(replies.len(), 2);
+
+    // The answer's job runs first; the greeting's starts while the answer's is sending.
+    let sender = env.deps.scoped(chatapp_functions::channel_sender::AWS);
+    let answer_job = chatapp_functions::channel_sender::handle(&sender, send_job(t.company_id, replies[1]));
+    let greeting_job = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        chatapp_functions::channel_sender::handle(&sender, send_job(t.company_id, replies[0])).await
+    };
+    let (a, g) = tokio::join!(answer_job, greeting_job);
+    for done in [a.unwrap(), g.unwrap()] {
+        assert_eq!(done["batchItemFailures"], json!([]), "{done}");
+    }
+    let texts = || async {
+        received(&server, "/v21.0/106540352242922/messages")
+            .await
+            .iter()
+            .filter(|b| b["type"] == "text")
+            .map(|b| b["text"]["body"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<String>>()
+    };
+    let sent = texts().await;
+    assert_eq!(sent.len(), 2, "each reply once: {sent:?}");
+    assert_eq!(sent[0], greeting, "the greeting first: {sent:?}");
+    assert_ne!(sent[1], greeting, "{sent:?}");
+    assert!(deliveries(&env, t.company_id).await.iter().all(|d| d.0 == "sent"));
+
+    // The queue's own copies of both jobs find nothing left to send.
+    run_workers(&env).await;
+    assert_eq!(texts().await, sent);
+}

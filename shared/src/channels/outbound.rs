@@ -2,6 +2,11 @@
 //! never sends twice), convert and split the text for the channel, send each part not yet sent
 //! with retries, record each part as it goes, and end with `sent`, `failed` (with the
 //! provider's error) or `pending` again for the queue to retry later.
+//!
+//! Replies of one conversation leave in the order they were written, although their jobs may
+//! run in any order or at once: a job first sends the conversation's earlier replies still
+//! pending, waits (up to [`WAIT_FOR_EARLIER`]) for one another sender holds, and stops with a
+//! retry behind one that is deferred.
 
 use std::time::Duration;
 
@@ -18,6 +23,9 @@ use crate::sealed::SealingKey;
 
 /// How long a sender owns a claimed delivery before another may take it over.
 const LEASE_SECS: f64 = 120.0;
+/// How long a job waits for an earlier reply of its conversation that another sender is
+/// sending, before handing its own back to the queue.
+const WAIT_FOR_EARLIER: Duration = Duration::from_secs(20);
 /// Meta's customer-service window.
 const REPLY_WINDOW_HOURS: i64 = 24;
 
@@ -42,8 +50,40 @@ enum Creds {
     Email(email::Credentials),
 }
 
-/// Delivers the reply `message` of `company` (a `channel-send` job).
+/// Delivers the reply `message` of `company` (a `channel-send` job), after the replies written
+/// before it in its conversation.
 pub async fn deliver(
+    deps: &AppDeps,
+    company: Uuid,
+    message: Uuid,
+    policy: &RetryPolicy,
+) -> Result<Delivered, ApiError> {
+    let ctx = crate::auth::worker_ctx(company);
+    let waited_since = std::time::Instant::now();
+    loop {
+        let tx = deps.db.begin(&ctx).await?;
+        let next = repo::next_in_order(&tx, company, message).await;
+        let Some((next, held)) = tx.finish(next.map_err(ApiError::from)).await? else {
+            return Ok(Delivered::Skipped);
+        };
+        if next == message {
+            return deliver_one(deps, company, message, policy).await;
+        }
+        let earlier = if held { Delivered::Skipped } else { deliver_one(deps, company, next, policy).await? };
+        match earlier {
+            Delivered::Sent { .. } | Delivered::Failed { .. } => {}
+            Delivered::Retry { after } => return Ok(Delivered::Retry { after }),
+            // Another sender has it: wait for it to settle.
+            Delivered::Skipped if waited_since.elapsed() >= WAIT_FOR_EARLIER => {
+                return Ok(Delivered::Retry { after: WAIT_FOR_EARLIER.as_secs() });
+            }
+            Delivered::Skipped => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Delivers one reply, whatever else its conversation has pending.
+async fn deliver_one(
     deps: &AppDeps,
     company: Uuid,
     message: Uuid,

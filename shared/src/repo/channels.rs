@@ -462,6 +462,27 @@ pub struct Outgoing {
     pub settings: Value,
 }
 
+/// The first reply of `message`'s conversation still to send, up to `message` itself, in the
+/// order the replies were written: its id, and whether a sender holds its lease now. `None` once
+/// `message` is settled (sent or failed).
+pub async fn next_in_order(tx: &TenantTx, company: Uuid, message: Uuid) -> Result<Option<(Uuid, bool)>, DbError> {
+    let row = tx
+        .client()
+        .query_opt(
+            "SELECT d.message_id, (d.status = 'sending' AND d.leased_until >= now())
+             FROM chatapp_channel_deliveries x
+             JOIN chatapp_channel_deliveries d
+               ON d.conversation_id = x.conversation_id AND d.company_id = x.company_id AND d.seq <= x.seq
+             WHERE x.message_id = $1 AND x.company_id = $2 AND x.status IN ('pending', 'sending')
+               AND d.status IN ('pending', 'sending')
+             ORDER BY d.seq
+             LIMIT 1",
+            &[&message, &company],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
 /// Claims a delivery for sending: `None` when it is done, failed, or another sender holds it.
 /// The claim is a lease, so a sender that crashed mid-way is taken over once it ends.
 pub async fn claim_delivery(
