@@ -58,6 +58,8 @@ pub mod migrate;
 pub mod models;
 #[path = "outbox-relay/handler.rs"]
 pub mod outbox_relay;
+#[path = "plans/handler.rs"]
+pub mod plans;
 #[path = "prompt-templates/handler.rs"]
 pub mod prompt_templates;
 #[path = "provider-keys/handler.rs"]
@@ -193,6 +195,7 @@ pub fn aws_access(binary: &str) -> Option<chatapp::adapters::access::AwsAccess> 
         "teams" => teams::AWS,
         "email" => email::AWS,
         "models" => models::AWS,
+        "plans" => plans::AWS,
         "prompt-templates" => prompt_templates::AWS,
         "agent-packages" => agent_packages::AWS,
         "agent-preview" => agent_preview::AWS,

@@ -202,6 +202,7 @@ async fn recorded_events_run_through_their_handlers() {
         (HttpFunction::EscalationRules, StatusCode::UNAUTHORIZED),
         (HttpFunction::Channels, StatusCode::UNAUTHORIZED),
         (HttpFunction::Models, StatusCode::UNAUTHORIZED),
+        (HttpFunction::Plans, StatusCode::UNAUTHORIZED),
         (HttpFunction::PromptTemplates, StatusCode::UNAUTHORIZED),
         (HttpFunction::AgentPackages, StatusCode::UNAUTHORIZED),
         (HttpFunction::AgentPreview, StatusCode::UNAUTHORIZED),

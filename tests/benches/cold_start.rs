@@ -57,6 +57,7 @@ const FUNCTIONS: &[(&str, Event)] = &[
     ("channel-worker", Event::Records),
     ("channel-sender", Event::Records),
     ("models", Event::Http("/admin/models")),
+    ("plans", Event::Http("/admin/plans")),
     ("prompt-templates", Event::Http("/admin/prompt-templates")),
     ("agent-packages", Event::Http("/admin/agent-packages")),
     ("agent-preview", Event::Http("/admin/agents/00000000-0000-0000-0000-000000000000/preview")),
