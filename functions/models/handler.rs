@@ -239,14 +239,6 @@ fn price_value(field: &str, value: f64) -> Result<f64, ApiError> {
     }
 }
 
-fn currency(raw: &str) -> Result<String, ApiError> {
-    if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(raw.to_string())
-    } else {
-        Err(ApiError::validation("currency must be three capital letters (ISO 4217), e.g. USD"))
-    }
-}
-
 /// Checks what the fields hold together (each was checked on its own as it was read).
 fn consistent(f: &ModelFields) -> Result<(), ApiError> {
     if let (Some(window), Some(output)) = (f.context_window, f.max_output_tokens) {
@@ -295,7 +287,7 @@ async fn create(
         max_output_tokens: tokens("max_output_tokens", body.max_output_tokens)?,
         input_price_per_1m: price_value("input_price_per_1m", body.input_price_per_1m)?,
         output_price_per_1m: price_value("output_price_per_1m", body.output_price_per_1m)?,
-        currency: currency(body.currency.as_deref().unwrap_or("USD"))?,
+        currency: domain::currency(body.currency.as_deref().unwrap_or("USD"))?,
         is_active: body.is_active.unwrap_or(true),
     };
     consistent(&fields)?;
@@ -383,7 +375,7 @@ async fn update(
     let new_max_output = body.max_output_tokens.map(|v| tokens("max_output_tokens", v)).transpose()?;
     let new_input_price = body.input_price_per_1m.map(|v| price_value("input_price_per_1m", v)).transpose()?;
     let new_output_price = body.output_price_per_1m.map(|v| price_value("output_price_per_1m", v)).transpose()?;
-    let new_currency = body.currency.as_deref().map(currency).transpose()?;
+    let new_currency = body.currency.as_deref().map(domain::currency).transpose()?;
     let (new_provider, new_type, new_active) = (body.provider, body.model_type, body.is_active);
     let tx = deps.db.begin(&ctx).await?;
     let updated = async {

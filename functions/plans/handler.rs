@@ -225,14 +225,6 @@ fn price(field: &str, value: f64) -> Result<f64, ApiError> {
     }
 }
 
-fn currency(raw: &str) -> Result<String, ApiError> {
-    if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(raw.to_string())
-    } else {
-        Err(ApiError::validation("currency must be three capital letters (ISO 4217), e.g. USD"))
-    }
-}
-
 fn features(list: Vec<String>) -> Result<Vec<String>, ApiError> {
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for (i, f) in list.into_iter().enumerate() {
@@ -283,7 +275,7 @@ async fn create(
         description: domain::optional_text("description", body.description.as_deref(), MAX_DESCRIPTION)?,
         base_price: price("base_price", body.base_price)?,
         setup_fee: price("setup_fee", body.setup_fee.unwrap_or(0.0))?,
-        currency: currency(body.currency.as_deref().unwrap_or("USD"))?,
+        currency: domain::currency(body.currency.as_deref().unwrap_or("USD"))?,
         billing_cycle: body.billing_cycle.as_str().to_string(),
         limits: body.limits.unwrap_or_default().checked("limits")?,
         features: features(body.features.unwrap_or_default())?,
@@ -360,7 +352,7 @@ async fn update(
     let new_description = domain::optional_text("description", body.description.as_deref(), MAX_DESCRIPTION)?;
     let new_base = body.base_price.map(|v| price("base_price", v)).transpose()?;
     let new_setup = body.setup_fee.map(|v| price("setup_fee", v)).transpose()?;
-    let new_currency = body.currency.as_deref().map(currency).transpose()?;
+    let new_currency = body.currency.as_deref().map(domain::currency).transpose()?;
     let new_limits = body.limits.map(|l| l.checked("limits")).transpose()?;
     let new_features = body.features.map(features).transpose()?;
     let tx = deps.db.begin(&ctx).await?;

@@ -126,6 +126,15 @@ pub fn color(field: &str, raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A currency code: three capital letters (ISO 4217).
+pub fn currency(raw: &str) -> Result<String, ApiError> {
+    if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(raw.to_string())
+    } else {
+        Err(ApiError::validation("currency must be three capital letters (ISO 4217), e.g. USD"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
