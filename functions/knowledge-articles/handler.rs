@@ -30,7 +30,7 @@ use uuid::Uuid;
 const MAX_ARTICLE_BODY: usize = 512 * 1024;
 const MAX_CONTENT_CHARS: usize = 200_000;
 
-/// What this function may do on AWS (publishing queues ingestion; deletes purge, or queue the purge); template.yaml grants exactly this (tests/iam.rs).
+/// What this function may do on AWS (publishing queues ingestion; deletes purge at once and relay their purge jobs from the outbox); template.yaml grants exactly this (tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
     s3: true,
     send: &[chatapp::adapters::queue::INGEST],
@@ -337,6 +337,7 @@ async fn delete(
     let result = async {
         let before = repo::knowledge::get_article(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         repo::knowledge::delete_article(&tx, cid, id.as_uuid()).await?;
+        service::queue_purge(&tx, company, PurgeTarget::Article(id.as_uuid())).await?;
         audit::record(
             &tx,
             AuditEntry {
@@ -353,6 +354,6 @@ async fn delete(
     }
     .await;
     tx.finish(result).await?;
-    service::purge_or_enqueue(&deps, company, PurgeTarget::Article(id.as_uuid())).await.map_err(ApiError::internal)?;
+    service::purge_after_commit(&deps, company, &[PurgeTarget::Article(id.as_uuid())]).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-/// What this function may do on AWS (deleting a category deletes its files' objects, or queues the purge); template.yaml grants exactly this (tests/iam.rs).
+/// What this function may do on AWS (deleting a category deletes its files' objects at once and relays the purge jobs from the outbox); template.yaml grants exactly this (tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
     s3: true,
     send: &[chatapp::adapters::queue::INGEST],
@@ -316,6 +316,15 @@ async fn delete(
             repo::knowledge::delete_article(&tx, cid, *a).await?;
         }
         repo::knowledge::delete_category(&tx, cid, id.as_uuid()).await?;
+        let targets: Vec<PurgeTarget> = files
+            .iter()
+            .map(|f| PurgeTarget::File(f.id))
+            .chain(articles.iter().map(|a| PurgeTarget::Article(*a)))
+            .chain([PurgeTarget::Category(id.as_uuid())])
+            .collect();
+        for target in &targets {
+            service::queue_purge(&tx, company, *target).await?;
+        }
         audit::record(
             &tx,
             AuditEntry {
@@ -328,18 +337,11 @@ async fn delete(
             &meta,
         )
         .await?;
-        Ok::<_, ApiError>((files, articles))
+        Ok::<_, ApiError>(targets)
     }
     .await;
-    let (files, articles) = tx.finish(result).await?;
-    // Rows are gone; now the objects and vectors (retried from the queue if this fails).
-    for f in &files {
-        service::purge_or_enqueue(&deps, company, PurgeTarget::File(f.id)).await.map_err(ApiError::internal)?;
-    }
-    for a in &articles {
-        service::purge_or_enqueue(&deps, company, PurgeTarget::Article(*a)).await.map_err(ApiError::internal)?;
-    }
-    service::purge_or_enqueue(&deps, company, PurgeTarget::Category(id.as_uuid())).await.map_err(ApiError::internal)?;
+    let targets = tx.finish(result).await?;
+    service::purge_after_commit(&deps, company, &targets).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -478,6 +478,7 @@ async fn delete(
     let result = async {
         let before = repo::knowledge::lock_file(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         repo::knowledge::delete_file(&tx, cid, id.as_uuid()).await?;
+        service::queue_purge(&tx, company, PurgeTarget::File(id.as_uuid())).await?;
         audit::record(
             &tx,
             AuditEntry {
@@ -494,7 +495,7 @@ async fn delete(
     }
     .await;
     tx.finish(result).await?;
-    service::purge_or_enqueue(&deps, company, PurgeTarget::File(id.as_uuid())).await.map_err(ApiError::internal)?;
+    service::purge_after_commit(&deps, company, &[PurgeTarget::File(id.as_uuid())]).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -100,6 +100,7 @@ impl DemoTenant {
                 company_id: self.company_id,
                 file_id: None,
                 article_id: Some(*article),
+                category_id: None,
                 purge: false,
                 event_id: None,
             };

@@ -12,9 +12,8 @@ use super::chunk::{self, ChunkSettings, TextChunk};
 use super::extract::{self, DocKind, Extracted};
 use super::lexical::LexicalEncoder;
 use super::vector::{chunk_point_id, ChunkPayload, DeleteTarget, IndexedChunk, QueryVector, Scope, ScoredChunk};
-use crate::adapters::queue::QueueError;
 use crate::app::AppDeps;
-use crate::db::DbError;
+use crate::db::{DbError, TenantTx};
 use crate::repo::knowledge::{self as repo, ChunkRef, NewChunk, Source};
 use crate::status::ArticleStatus;
 use crate::tenant::{CompanyId, TenantCtx};
@@ -28,9 +27,12 @@ pub struct IngestJob {
     pub file_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub article_id: Option<Uuid>,
-    /// Remove what the named file / article / (if neither) company left in storage and in the
-    /// vector index; sent when a delete route could not finish that inline, and always for a
-    /// deleted company (from the outbox of the deleting transaction).
+    /// With `purge`: the deleted category whose vectors go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_id: Option<Uuid>,
+    /// Remove what the named file / article / category / (if none) company left in storage
+    /// and in the vector index; written by every deleting transaction (the outbox), so a crash
+    /// after the commit cannot orphan them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub purge: bool,
     /// The outbox row the job was relayed from (the relay adds it; ingestion is idempotent by
@@ -40,15 +42,36 @@ pub struct IngestJob {
 }
 
 impl IngestJob {
+    fn new(company: CompanyId) -> Self {
+        Self {
+            company_id: company.as_uuid(),
+            file_id: None,
+            article_id: None,
+            category_id: None,
+            purge: false,
+            event_id: None,
+        }
+    }
     pub fn file(company: CompanyId, file: Uuid) -> Self {
-        Self { company_id: company.as_uuid(), file_id: Some(file), article_id: None, purge: false, event_id: None }
+        Self { file_id: Some(file), ..Self::new(company) }
     }
     pub fn article(company: CompanyId, article: Uuid) -> Self {
-        Self { company_id: company.as_uuid(), file_id: None, article_id: Some(article), purge: false, event_id: None }
+        Self { article_id: Some(article), ..Self::new(company) }
+    }
+    /// Removes what a deleted file / article / category / company left in storage and in the
+    /// vector index.
+    pub fn purge(company: CompanyId, target: PurgeTarget) -> Self {
+        let job = Self { purge: true, ..Self::new(company) };
+        match target {
+            PurgeTarget::File(f) => Self { file_id: Some(f), ..job },
+            PurgeTarget::Article(a) => Self { article_id: Some(a), ..job },
+            PurgeTarget::Category(c) => Self { category_id: Some(c), ..job },
+            PurgeTarget::Company => job,
+        }
     }
     /// Removes everything a deleted company left in storage and in the vector index.
     pub fn purge_company(company: CompanyId) -> Self {
-        Self { company_id: company.as_uuid(), file_id: None, article_id: None, purge: true, event_id: None }
+        Self::purge(company, PurgeTarget::Company)
     }
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("plain struct serialises")
@@ -198,10 +221,11 @@ async fn ingest_other(deps: &AppDeps, job: &IngestJob) -> Result<IngestOutcome, 
     let ctx = crate::auth::worker_ctx(job.company_id);
     let company = ctx.require_company().map_err(|e| IngestError::Permanent(e.to_string()))?;
     if job.purge {
-        let target = match (job.file_id, job.article_id) {
-            (Some(f), _) => PurgeTarget::File(f),
-            (None, Some(a)) => PurgeTarget::Article(a),
-            (None, None) => PurgeTarget::Company,
+        let target = match (job.file_id, job.article_id, job.category_id) {
+            (Some(f), _, _) => PurgeTarget::File(f),
+            (None, Some(a), _) => PurgeTarget::Article(a),
+            (None, None, Some(c)) => PurgeTarget::Category(c),
+            (None, None, None) => PurgeTarget::Company,
         };
         purge(deps, company, target).await.map_err(IngestError::Transient)?;
         return Ok(IngestOutcome::Gone);
@@ -458,23 +482,24 @@ pub async fn purge(
     Ok(())
 }
 
-/// [`purge`] now, or, if that fails, as a job on the ingest queue (which retries it).
-pub async fn purge_or_enqueue(deps: &AppDeps, company: CompanyId, target: PurgeTarget) -> Result<(), QueueError> {
-    let Err(e) = purge(deps, company, target).await else {
-        return Ok(());
-    };
-    tracing::warn!(error.chain = %crate::error::error_chain(e.as_ref()), ?target, "purge failed; queued for retry");
-    let (file_id, article_id) = match target {
-        PurgeTarget::File(f) => (Some(f), None),
-        PurgeTarget::Article(a) => (None, Some(a)),
-        // A category's files and articles are purged one by one by the caller.
-        PurgeTarget::Category(_) | PurgeTarget::Company => (None, None),
-    };
-    if matches!(target, PurgeTarget::Category(_)) {
-        return Ok(());
+/// Writes the purge of `target` into the deleting transaction (the outbox): once the delete
+/// commits, the ingest worker removes the objects and vectors even if this process dies next.
+pub async fn queue_purge(tx: &TenantTx, company: CompanyId, target: PurgeTarget) -> Result<(), DbError> {
+    crate::outbox::add(tx, crate::adapters::queue::INGEST, &IngestJob::purge(company, target).to_json()).await?;
+    Ok(())
+}
+
+/// After a deleting transaction committed: [`purge`] at once, so searches stop finding the
+/// content now, then relay the purge jobs [`queue_purge`] wrote. The jobs repeat the purge
+/// (it is idempotent) and are what finishes it when the purge here fails; so a failure here is
+/// logged, never reported to the caller, whose delete did happen.
+pub async fn purge_after_commit(deps: &AppDeps, company: CompanyId, targets: &[PurgeTarget]) {
+    for target in targets {
+        if let Err(e) = purge(deps, company, *target).await {
+            tracing::warn!(error.chain = %crate::error::error_chain(e.as_ref()), ?target, "purge failed; its queued job retries it");
+        }
     }
-    let job = IngestJob { company_id: company.as_uuid(), file_id, article_id, purge: true, event_id: None };
-    deps.queue.send(crate::adapters::queue::INGEST, &job.to_json()).await.map(|_| ())
+    crate::outbox::relay_now(deps, &[crate::adapters::queue::INGEST]).await;
 }
 
 /// Unpublishing or deleting an article: its vectors and chunk rows go.
