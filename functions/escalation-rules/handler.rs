@@ -19,7 +19,10 @@
 //!   other key is 400 naming `trigger_conditions.<key>`.
 //! - `assignment_logic`: `{"strategy": "round_robin" | "least_busy" | "specific_agent",
 //!   "agent_id"}`, the `agent_id` (with `specific_agent` only) an active support agent or admin
-//!   of the company.
+//!   of the company. The escalation the rule writes carries it, and the escalation worker
+//!   follows it: `least_busy` (the default) gives the conversation to whoever has the fewest,
+//!   `round_robin` to whoever was assigned least recently, `specific_agent` to that person
+//!   while they are online (to anyone when they are away or offline).
 //! - `priority` 1 (low) to 5 (urgent); `agent_id` absent or `null`: every agent of the company,
 //!   else an agent of the company (404 otherwise).
 //!

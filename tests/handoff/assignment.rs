@@ -1,16 +1,18 @@
-//! Fair assignment: capacity, spread, priority order, concurrent workers, drains when capacity
-//! frees or an agent comes online, and the reassignment timer.
+//! Fair assignment: capacity, spread, priority order, rules' assignment logic, concurrent
+//! workers, drains when capacity frees or an agent comes online, and the reassignment timer.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chatapp::handoff::assign;
+use chatapp_functions::http_function::HttpFunction;
 use chatapp_functions::{escalation_worker, outbox_relay};
-use chatapp_tests::TestEnv;
+use chatapp_tests::{Req, TestEnv};
+use http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{assignments, company_with_agent, online_agent, set_online, waiting};
+use super::{assignments, company_with_agent, online_agent, say, session, set_online, waiting};
 
 /// N agents with capacities, M conversations: nobody over capacity, loads within one of each
 /// other among agents with room, conversations taken in priority order then longest waiting,
@@ -236,4 +238,137 @@ async fn missed_heartbeats_set_agents_away_and_snoozes_end() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].1.woken, 1);
     assert_eq!(all[0].1.assigned.len(), 1);
+}
+
+/// The user each of `conversations` is with.
+async fn owners(env: &TestEnv, conversations: &[Uuid]) -> Vec<Option<Uuid>> {
+    let owner = env.owner().await;
+    let mut out = Vec::new();
+    for c in conversations {
+        let row = owner.query_one("SELECT assigned_agent_id FROM chatapp_conversations WHERE id = $1", &[c]).await;
+        out.push(row.unwrap().get(0));
+    }
+    out
+}
+
+async fn offline(env: &TestEnv, user: Uuid) {
+    env.owner()
+        .await
+        .execute("UPDATE chatapp_support_agent_status SET status = 'offline' WHERE user_id = $1", &[&user])
+        .await
+        .unwrap();
+}
+
+/// Sets when `user` was last given a conversation, `secs` ago.
+async fn last_assigned(env: &TestEnv, user: Uuid, secs: f64) {
+    env.owner()
+        .await
+        .execute(
+            "UPDATE chatapp_support_agent_status SET last_assigned_at = now() - make_interval(secs => $2)
+             WHERE user_id = $1",
+            &[&user, &secs],
+        )
+        .await
+        .unwrap();
+}
+
+/// With room to spare, loads stay even, and equal loads go to the least recently assigned
+/// (never assigned first).
+#[tokio::test]
+async fn with_room_to_spare_loads_stay_even_and_ties_go_to_the_least_recently_assigned() {
+    let env = TestEnv::new().await;
+    let (t, agent) = company_with_agent(&env, "acme").await;
+    let (a, _) = online_agent(&env, &t, "a", 5).await;
+    let (b, _) = online_agent(&env, &t, "b", 5).await;
+    let (c, _) = online_agent(&env, &t, "c", 5).await;
+    last_assigned(&env, a, 600.0).await;
+    last_assigned(&env, b, 60.0).await;
+    // c: never assigned.
+    let mut conversations = Vec::new();
+    for age in 0..6 {
+        conversations.push(waiting(&env, &t, agent, "medium", 100 - age).await);
+    }
+    let assigned = assign::drain(&env.deps, t.company_id).await.unwrap();
+    let order: Vec<Uuid> = assigned.iter().map(|x| x.user_id).collect();
+    assert_eq!(order, [c, a, b, c, a, b], "least recently assigned first, then round again");
+    let mut load: HashMap<Uuid, usize> = HashMap::new();
+    for (_, user) in assignments(&env, &t).await {
+        *load.entry(user).or_default() += 1;
+    }
+    assert_eq!((load[&a], load[&b], load[&c]), (2, 2, 2));
+}
+
+/// An escalation rule's `assignment_logic`, through the widget turn: `specific_agent` goes to
+/// that person though someone else is less busy, waits for their room without holding up the
+/// queue behind it, and goes to anyone while they are offline; `round_robin` goes to the least
+/// recently assigned though they are busier.
+#[tokio::test]
+async fn an_escalation_rules_assignment_logic_is_followed() {
+    let env = TestEnv::new().await;
+    let (t, agent) = company_with_agent(&env, "acme").await;
+    let (dana, _) = online_agent(&env, &t, "dana", 2).await;
+    let (eli, _) = online_agent(&env, &t, "eli", 3).await;
+    for (name, keyword, logic) in [
+        ("Legal", "lawyer", json!({"strategy": "specific_agent", "agent_id": dana})),
+        ("Refunds", "chargeback", json!({"strategy": "round_robin"})),
+    ] {
+        let r = env
+            .send(
+                HttpFunction::EscalationRules,
+                Req::post("/admin/escalation-rules")
+                    .token(&t.admin_token)
+                    .json(json!({"name": name, "trigger_keywords": [keyword], "assignment_logic": logic})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let env_ref = &env;
+    let escalate = move |text: &'static str| async move {
+        let (conversation, token) = session(env_ref, agent).await;
+        say(env_ref, conversation, &token, text).await;
+        conversation
+    };
+    // Dana already holds one conversation, so least-busy would pick Eli.
+    let earlier = waiting(&env, &t, agent, "medium", 60).await;
+    offline(&env, eli).await;
+    assign::drain(&env.deps, t.company_id).await.unwrap();
+    set_online(&env, &t, eli, 3).await;
+    assert_eq!(owners(&env, &[earlier]).await, [Some(dana)]);
+
+    let legal = escalate("I will talk to my lawyer about this.").await;
+    let stored = env
+        .owner()
+        .await
+        .query_one(
+            "SELECT assignment_strategy, preferred_assignee FROM chatapp_escalations WHERE conversation_id = $1",
+            &[&legal],
+        )
+        .await
+        .unwrap();
+    let stored: (Option<String>, Option<Uuid>) = (stored.get(0), stored.get(1));
+    assert_eq!(stored, (Some("specific_agent".into()), Some(dana)));
+    assign::drain(&env.deps, t.company_id).await.unwrap();
+    assert_eq!(owners(&env, &[legal]).await, [Some(dana)], "the rule's agent, though Eli has none");
+
+    // Dana is full: the next legal conversation waits for her; one behind it goes to Eli.
+    let legal2 = escalate("My lawyer will call you.").await;
+    let plain = waiting(&env, &t, agent, "medium", 0).await;
+    assign::drain(&env.deps, t.company_id).await.unwrap();
+    assert_eq!(owners(&env, &[legal2, plain]).await, [None, Some(eli)]);
+    set_online(&env, &t, dana, 3).await;
+    assign::drain(&env.deps, t.company_id).await.unwrap();
+    assert_eq!(owners(&env, &[legal2]).await, [Some(dana)]);
+
+    // Dana offline: a legal conversation goes to whoever is there.
+    offline(&env, dana).await;
+    let legal3 = escalate("I have a lawyer now.").await;
+    assign::drain(&env.deps, t.company_id).await.unwrap();
+    assert_eq!(owners(&env, &[legal3]).await, [Some(eli)]);
+
+    // Round robin: Dana (back, busier, assigned long ago) before Eli (assigned just now).
+    set_online(&env, &t, dana, 5).await;
+    last_assigned(&env, dana, 3600.0).await;
+    let refund = escalate("I am filing a chargeback.").await;
+    assign::drain(&env.deps, t.company_id).await.unwrap();
+    assert_eq!(owners(&env, &[refund]).await, [Some(dana)], "least recently assigned, though busier");
 }

@@ -4,7 +4,11 @@
 //! Fairness: conversations go in priority order, then longest waiting; each goes to the online
 //! support agent with the fewest conversations below their capacity, ties to the least recently
 //! assigned (so loads stay within one of each other), preferring someone other than the agent
-//! who just let it go back to the queue. Every pick locks its rows with `FOR UPDATE SKIP
+//! who just let it go back to the queue. An escalation rule's assignment logic, copied onto the
+//! escalation, changes that for its conversations: `round_robin` takes the least recently
+//! assigned whatever their load; `specific_agent` takes that person while they are online (the
+//! conversation waits for their room, and later ones are not held up behind it), and anyone
+//! when they are away or offline. Every pick locks its rows with `FOR UPDATE SKIP
 //! LOCKED`, so concurrent workers never assign one conversation twice nor fill an agent past
 //! capacity, and the worker never waits on a lock (no deadlock with claims by hand).
 
@@ -37,14 +41,22 @@ async fn assign_one(tx: &TenantTx, company: Uuid) -> Result<Option<Assignment>, 
     let Some(next) = tx
         .client()
         .query_opt(
-            "SELECT e.id, e.conversation_id, e.previous_assignee
+            // `pinned`: the rule's specific agent when online (and active); the conversation is
+            // only taken now if they have room.
+            "SELECT e.id, e.conversation_id, e.previous_assignee, p.user_id AS pinned, e.assignment_strategy
              FROM chatapp_escalations e
              JOIN chatapp_conversations c ON c.id = e.conversation_id AND c.company_id = e.company_id
+             LEFT JOIN chatapp_support_agent_status p
+                    ON p.user_id = e.preferred_assignee AND p.company_id = e.company_id AND p.status = 'online'
+                   AND p.last_active_at > now() - make_interval(secs => $2)
+                   AND EXISTS (SELECT 1 FROM chatapp_users u
+                               WHERE u.id = p.user_id AND u.is_active AND u.deleted_at IS NULL)
              WHERE e.company_id = $1 AND e.status = 'pending' AND c.status = 'waiting_human' AND c.deleted_at IS NULL
+               AND (p.user_id IS NULL OR p.current_chat_count < p.max_concurrent_chats)
              ORDER BY e.priority DESC, e.created_at, e.id
              LIMIT 1
              FOR UPDATE OF e, c SKIP LOCKED",
-            &[&company],
+            &[&company, &HEARTBEAT_TIMEOUT.as_secs_f64()],
         )
         .await?
     else {
@@ -52,6 +64,7 @@ async fn assign_one(tx: &TenantTx, company: Uuid) -> Result<Option<Assignment>, 
     };
     let (escalation_id, conversation_id, previous): (Uuid, Uuid, Option<Uuid>) =
         (next.get(0), next.get(1), next.get(2));
+    let (pinned, strategy): (Option<Uuid>, Option<String>) = (next.get(3), next.get(4));
     let Some(agent) = tx
         .client()
         .query_opt(
@@ -59,10 +72,13 @@ async fn assign_one(tx: &TenantTx, company: Uuid) -> Result<Option<Assignment>, 
              JOIN chatapp_users u ON u.id = s.user_id AND u.is_active AND u.deleted_at IS NULL
              WHERE s.company_id = $1 AND s.status = 'online' AND s.current_chat_count < s.max_concurrent_chats
                AND s.last_active_at > now() - make_interval(secs => $3)
-             ORDER BY s.user_id IS NOT DISTINCT FROM $2, s.current_chat_count, s.last_assigned_at NULLS FIRST, s.user_id
+               AND ($4::uuid IS NULL OR s.user_id = $4)
+             ORDER BY s.user_id IS NOT DISTINCT FROM $2,
+                      CASE WHEN $5::text = 'round_robin' THEN 0 ELSE s.current_chat_count END,
+                      s.last_assigned_at NULLS FIRST, s.user_id
              LIMIT 1
              FOR UPDATE OF s SKIP LOCKED",
-            &[&company, &previous, &HEARTBEAT_TIMEOUT.as_secs_f64()],
+            &[&company, &previous, &HEARTBEAT_TIMEOUT.as_secs_f64(), &pinned, &strategy],
         )
         .await?
     else {

@@ -541,9 +541,17 @@ pub async fn escalate(tx: &TenantTx, e: &NewEscalation<'_>) -> Result<Option<Uui
     let row = tx
         .client()
         .query_one(
+            // The firing rule's assignment logic (checked when the rule was written) goes with it.
             "INSERT INTO chatapp_escalations (conversation_id, company_id, agent_id, reason, trigger_type,
-                                              trigger_details, priority)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::text::escalation_priority) RETURNING id",
+                                              trigger_details, priority, assignment_strategy, preferred_assignee)
+             SELECT $1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::jsonb, $7::text::escalation_priority,
+                    r.assignment_logic->>'strategy',
+                    CASE WHEN r.assignment_logic->>'strategy' = 'specific_agent'
+                         THEN u.id END
+             FROM (SELECT 1) AS one
+             LEFT JOIN chatapp_escalation_rules r ON r.company_id = $2::uuid AND r.id::text = $6::jsonb->>'rule_id'
+             LEFT JOIN chatapp_users u ON u.company_id = $2::uuid AND u.id::text = r.assignment_logic->>'agent_id'
+             RETURNING id",
             &[&e.conversation_id, &e.company_id, &e.agent_id, &e.reason, &e.trigger_type, e.details, &e.priority],
         )
         .await?;
