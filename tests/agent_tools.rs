@@ -593,3 +593,147 @@ async fn the_agents_own_model_answers_with_the_key_its_provider_needs() {
         owner.query_one("SELECT llm_config FROM chatapp_agents WHERE id = $1", &[&agent]).await.unwrap().get(0);
     assert_eq!(stored, json!({"model": "claude-3-5-sonnet"}));
 }
+
+#[tokio::test]
+async fn tool_config_sets_the_passages_one_search_returns_and_refuses_typos() {
+    // Every turn: one search call, then the answer.
+    let model = model_server(Provider::OpenAi, |n, _| {
+        if n % 2 == 0 {
+            openai_call(&format!("call_{n}"), "search_knowledge", r#"{"query":"refund"}"#)
+        } else {
+            openai_answer("Refunds take five business days.")
+        }
+    })
+    .await;
+    let env = env_for(Provider::OpenAi, &model).await;
+    let t = env.company("acme", "starter").await;
+    let agent = widget_agent(&env, &t, true, json!(["search_knowledge"])).await;
+    // A category of the agent's knowledge, holding three articles about refunds.
+    let r = env
+        .send(
+            HttpFunction::KnowledgeCategories,
+            Req::post("/admin/knowledge/categories").token(&t.admin_token).json(json!({"name": "Policies"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let category = r.body["id"].clone();
+    let r = env
+        .send(
+            HttpFunction::KnowledgeCategories,
+            Req::put(&format!("/admin/knowledge/agents/{agent}/categories"))
+                .token(&t.admin_token)
+                .json(json!({"category_ids": [category]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for (title, content) in [
+        ("Refunds", "A refund takes five business days."),
+        ("Refund methods", "A refund goes back to the card you paid with."),
+        ("Refund window", "You can ask for a refund within 30 days."),
+    ] {
+        let r = env
+            .send(
+                HttpFunction::KnowledgeArticles,
+                Req::post("/admin/knowledge/articles")
+                    .token(&t.admin_token)
+                    .json(json!({"title": title, "content": content, "category_id": category, "publish": true})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    chatapp_functions::ingest_worker::drain(&env.deps).await.unwrap();
+    let passages = |result: &Value| result.as_str().unwrap().matches("\n\n[").count() + 1;
+
+    // The agent's default (ragConfig.maxResults, 5): all three articles.
+    let (conversation, token) = session(&env, agent).await;
+    say(&env, conversation, &token, "How do refunds work?").await;
+    let stored = tool_messages(&env, conversation).await;
+    assert_eq!(passages(&stored[0].1["result"]), 3, "{}", stored[0].1);
+
+    // Misspelt tools and settings are refused by the agents route, naming the field.
+    for (changes, field) in [
+        (json!({"tool_config": {"search_knowledge": {"maxResult": 1}}}), "toolConfig.search_knowledge"),
+        (json!({"tool_config": {"serch_knowledge": {}}}), "toolConfig.serch_knowledge"),
+        (json!({"tool_config": {"search_knowledge": {"maxResults": 0}}}), "toolConfig.search_knowledge.maxResults"),
+        (json!({"enabled_tools": ["serch_knowledge"]}), "enabled_tools[0]"),
+    ] {
+        let r = env
+            .send(
+                HttpFunction::Agents,
+                Req::patch(&format!("/admin/agents/{agent}")).token(&t.admin_token).json(changes),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{field}: {message}");
+    }
+
+    // {"search_knowledge": {"maxResults": 1}}: one passage per call.
+    env.owner()
+        .await
+        .execute(
+            "UPDATE chatapp_agents SET tool_config = '{\"search_knowledge\": {\"maxResults\": 1}}' WHERE id = $1",
+            &[&agent],
+        )
+        .await
+        .unwrap();
+    let (conversation, token) = session(&env, agent).await;
+    say(&env, conversation, &token, "How do refunds work?").await;
+    let stored = tool_messages(&env, conversation).await;
+    assert_eq!(passages(&stored[0].1["result"]), 1, "{}", stored[0].1);
+    assert!(stored[0].1["result"].as_str().unwrap().starts_with("[1] "), "{}", stored[0].1);
+}
+
+#[tokio::test]
+async fn an_openai_compatible_model_runs_with_the_companys_key_at_its_base_url() {
+    let platform = model_server(Provider::OpenAi, |_, _| openai_answer("From OpenAI.")).await;
+    let hosted = model_server(Provider::OpenAi, |_, _| openai_answer("From our own server.")).await;
+    let env = env_for(Provider::OpenAi, &platform).await;
+    let t = env.company("acme", "starter").await;
+    let master = env.master_token().await;
+    let r = env
+        .send(
+            HttpFunction::Models,
+            Req::post("/admin/models").token(&master).json(json!({
+                "slug": "acme-llm-1.5", "name": "Acme LLM 1.5", "provider": "openai_compatible",
+                "provider_model": "acme/llm-1.5", "model_type": "chat", "context_window": 32000,
+                "max_output_tokens": 4096, "input_price_per_1m": 0.5, "output_price_per_1m": 1.5,
+                "is_active": true
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let agent = widget_agent(&env, &t, false, json!([])).await;
+    env.owner()
+        .await
+        .execute("UPDATE chatapp_agents SET llm_config = '{\"model\": \"acme-llm-1.5\"}' WHERE id = $1", &[&agent])
+        .await
+        .unwrap();
+
+    // Without the company's key for it: the platform's model answers.
+    let (conversation, token) = session(&env, agent).await;
+    let r = say(&env, conversation, &token, "Hello?").await;
+    assert_eq!(r["reply"]["content"], "From OpenAI.", "{r}");
+
+    // With its openai_compatible key: that server, that key, the catalog's provider model.
+    let r = env
+        .send(
+            HttpFunction::ProviderKeys,
+            Req::post("/admin/provider-keys").token(&t.admin_token).json(json!({
+                "name": "Our server", "provider": "openai_compatible", "api_key": "sk-hosted-0123456789",
+                "base_url": format!("{}/v1", hosted.uri()),
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    chatapp::chat::company_keys::forget(t.company_id);
+    let (conversation, token) = session(&env, agent).await;
+    let r = say(&env, conversation, &token, "And now?").await;
+    assert_eq!(r["reply"]["content"], "From our own server.", "{r}");
+    let sent = hosted.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].url.path(), "/v1/chat/completions");
+    assert_eq!(sent[0].body_json::<Value>().unwrap()["model"], "acme/llm-1.5");
+    assert_eq!(header_of(&sent[0], "authorization"), "Bearer sk-hosted-0123456789");
+    assert_eq!(platform.received_requests().await.unwrap().len(), 1, "the platform's model was not called again");
+}

@@ -40,21 +40,21 @@ pub(super) struct CreateAgentBody {
     /// At most 5000 characters.
     personality: Option<String>,
     /// `{"tone", "formality", "verbosity", "language"}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::ResponseStyle>)]
     response_style: Option<Value>,
     /// Answer from the knowledge base (default true; false for a package without `rag`).
     rag_enabled: Option<bool>,
     /// `{"chunkSize", "overlapSize", "relevanceThreshold", "maxResults"}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::RagSettings>)]
     rag_config: Option<Value>,
     /// `{"keywords", "sentimentThreshold", "confidenceThreshold", "autoEscalateAfter"}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::EscalationRules>)]
     escalation_rules: Option<Value>,
     /// `{"timezone", "schedule", "outsideHoursMessage"}`.
     #[schema(value_type = Option<Object>)]
     business_hours: Option<Value>,
     /// The agent's canned texts (`error`, ...).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::FallbackResponses>)]
     fallback_responses: Option<Value>,
     /// Shown when a conversation opens, at most 1000 characters (kept in
     /// `fallback_responses.greeting`).
@@ -62,15 +62,17 @@ pub(super) struct CreateAgentBody {
     /// At most 10 questions of at most 200 characters (kept in
     /// `fallback_responses.suggestedQuestions`).
     suggested_questions: Option<Vec<String>>,
-    /// Tool names (`rag_search`, `request_human_handover`, ...), at most 50.
+    /// Built-in tools: `search_knowledge` (or `rag_search`), `request_human_handover`,
+    /// `end_conversation`; any other name is a 400. HTTP actions are offered without being listed.
     enabled_tools: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
+    /// Settings of the built-in tools: `{"search_knowledge": {"maxResults": 3}}`.
+    #[schema(value_type = Option<HashMap<String, chatapp::agent_config::ToolSettings>>)]
     tool_config: Option<Value>,
     /// Master admin only, unless the package grants `custom_prompt`.
     system_prompt: Option<String>,
     /// `{"model", "temperature", "maxTokens"}`: master admin only, unless the package grants
     /// `custom_model`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::LlmConfig>)]
     llm_config: Option<Value>,
     /// Master admin only: replaces the capabilities copied from the package.
     capabilities: Option<Vec<String>>,
@@ -102,18 +104,18 @@ pub(super) struct UpdateAgentBody {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
     personality: Option<Option<String>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::ResponseStyle>)]
     response_style: Option<Value>,
     rag_enabled: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::RagSettings>)]
     rag_config: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::EscalationRules>)]
     escalation_rules: Option<Value>,
     #[schema(value_type = Option<Object>)]
     business_hours: Option<Value>,
     /// Replaces the canned texts; the greeting and suggested questions are kept unless it
     /// names them.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::FallbackResponses>)]
     fallback_responses: Option<Value>,
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -121,14 +123,15 @@ pub(super) struct UpdateAgentBody {
     /// `[]` clears them.
     suggested_questions: Option<Vec<String>>,
     enabled_tools: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
+    /// Settings of the built-in tools: `{"search_knowledge": {"maxResults": 3}}`.
+    #[schema(value_type = Option<HashMap<String, chatapp::agent_config::ToolSettings>>)]
     tool_config: Option<Value>,
     /// Master admin only, unless the package grants `custom_prompt`.
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
     system_prompt: Option<Option<String>>,
     /// Master admin only, unless the package grants `custom_model`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::LlmConfig>)]
     llm_config: Option<Value>,
     /// Master admin only.
     capabilities: Option<Vec<String>>,
@@ -316,7 +319,7 @@ impl Changes {
             fallback_responses: config(Column::FallbackResponses, self.fallback_responses)?,
             greeting: text("greeting", self.greeting, MAX_GREETING)?,
             suggested_questions: self.suggested_questions.map(check_questions).transpose()?,
-            enabled_tools: self.enabled_tools.map(|l| names("enabled_tools", l, MAX_TOOLS)).transpose()?,
+            enabled_tools: self.enabled_tools.map(builtin_tools).transpose()?,
             tool_config: config(Column::ToolConfig, self.tool_config)?,
             system_prompt: text("system_prompt", self.system_prompt, MAX_SYSTEM_PROMPT)?,
             llm_config: config(Column::LlmConfig, self.llm_config)?,
@@ -622,6 +625,15 @@ fn check_questions(list: Vec<String>) -> Result<Vec<String>, ApiError> {
         .enumerate()
         .map(|(i, q)| domain::text(&format!("suggested_questions[{i}]"), q, MAX_QUESTION_CHARS))
         .collect()
+}
+
+/// `enabled_tools`: names of built-in tools, checked as [`names`] does.
+fn builtin_tools(list: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let list = names("enabled_tools", list, MAX_TOOLS)?;
+    match chatapp::chat::tools::unknown_builtin("enabled_tools", &list) {
+        Some(message) => Err(ApiError::validation(message)),
+        None => Ok(list),
+    }
 }
 
 /// Tool or capability names: at most `max` of 1-100 characters of `a-z`, `0-9`, `_`, `-` and

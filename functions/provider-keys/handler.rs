@@ -21,9 +21,10 @@
 //! `Authorization: Bearer <key>`, Anthropic with `GET {base}/v1/models`, `x-api-key` and
 //! `anthropic-version`, and records when it ran and what failed.
 //!
-//! The chat turn uses a company's active key for the platform's configured provider (OpenAI or
-//! Anthropic; `openai_compatible` keys are stored and tested, not used by turns), with the key's
-//! base URL when it has one (`chatapp::chat::company_keys`, cached per process for 30 s).
+//! The chat turn uses the company's active key for the provider of the agent's model (its
+//! `llmConfig.model` from the catalog, else the platform's), with the key's base URL when it has
+//! one; an `openai_compatible` model always runs at its key's base URL
+//! (`chatapp::chat::company_keys`, cached per process for 30 s).
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -16,7 +16,7 @@ const MAX_KEYWORD_CHARS: usize = 100;
 /// The agent's `escalation_rules`, e.g. `{"keywords": ["refund", "cancel"], "sentimentThreshold":
 /// -0.5, "confidenceThreshold": 0.3, "autoEscalateAfter": 5}`. Every key is optional; the
 /// snake_case spellings the chat turn's reader accepts are aliases.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EscalationRules {
     /// Switches the agent's own triggers (not the rule rows); default true.

@@ -9,7 +9,7 @@ const MAX_MESSAGE_CHARS: usize = crate::chat::turn::MAX_MESSAGE_CHARS;
 
 /// The agent's `fallback_responses`, e.g. `{"error": "Sorry, I can't answer right now."}`.
 /// Every key is optional; a missing one takes the built-in message.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FallbackResponses {
     /// Sent instead of an answer when the model fails (the chat turn reads it).

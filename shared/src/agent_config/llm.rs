@@ -9,7 +9,7 @@ const MAX_MODEL_CHARS: usize = 100;
 
 /// The agent's `llm_config`, e.g. `{"model": "claude-3-5-sonnet", "temperature": 0.7,
 /// "maxTokens": 4096}`. Every key is optional (the chat turn's defaults apply).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LlmConfig {
     /// A model of the catalog (`chatapp_ai_models.slug`), e.g. `claude-3-5-sonnet`.

@@ -31,7 +31,7 @@ pub use hours::{BusinessHoursConfig, Interval, Schedule, Time};
 pub use llm::LlmConfig;
 pub use rag::RagSettings;
 pub use style::ResponseStyle;
-pub use tools::ToolConfig;
+pub use tools::{ToolConfig, ToolSettings};
 
 /// A JSON column of `chatapp_agents`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

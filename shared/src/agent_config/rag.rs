@@ -8,7 +8,7 @@ use crate::knowledge::service::RagConfig;
 /// The agent's `rag_config`, e.g. `{"chunkSize": 500, "overlapSize": 50, "relevanceThreshold":
 /// 0.7, "maxResults": 5}`. Every key is optional: the company's `ragConfig`, then the defaults,
 /// fill in the rest. `topK` is an alias of `maxResults`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RagSettings {
     /// Characters per chunk; 100 to 8000.

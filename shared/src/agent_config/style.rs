@@ -10,7 +10,7 @@ const MAX_STYLE_CHARS: usize = 100;
 /// The agent's `response_style`, e.g. `{"tone": "friendly", "formality": "casual", "verbosity":
 /// "concise", "language": "en"}`. Every key is optional; the words are free text (the model
 /// reads them), the language a tag such as `en` or `pt-BR`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResponseStyle {
     #[serde(default, skip_serializing_if = "Option::is_none")]

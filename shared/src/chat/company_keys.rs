@@ -5,7 +5,9 @@
 //! - The agent's model is of the platform's provider: that model, with the company's key if it
 //!   has one for the provider, else the platform's.
 //! - Of another provider: only with the company's key for it (the platform holds one key);
-//!   without one the platform's model answers, logged.
+//!   without one the platform's model answers, logged. An `openai_compatible` model (a
+//!   self-hosted or third-party server speaking OpenAI's chat completions) runs with the
+//!   company's `openai_compatible` key at that key's base URL.
 //!
 //! Looked up once per (company, model) every [`TTL`] and kept per process, so a turn pays no
 //! query for it most of the time; a new or revoked key takes effect within that time. The
@@ -99,6 +101,10 @@ async fn agent_model(
             let default_base = match (same_provider, provider.as_str()) {
                 (true, _) => platform_base.clone(),
                 (false, "anthropic") => ANTHROPIC_BASE.to_string(),
+                // Its key must name the server (provider-keys requires it); never OpenAI's.
+                (false, "openai_compatible") if base.is_none() => {
+                    return Err("the company's openai_compatible key has no base URL".into())
+                }
                 (false, _) => OPENAI_BASE.to_string(),
             };
             (base.unwrap_or(default_base), Some(key))
@@ -112,7 +118,7 @@ async fn agent_model(
             AnthropicChatModel::new(AnthropicChatConfig { base_url: base, api_key, model, ..Default::default() })
                 .map_err(|e| e.to_string())?,
         ),
-        "openai" => Arc::new(
+        "openai" | "openai_compatible" => Arc::new(
             OpenAiChatModel::new(OpenAiChatConfig { base_url: base, api_key, model, ..Default::default() })
                 .map_err(|e| e.to_string())?,
         ),

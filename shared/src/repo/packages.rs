@@ -293,7 +293,7 @@ pub fn capabilities(list: Vec<String>) -> Result<Vec<String>, ApiError> {
 }
 
 /// At most 50 tool names (lowercase letters, digits and `_`, starting with a letter, at most
-/// 64 characters), none twice.
+/// 64 characters), none twice, each a built-in tool.
 pub fn tool_names(field: &str, list: Vec<String>) -> Result<Vec<String>, ApiError> {
     if list.len() > MAX_TOOLS {
         return Err(ApiError::validation(format!("{field} must have at most {MAX_TOOLS} tools")));
@@ -315,6 +315,9 @@ pub fn tool_names(field: &str, list: Vec<String>) -> Result<Vec<String>, ApiErro
             return Err(ApiError::validation(format!("{field}[{i}]: {t:?} is in the list twice")));
         }
         out.push(t.to_string());
+    }
+    if let Some(message) = crate::chat::tools::unknown_builtin(field, &out) {
+        return Err(ApiError::validation(message));
     }
     Ok(out)
 }

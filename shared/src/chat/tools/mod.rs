@@ -17,6 +17,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::agent_config::ToolConfig;
 use crate::app::AppDeps;
 use crate::chat::model::{ToolCall, ToolResult, ToolSpec};
 use crate::knowledge::service::{self as knowledge, SearchRequest};
@@ -31,6 +32,14 @@ pub const REQUEST_HUMAN_HANDOVER: &str = "request_human_handover";
 pub const END_CONVERSATION: &str = "end_conversation";
 /// The built-in tools' names: HTTP actions may not take them.
 pub const BUILTIN: [&str; 4] = [SEARCH_KNOWLEDGE, RAG_SEARCH, REQUEST_HUMAN_HANDOVER, END_CONVERSATION];
+
+/// `list` (an `enabled_tools`, already syntax-checked) names only built-in tools; otherwise the
+/// message for a 400 naming the first that is not. HTTP actions are offered without being
+/// listed, so anything else here is a typo that would silently never be offered.
+pub fn unknown_builtin(field: &str, list: &[String]) -> Option<String> {
+    let (i, name) = list.iter().enumerate().find(|(_, n)| !BUILTIN.contains(&n.as_str()))?;
+    Some(format!("{field}[{i}]: {name:?} is not a built-in tool (one of {})", BUILTIN.join(", ")))
+}
 
 /// The package capability an agent needs to enable `tool`: `rag` for the knowledge search,
 /// `tools` for every other tool.
@@ -104,7 +113,13 @@ impl Toolbox {
                     "query": {"type": "string", "description": "What to look for, in a few words"}},
                     "required": ["query"]}),
             });
-            search_scope = Some(agent.search_request(String::new()));
+            let mut scope = agent.search_request(String::new());
+            // Stored values were checked on write; an unreadable legacy one keeps the default.
+            let settings: ToolConfig = serde_json::from_value(agent.tool_config.clone()).unwrap_or_default();
+            if let Some(n) = settings.search_max_results() {
+                scope.max_results = n;
+            }
+            search_scope = Some(scope);
         }
         if enabled(REQUEST_HUMAN_HANDOVER) {
             specs.push(ToolSpec {
