@@ -2,8 +2,7 @@
 //!
 //! POST|GET /admin/agents · GET|PATCH|DELETE /admin/agents/{id}
 //! POST /admin/agents/{id}/clone | archive | restore | activate | pause
-//! GET /admin/agents/{id}/versions[/{version}] · GET .../versions/diff · POST .../versions/{version}/rollback
-//! POST /admin/agents/{id}/publish (see `versions.rs`)
+//! (Versions, drafts and publishing are the `agent-versions` function's.)
 //! Master admins pass `?company_id=` to act on one company.
 //!
 //! Who sets what (the seed's split): the system prompt and the model configuration are the
@@ -25,8 +24,9 @@
 //! that are not archived: create, clone and restore check it (402 `agent_limit_reached`).
 //!
 //! Delete is a hard delete (its widget, channel and webhook configurations and category links
-//! go with it), allowed only while no conversation names the agent: one that has conversations
-//! is archived instead (409 `agent_has_conversations`), so they keep their agent.
+//! go with it), allowed only while no conversation names the agent: for one that has
+//! conversations it answers 409 `agent_has_conversations` and changes nothing; archive it
+//! instead, so its conversations keep their agent.
 
 use axum::extract::State;
 use axum::http::StatusCode;
