@@ -10,7 +10,7 @@
 //! their outside-hours message, no hours answer from the knowledge base.
 
 use chatapp_functions::http_function::HttpFunction::{
-    AgentPackages, AgentPreview, KnowledgeCategories, KnowledgeFiles, Widget,
+    AgentPackages, AgentPreview, EscalationRules, KnowledgeCategories, KnowledgeFiles, Widget,
 };
 use chatapp_tests::{assert_error, Req, Resp, Tenant, TestEnv};
 use http::StatusCode;
@@ -657,4 +657,39 @@ async fn an_update_that_changes_nothing_writes_no_version() {
     let numbers: Vec<Value> = list["items"].as_array().unwrap().iter().map(|v| v["version"].clone()).collect();
     assert_eq!(numbers, [json!(3), json!(2), json!(1)], "{list}");
     assert_eq!(env.count("chatapp_agent_versions").await, 3);
+}
+
+#[tokio::test]
+async fn a_preview_reports_which_escalation_would_fire_and_writes_none() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let admin = t.admin_token.as_str();
+    let agent = create_agent(&env, admin, json!({"name": "Helper"})).await;
+    add_refund_policy(&env, &t, &agent).await;
+    patch(&env, admin, &agent, json!({"escalation_rules": {"keywords": ["lawyer"]}})).await;
+    let r = env
+        .send(
+            EscalationRules,
+            Req::post("/admin/escalation-rules").token(admin).json(
+                json!({"name": "Chargebacks", "agent_id": agent, "trigger_keywords": ["chargeback"], "priority": 5}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let rule = id_of(&r);
+
+    let before = written(&env).await;
+    // The agent's own keyword.
+    let p = previewed(&env, admin, &agent, json!({"message": "I will ask my lawyer about this."})).await;
+    assert_eq!(p["escalation"]["trigger"], "keyword", "{p}");
+    assert!(p["escalation"]["details"].to_string().contains("lawyer"), "{p}");
+    // A rule of the agent: named in the details, with its priority.
+    let p = previewed(&env, admin, &agent, json!({"message": "I am filing a chargeback."})).await;
+    assert_eq!(p["escalation"]["trigger"], "rule", "{p}");
+    assert_eq!(p["escalation"]["details"]["rule_id"], rule.as_str(), "{p}");
+    assert_eq!(p["escalation"]["priority"], "urgent", "{p}");
+    // Neither: no escalation.
+    let p = previewed(&env, admin, &agent, json!({"message": QUESTION})).await;
+    assert_eq!(p["escalation"], Value::Null, "{p}");
+    assert_eq!(written(&env).await, before, "no escalation, conversation or event written ({UNTOUCHED:?})");
 }

@@ -1,6 +1,7 @@
 //! WhatsApp, Messenger and Instagram: Meta's handshake and `X-Hub-Signature-256`, the recorded
 //! payloads answered end to end, redeliveries, echoes, batches, receipts, 429 then success, the
-//! 24-hour window, a human's reply, and one company's channel id with another's secret.
+//! 24-hour window, a human's reply, one company's channel id with another's secret, and an
+//! Instagram message arriving base64-encoded in a recorded API Gateway event.
 
 use chatapp_tests::TestEnv;
 use http::StatusCode;
@@ -597,4 +598,101 @@ async fn a_conversations_replies_leave_in_the_order_they_were_written_whichever_
     // The queue's own copies of both jobs find nothing left to send.
     run_workers(&env).await;
     assert_eq!(texts().await, sent);
+}
+
+/// The recorded API Gateway event of the `instagram` function (`events/instagram.json`) for
+/// channel `config`, with `body` base64-encoded (`isBase64Encoded`, as API Gateway sends a body
+/// it does not treat as text) and signed with `secret`; read by lambda_http as on Lambda.
+fn instagram_event(config: Uuid, body: &[u8], secret: &str) -> lambda_http::Request {
+    use base64::Engine;
+    let raw = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/instagram.json")).unwrap();
+    let mut event: Value = serde_json::from_str(&raw).unwrap();
+    let at = format!("/channels/instagram/{config}");
+    event["rawPath"] = json!(at);
+    event["requestContext"]["http"]["path"] = json!(at);
+    event["headers"]["x-hub-signature-256"] = json!(meta_signature(secret, body));
+    event["isBase64Encoded"] = json!(true);
+    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+async fn call_event(env: &TestEnv, request: lambda_http::Request) -> (StatusCode, Value) {
+    let response = function("instagram").call(&env.deps, request).await;
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_instagram_message_in_a_base64_event_is_answered_once_and_forgeries_and_echoes_store_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "IGSID", "message_id": "m_1"})))
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    let (t, agent) = company_with_agent(&env, "ig").await;
+    let (id, r) = create_channel(
+        &env,
+        &t,
+        agent,
+        "instagram",
+        json!({"access_token": "IGQV-token", "app_secret": APP_SECRET, "page_id": "IGID"}),
+    )
+    .await;
+    let verify = r.body["verify_token"].as_str().unwrap();
+
+    // Meta's handshake, as for the other Meta channels.
+    let hs = env
+        .send(
+            function("instagram"),
+            Req::get(&format!(
+                "/channels/instagram/{id}?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=42"
+            )),
+        )
+        .await;
+    assert_eq!((hs.status, hs.body.clone()), (StatusCode::OK, json!(42)));
+
+    let body = String::from_utf8(fixture("instagram-text.json"))
+        .unwrap()
+        .replace("1569262485349", &chrono::Utc::now().timestamp_millis().to_string())
+        .into_bytes();
+    // Forged (another secret), then re-serialised (the signature covers the exact bytes): nothing stored.
+    let (status, _) = call_event(&env, instagram_event(id, &body, "another-secret")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let reserialised = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+    let mut event = instagram_event(id, &reserialised, APP_SECRET);
+    event.headers_mut().insert("x-hub-signature-256", meta_signature(APP_SECRET, &body).parse().unwrap());
+    assert_eq!(call_event(&env, event).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
+    assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 0);
+
+    // The real one, base64-encoded by API Gateway: stored once; a redelivery stores nothing new.
+    let (status, stored) = call_event(&env, instagram_event(id, &body, APP_SECRET)).await;
+    assert_eq!((status, stored["stored"].clone()), (StatusCode::OK, json!(1)), "{stored}");
+    let (status, again) = call_event(&env, instagram_event(id, &body, APP_SECRET)).await;
+    assert_eq!((status, again["stored"].clone(), again["duplicates"].clone()), (StatusCode::OK, json!(0), json!(1)));
+
+    // The account's own echo is not a customer message.
+    let echo = json!({"object": "instagram", "entry": [{"id": "IGID", "time": 1, "messaging": [{
+        "sender": {"id": "IGID"}, "recipient": {"id": "IGSID"}, "timestamp": 1,
+        "message": {"mid": "m_echo", "text": "our own reply", "is_echo": true}}]}]})
+    .to_string();
+    let (status, ignored) = call_event(&env, instagram_event(id, echo.as_bytes(), APP_SECRET)).await;
+    assert_eq!((status, ignored["stored"].clone(), ignored["ignored"].clone()), (StatusCode::OK, json!(0), json!(1)));
+
+    run_workers(&env).await;
+    let sent = received(&server, "/v21.0/me/messages").await;
+    let texts: Vec<&Value> = sent.iter().filter(|b| b.get("message").is_some()).collect();
+    assert_eq!(texts.len(), 1, "one reply, sent once: {sent:?}");
+    assert_eq!(texts[0]["recipient"]["id"], "IGSID");
+    assert!(!texts[0]["message"]["text"].as_str().unwrap().is_empty());
+    let conv = env
+        .owner()
+        .await
+        .query_one("SELECT channel::text FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
+        .await
+        .unwrap();
+    assert_eq!(conv.get::<_, String>(0), "instagram");
 }

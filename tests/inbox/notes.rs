@@ -1,5 +1,5 @@
-//! Private notes: mentions of colleagues, never shown to the customer (history or events),
-//! visibility (another tenant's conversation, a colleague's), bad input.
+//! Private notes: mentions of colleagues, never shown to the customer (history or events) nor
+//! put in the model's prompt, visibility (another tenant's conversation, a colleague's), bad input.
 
 use chatapp_functions::http_function::HttpFunction::{Inbox, Widget};
 use chatapp_tests::{assert_error, Req, Tenant, TestEnv};
@@ -189,4 +189,46 @@ async fn notes_on_invisible_conversations_and_bad_notes_are_refused() {
     let r = env.send(Inbox, Req::post(&notes_path(conv)).token(&t.admin_token).json(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(env.count("chatapp_conversation_notes").await, 2);
+}
+
+#[tokio::test]
+async fn notes_never_reach_the_models_prompt() {
+    use chatapp_tests::model_server::{model_requests, model_server, openai_answer, Provider};
+    let model = model_server(Provider::OpenAi, |_, _| openai_answer("We open at nine.")).await;
+    let base = format!("{}/v1", model.uri());
+    let env = TestEnv::with(&[
+        ("CHAT_PROVIDER", "openai"),
+        ("CHAT_BASE_URL", base.as_str()),
+        ("CHAT_API_KEY", "sk-test"),
+        ("CHAT_MODEL", "gpt-4o-mini"),
+    ])
+    .await;
+    let t = env.company("acme", "professional").await;
+    let (_, sam_token) = env.member(&t, "sam@acme.test", "support_agent", json!({})).await;
+    let agent = widget_agent(&env, &t).await;
+    let (conv, session) = widget_session(&env, agent, json!({"name": "Dana"})).await;
+    let turn = super::say(&env, conv, &session, "I want to talk to a human please").await;
+    assert_eq!(turn["handoff"], true, "{turn}");
+
+    // Sam takes it, notes something private, answers, and hands back to the AI.
+    let inbox = |req: Req| env.send(Inbox, req.token(&sam_token));
+    let conv_at = |rest: &str| format!("/inbox/conversations/{conv}{rest}");
+    assert_eq!(inbox(Req::post(&conv_at("/claim"))).await.status, StatusCode::OK);
+    let note = json!({"content": "Private: kingfisher account, do not mention the refund."});
+    assert_eq!(inbox(Req::post(&notes_path(conv)).json(note)).await.status, StatusCode::CREATED);
+    let reply = json!({"content": "Hello Dana, Sam here. Your parcel left today."});
+    assert_eq!(inbox(Req::post(&conv_at("/messages")).json(reply)).await.status, StatusCode::CREATED);
+    assert_eq!(inbox(Req::post(&conv_at("/handback"))).await.status, StatusCode::OK);
+
+    // The AI's next turn sees the conversation, Sam's reply included, but never the note.
+    let earlier = model_requests(&model).await.len();
+    let turn = super::say(&env, conv, &session, "When do you open?").await;
+    assert_eq!(turn["reply"]["content"], "We open at nine.", "{turn}");
+    let requests = model_requests(&model).await;
+    assert!(requests.len() > earlier);
+    for request in &requests[earlier..] {
+        let sent = request.to_string();
+        assert!(sent.contains("Your parcel left today."), "the history is in the prompt: {sent}");
+        assert!(!sent.contains("kingfisher"), "a note reached the model: {sent}");
+    }
 }
