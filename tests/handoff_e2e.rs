@@ -2,8 +2,9 @@
 //! (the widget) and the inbox page (`/agent`) and every function; the escalation worker and the
 //! outbox relay run in-process as `chatapp-local` runs them. A Playwright script
 //! (tests/e2e/handoff.mjs, playwright-core driving Debian's chromium) plays a customer who asks
-//! for a person and a support agent who signs in, goes online, takes the conversation, replies
-//! (the customer sees it live), writes an internal note (the customer never sees it) and hands
+//! for a person and a support agent who signs in, claims the conversation from the Queue with
+//! the button (still offline, so the worker assigns it to nobody), goes online, replies (the
+//! customer sees it live), writes an internal note (the customer never sees it) and hands
 //! the conversation back to the AI, which answers the customer's next question.
 //! scripts/test.sh installs chromium and playwright-core.
 
@@ -86,6 +87,9 @@ async fn a_customer_is_handed_to_a_support_agent_and_back_in_chromium() {
         "{log}"
     );
     assert_eq!(env.count("chatapp_conversation_notes WHERE content = 'secret-note-xyz'").await, 1, "{log}");
+    // The agent took it with the claim button, not from the worker.
+    assert_eq!(env.audit_count("conversation.claim").await, 1, "{log}");
+    assert_eq!(env.count("chatapp_audit_logs WHERE action = 'conversation.assign'").await, 0, "{log}");
     assert_eq!(
         env.count(&format!(
             "chatapp_escalations WHERE status = 'returned_to_ai' AND assigned_to = '{dana}' \

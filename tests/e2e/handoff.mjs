@@ -6,8 +6,8 @@
 //   node tests/e2e/handoff.mjs <demo page URL> <agent page URL> <agent email> <agent password>
 //
 // The customer asks for a human and sees the handoff message and their place in the queue; the
-// agent signs in, goes online, gets the conversation (claimed from the queue, or already theirs
-// because the escalation worker assigned it), and replies; the customer sees the reply live
+// agent signs in and, still offline (so the escalation worker gives it to nobody), finds it in
+// the Queue and claims it with the button, then goes online and replies; the customer sees the reply live
 // (≤ 15 s, no reload); the agent adds an internal note the customer never sees, then hands the
 // conversation back to the AI; the customer sees the assistant is back and gets an AI answer.
 // Exit 0 on success; 1 with both pages' console and network logs on failure; 2 on bad usage.
@@ -236,8 +236,29 @@ async function run() {
   ]).catch((e) => `timeout: ${first(e)}`);
   if (signedIn === 'error') return fail(`signing in failed: "${(await agent.getByTestId('sign-in-error').textContent())?.trim()}"`);
   if (signedIn !== 'ok') return fail(`the inbox did not open after signing in (${signedIn})${await inboxBanner(agent)}`);
-  step('agent: signed in; going online');
+  step('agent: signed in, offline: the conversation waits in the Queue');
 
+  // Offline, the escalation worker assigns nothing to this agent: the claim is the button's.
+  const inQueue = agent.locator(`[data-testid="queue-item"][data-id="${conversationId}"]`);
+  if (!(await inboxWait(agent, inQueue, 'the conversation did not appear in the Queue', 20_000))) return;
+  await inQueue.click();
+  const pane = agent.locator(`[data-testid="conversation"][data-id="${conversationId}"][data-status]`);
+  if (!(await inboxWait(agent, pane, 'the conversation did not open'))) return;
+  const claim = agent.getByTestId('claim');
+  if (!(await claim.isEnabled().catch(() => false))) return fail('the claim button is not enabled on a waiting conversation');
+  step('agent: claiming');
+  const claimed = agent
+    .waitForResponse((r) => isInboxApi(r.url(), /\/claim$/) && r.request().method() === 'POST', { timeout: STEP_TIMEOUT_MS })
+    .catch(() => null);
+  await claim.click();
+  const claimResponse = await claimed;
+  if (!claimResponse) return fail('clicking claim made no POST .../claim request');
+  if (!claimResponse.ok()) return fail(`claiming returned HTTP ${claimResponse.status()}: ${(await claimResponse.text().catch(() => '')).slice(0, 300)}`);
+  step(`agent: claim answered HTTP ${claimResponse.status()}`);
+
+  const mine = agent.locator(`[data-testid="conversation"][data-id="${conversationId}"][data-mine="true"]`);
+  if (!(await inboxWait(agent, mine, 'the conversation never became the agent\u2019s own (claim or assignment)'))) return;
+  step('agent: the conversation is mine; going online');
   const online = agent
     .waitForResponse((r) => isInboxApi(r.url(), /^\/inbox\/me\/status$/) && r.request().method() === 'PUT', { timeout: STEP_TIMEOUT_MS })
     .catch(() => null);
@@ -245,37 +266,6 @@ async function run() {
   const onlineResponse = await online;
   if (!onlineResponse) return fail('choosing "online" made no PUT /inbox/me/status request');
   if (!onlineResponse.ok()) return fail(`going online returned HTTP ${onlineResponse.status()}: ${(await onlineResponse.text().catch(() => '')).slice(0, 300)}`);
-
-  const inQueue = agent.locator(`[data-testid="queue-item"][data-id="${conversationId}"]`);
-  const inMine = agent.locator(`[data-testid="mine-item"][data-id="${conversationId}"]`);
-  const listed = inQueue.or(inMine).first();
-  if (!(await inboxWait(agent, listed, 'the conversation appeared neither in the Queue nor in Mine', 20_000))) return;
-  const where = await listed.getAttribute('data-testid');
-  step(`agent: the conversation is in ${where === 'mine-item' ? 'Mine (assigned by the escalation worker)' : 'the Queue'}`);
-  await listed.click();
-  const pane = agent.locator(`[data-testid="conversation"][data-id="${conversationId}"][data-status]`);
-  if (!(await inboxWait(agent, pane, 'the conversation did not open'))) return;
-  if ((await pane.getAttribute('data-mine')) !== 'true') {
-    const claim = agent.getByTestId('claim');
-    // The worker may assign it meanwhile: then the button goes disabled and the pane says mine.
-    if (await claim.isEnabled().catch(() => false)) {
-      step('agent: claiming');
-      const claimed = agent
-        .waitForResponse((r) => isInboxApi(r.url(), /\/claim$/) && r.request().method() === 'POST', { timeout: STEP_TIMEOUT_MS })
-        .catch(() => null);
-      // Short: if the worker assigns it first, the button is disabled and never clicked.
-      const clicked = await claim.click({ timeout: 3_000 }).then(() => true, () => false);
-      if (clicked) {
-        const r = await claimed;
-        if (r) step(`agent: claim answered HTTP ${r.status()}`);
-      } else {
-        step('agent: the worker assigned it before the click');
-      }
-    }
-  }
-  const mine = agent.locator(`[data-testid="conversation"][data-id="${conversationId}"][data-mine="true"]`);
-  if (!(await inboxWait(agent, mine, 'the conversation never became the agent\u2019s own (claim or assignment)'))) return;
-  step('agent: the conversation is mine');
 
   // The customer hears that a person joined, and the queue notice goes.
   const joined = customer.locator('[data-role="system"]', { hasText: /joined the conversation/i }).first();
