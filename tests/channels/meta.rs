@@ -696,3 +696,78 @@ async fn an_instagram_message_in_a_base64_event_is_answered_once_and_forgeries_a
         .unwrap();
     assert_eq!(conv.get::<_, String>(0), "instagram");
 }
+
+async fn messenger_channel(env: &TestEnv, slug: &str) -> (chatapp_tests::Tenant, Uuid, String) {
+    let (t, agent) = company_with_agent(env, slug).await;
+    let (id, r) = create_channel(
+        env,
+        &t,
+        agent,
+        "messenger",
+        json!({"access_token": "EAAG-page", "app_secret": APP_SECRET, "page_id": "PAGE_ID"}),
+    )
+    .await;
+    (t, id, r.body["verify_token"].as_str().unwrap().to_string())
+}
+
+/// The recorded Messenger payload, sent `age_ms` ago.
+fn messenger_payload(age_ms: i64) -> Vec<u8> {
+    let at = chrono::Utc::now().timestamp_millis() - age_ms;
+    String::from_utf8(fixture("messenger-text.json")).unwrap().replace("1458692752478", &at.to_string()).into_bytes()
+}
+
+fn messenger_signed(config: Uuid, body: &[u8], secret: &str) -> chatapp_tests::Req {
+    webhook("messenger", config, body).header("x-hub-signature-256", &meta_signature(secret, body))
+}
+
+#[tokio::test]
+async fn messenger_answers_its_handshake_refuses_forgeries_and_stores_a_redelivery_once() {
+    let server = MockServer::start().await;
+    let env = env_with_providers(&server).await;
+    let (t, id, verify) = messenger_channel(&env, "fb-verify").await;
+    let path = format!("/channels/messenger/{id}?hub.mode=subscribe&hub.verify_token={verify}&hub.challenge=77");
+    let hs = env.send(function("messenger"), Req::get(&path)).await;
+    assert_eq!((hs.status, hs.body.clone()), (StatusCode::OK, json!(77)));
+    let wrong = env
+        .send(
+            function("messenger"),
+            Req::get(&format!("/channels/messenger/{id}?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1")),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+
+    let body = messenger_payload(0);
+    let forged = env.send(function("messenger"), messenger_signed(id, &body, "another-secret")).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.body);
+    let unsigned = env.send(function("messenger"), webhook("messenger", id, &body)).await;
+    assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED, "{}", unsigned.body);
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
+
+    let r = env.send(function("messenger"), messenger_signed(id, &body, APP_SECRET)).await;
+    assert_eq!((r.status, r.body["stored"].clone()), (StatusCode::OK, json!(1)), "{}", r.body);
+    let again = env.send(function("messenger"), messenger_signed(id, &body, APP_SECRET)).await;
+    assert_eq!((again.body["stored"].clone(), again.body["duplicates"].clone()), (json!(0), json!(1)));
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 1);
+}
+
+#[tokio::test]
+async fn a_messenger_reply_outside_the_24_hour_window_fails_clearly_and_is_not_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = messenger_channel(&env, "fb-window").await;
+    let r =
+        env.send(function("messenger"), messenger_signed(id, &messenger_payload(25 * 3600 * 1000), APP_SECRET)).await;
+    assert_eq!(r.body["stored"], 1, "{}", r.body);
+    run_workers(&env).await;
+    assert_eq!(
+        deliveries(&env, t.company_id).await,
+        vec![("failed".to_string(), 0, Some("outside_window".to_string()))]
+    );
+    let sent = received(&server, "/v21.0/me/messages").await;
+    assert!(sent.iter().all(|b| b.get("message").is_none()), "no reply sent: {sent:?}");
+}
