@@ -11,6 +11,7 @@
 //! GET|POST /inbox/conversations/{id}/notes                          internal notes (`notes.rs`)
 //! /inbox/canned-responses[/{id}[/render]]                           canned responses (`canned.rs`)
 //! GET|PATCH /inbox/settings                                         reassignment time (`settings.rs`)
+//! GET /inbox/stats?from=&to=&user_id=                               per-agent daily figures (`stats.rs`)
 //!
 //! Every change commits with its audit row, then relays what it queued through the outbox
 //! (events for outbound webhooks, wake-ups of the assignment worker).
@@ -23,6 +24,7 @@ mod conversations;
 mod notes;
 mod presence;
 mod settings;
+mod stats;
 mod transitions;
 
 /// What this function may do on AWS (ownership changes and replies queue assignment wake-ups and outbound events, relayed from the outbox); template.yaml grants exactly this (tests/iam.rs).
@@ -48,4 +50,5 @@ pub fn routes() -> OpenApiRouter<AppDeps> {
         .merge(notes::routes())
         .merge(canned::routes())
         .merge(settings::routes())
+        .merge(stats::routes())
 }

@@ -29,6 +29,7 @@ mod canned;
 mod conversations;
 mod notes;
 mod presence;
+mod stats;
 
 use chatapp_functions::http_function::HttpFunction;
 pub(crate) use chatapp_tests::widget::say;

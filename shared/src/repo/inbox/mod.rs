@@ -5,3 +5,4 @@ pub mod canned;
 pub mod conversations;
 pub mod notes;
 pub mod presence;
+pub mod stats;
