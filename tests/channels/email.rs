@@ -1,7 +1,8 @@
 //! Email: SES receiving through SNS, end to end through the `email` function. SNS messages are
 //! signed (SignatureVersion 2, SHA256withRSA) with a test key whose certificate a local server
 //! serves at a 127.0.0.1 SigningCertURL; the subscription is confirmed only when signed; a
-//! received mail is answered once through SES v2 on moto, threaded under the customer's; forged
+//! received mail is answered once through SES v2 on moto, threaded under the customer's, and her
+//! answer to it continues the same conversation; forged
 //! deliveries and auto-replies store nothing.
 
 use base64::engine::general_purpose::STANDARD;
@@ -280,6 +281,27 @@ async fn a_received_mail_is_answered_once_through_ses_threaded_under_the_custome
     assert_eq!(run_workers(&env).await, (0, 0));
     assert_eq!(ses_sent(&address).await.len(), 1, "a second reply went out");
     assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 1);
+
+    // Her answer to our reply (In-Reply-To ours, References the thread) continues the same
+    // conversation, and our next reply threads under it.
+    let m2 = format!("m2-{}@customer.test", Uuid::new_v4().simple());
+    let follow_up = format!(
+        "From: Jane Customer <{jane}>\r\nTo: {address}\r\nSubject: Re: Order 42\r\nDate: {}\r\n\
+         Message-ID: <{m2}>\r\nIn-Reply-To: <{ours}>\r\nReferences: <{m1}> <{ours}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nThanks. And when will it arrive?\r\n",
+        chrono::Utc::now().to_rfc2822()
+    );
+    let r = env.send(function("email"), delivery(id, &notification(&server, follow_up.as_bytes()))).await;
+    assert_eq!((r.status, r.body["stored"].clone()), (StatusCode::OK, json!(1)), "{}", r.body);
+    assert_eq!(run_workers(&env).await, (1, 1));
+    assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 1, "one thread, one conversation");
+    let sent = ses_sent(&address).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let second = sent[1]["raw_data"].as_str().unwrap();
+    assert!(second.contains(&format!("In-Reply-To: <{m2}>")), "{second}");
+    for id in [&m1, &ours.to_string(), &m2] {
+        assert!(second.contains(&format!("<{id}>")), "References must cite {id}: {second}");
+    }
 }
 
 #[tokio::test]
