@@ -2,7 +2,7 @@
 //! against the keys of a local OpenID metadata document, issuer, audience, expiry with its
 //! 5-minute skew, the `serviceurl` claim against the activity), the reply POSTed to the
 //! activity's (local) service URL with a Bot Framework token, and activities that are not
-//! messages ignored. Each test has its own MockServer, so the process-wide JWKS and token caches
+//! messages (and bots' messages) ignored, a redelivery answered once. Each test has its own MockServer, so the process-wide JWKS and token caches
 //! (keyed by URL) never carry one test's keys into another.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -172,6 +172,14 @@ async fn a_verified_message_is_stored_and_answered_in_its_thread() {
     assert!(token_requests[0].contains("grant_type=client_credentials"), "{}", token_requests[0]);
     assert!(token_requests[0].contains(&format!("client_id={APP_ID}")), "{}", token_requests[0]);
     assert_eq!(deliveries(&env, t.company_id).await, vec![("sent".to_string(), 1, None)]);
+
+    // Teams redelivers the activity (same id): stored once, answered once.
+    let again = env.send(function("teams"), with_token(id, &body, &jwt(KEY, &rs256(), &claims(&service_url)))).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!((again.body["stored"].clone(), again.body["duplicates"].clone()), (json!(0), json!(1)));
+    assert_eq!(run_workers(&env).await, (0, 0));
+    let replies = activities_posted(&server).await.into_iter().filter(|r| r.url.path() == reply_path).count();
+    assert_eq!(replies, 1, "a second reply went out");
 }
 
 #[tokio::test]
@@ -231,6 +239,25 @@ async fn a_token_expired_within_the_clock_skew_is_still_accepted() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["stored"], 1);
     assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 1);
+}
+
+#[tokio::test]
+async fn a_message_from_a_bot_is_ignored() {
+    let server = MockServer::start().await;
+    bot_framework(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id) = teams_channel(&env, "teams-bot").await;
+    // Another bot (or our own) writing in the conversation: never answered, so bots cannot loop.
+    let (body, service_url) = activity(&server, "message");
+    let mut a: Value = serde_json::from_slice(&body).unwrap();
+    a["from"]["role"] = json!("bot");
+    let body = a.to_string().into_bytes();
+    let r = env.send(function("teams"), with_token(id, &body, &jwt(KEY, &rs256(), &claims(&service_url)))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!((r.body["stored"].clone(), r.body["ignored"].clone()), (json!(0), json!(1)));
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
+    assert_eq!(run_workers(&env).await, (0, 0));
+    assert!(activities_posted(&server).await.is_empty(), "nothing sent");
 }
 
 #[tokio::test]
