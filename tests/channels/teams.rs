@@ -1,9 +1,10 @@
 //! Microsoft Teams: the Bot Framework JWT checked end to end through the `teams` function (RS256
 //! against the keys of a local OpenID metadata document, issuer, audience, expiry with its
 //! 5-minute skew, the `serviceurl` claim against the activity), the reply POSTed to the
-//! activity's (local) service URL with a Bot Framework token, and activities that are not
-//! messages (and bots' messages) ignored, a redelivery answered once. Each test has its own MockServer, so the process-wide JWKS and token caches
-//! (keyed by URL) never carry one test's keys into another.
+//! activity's (local) service URL with a Bot Framework token, activities that are not messages
+//! (and bots' messages) ignored, and a redelivery answered once. Each test has its own
+//! MockServer, so the process-wide JWKS and token caches (keyed by URL) never carry one test's
+//! keys into another.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
