@@ -17,7 +17,6 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::agent_config::ToolConfig;
 use crate::app::AppDeps;
 use crate::chat::model::{ToolCall, ToolResult, ToolSpec};
 use crate::knowledge::service::{self as knowledge, SearchRequest};
@@ -114,9 +113,7 @@ impl Toolbox {
                     "required": ["query"]}),
             });
             let mut scope = agent.search_request(String::new());
-            // Stored values were checked on write; an unreadable legacy one keeps the default.
-            let settings: ToolConfig = serde_json::from_value(agent.tool_config.clone()).unwrap_or_default();
-            if let Some(n) = settings.search_max_results() {
+            if let Some(n) = agent.tool_config.search_max_results() {
                 scope.max_results = n;
             }
             search_scope = Some(scope);

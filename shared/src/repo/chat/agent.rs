@@ -5,7 +5,7 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::agent_config::{self, BusinessHoursConfig, EscalationRules, LlmConfig, RagSettings};
+use crate::agent_config::{self, BusinessHoursConfig, EscalationRules, LlmConfig, RagSettings, ToolConfig};
 use crate::chat::escalation::EscalationConfig;
 use crate::chat::hours::BusinessHours;
 use crate::db::{DbError, TenantTx};
@@ -32,7 +32,7 @@ pub struct ChatAgent {
     pub hours: Result<Option<BusinessHours>, String>,
     pub fallback_responses: Value,
     pub enabled_tools: Vec<String>,
-    pub tool_config: Value,
+    pub tool_config: ToolConfig,
     /// The agent has enabled HTTP actions (`chatapp_agent_actions`) and may use them (blank, or its
     /// package grants `tools`); they are read when a turn needs them.
     pub has_actions: bool,
@@ -286,6 +286,10 @@ fn build_agent(id: Uuid, status: AgentStatus, stored: StoredConfig, context: Age
             RagConfig::from_json(&merged)
         }
     };
+    let tool_config = agent_config::read::<ToolConfig>(&stored.tool_config).unwrap_or_else(|e| {
+        tracing::warn!(agent = %id, error = %e, "stored tool_config does not read; using the defaults");
+        ToolConfig::default()
+    });
     let enabled_tools = stored
         .enabled_tools
         .as_array()
@@ -305,7 +309,7 @@ fn build_agent(id: Uuid, status: AgentStatus, stored: StoredConfig, context: Age
         hours,
         fallback_responses: stored.fallback_responses,
         enabled_tools,
-        tool_config: stored.tool_config,
+        tool_config,
         has_actions,
         template,
         company_name,
