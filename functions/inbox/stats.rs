@@ -10,6 +10,7 @@
 use axum::extract::State;
 use axum::Json;
 use chatapp::app::AppDeps;
+use chatapp::repo::inbox::stats::AgentDay;
 use chatapp::routes;
 use chatapp::tenant::Access;
 use chatapp::web::{CompanyParam, Query, Tenant};
@@ -42,27 +43,6 @@ pub struct StatsQuery {
     user_id: Option<Uuid>,
 }
 
-/// One support agent's day. Only days with activity are listed.
-#[derive(Serialize, ToSchema)]
-pub struct AgentDay {
-    user_id: Uuid,
-    date: NaiveDate,
-    /// Escalations assigned to the agent that day.
-    escalations_received: i64,
-    /// Escalations the agent closed that day (resolved, or handed back to the AI).
-    conversations_handled: i64,
-    /// Replies the agent sent to customers that day.
-    messages_sent: i64,
-    /// Seconds from assignment to the first reply, over the escalations first answered that day.
-    avg_first_response_seconds: Option<f64>,
-    /// Minutes from assignment to closing, over the escalations closed that day.
-    avg_handle_minutes: Option<f64>,
-    /// The customers' average rating (1-5) of the conversations closed that day.
-    csat: Option<f64>,
-    /// How many of those conversations were rated.
-    csat_responses: i64,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct AgentStats {
     from: NaiveDate,
@@ -91,21 +71,6 @@ async fn stats(
     let only = if caller.is_admin() { q.user_id } else { Some(caller.user) };
     let tx = deps.db.begin(&ctx).await?;
     let read = chatapp::repo::inbox::stats::agent_days(&tx, caller.company, from, to, only).await;
-    let items = tx
-        .finish(read.map_err(ApiError::from))
-        .await?
-        .into_iter()
-        .map(|d| AgentDay {
-            user_id: d.user_id,
-            date: d.date,
-            escalations_received: d.escalations_received,
-            conversations_handled: d.conversations_handled,
-            messages_sent: d.messages_sent,
-            avg_first_response_seconds: d.avg_first_response_seconds,
-            avg_handle_minutes: d.avg_handle_minutes,
-            csat: d.csat,
-            csat_responses: d.csat_responses,
-        })
-        .collect();
+    let items = tx.finish(read.map_err(ApiError::from)).await?;
     Ok(Json(AgentStats { from, to, items }))
 }

@@ -6,17 +6,24 @@ use uuid::Uuid;
 
 use crate::db::{DbError, TenantTx};
 
-/// One support agent's day with activity.
-#[derive(Clone, Debug, PartialEq)]
+/// One support agent's day. Only days with activity are listed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct AgentDay {
     pub user_id: Uuid,
     pub date: NaiveDate,
+    /// Escalations assigned to the agent that day.
     pub escalations_received: i64,
+    /// Escalations the agent closed that day (resolved, or handed back to the AI).
     pub conversations_handled: i64,
+    /// Replies the agent sent to customers that day.
     pub messages_sent: i64,
+    /// Seconds from assignment to the first reply, over the escalations first answered that day.
     pub avg_first_response_seconds: Option<f64>,
+    /// Minutes from assignment to closing, over the escalations closed that day.
     pub avg_handle_minutes: Option<f64>,
+    /// The customers' average rating (1-5) of the conversations closed that day.
     pub csat: Option<f64>,
+    /// How many of those conversations were rated.
     pub csat_responses: i64,
 }
 
