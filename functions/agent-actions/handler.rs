@@ -231,11 +231,7 @@ fn names_of(headers: &[(String, String)]) -> Vec<String> {
 
 /// A 409 when the agent has an action of that name.
 fn name_taken(e: DbError) -> ApiError {
-    if e.unique_violation().is_some() {
-        ApiError::conflict("name_taken", "name: the agent already has an action of this name")
-    } else {
-        e.into()
-    }
+    ApiError::conflict_if_unique(e, "name_taken", "name: the agent already has an action of this name")
 }
 
 async fn require_agent(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<(), ApiError> {

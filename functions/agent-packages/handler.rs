@@ -271,11 +271,7 @@ fn audit_entry<'a>(
 
 /// A 409 for a slug another package has.
 fn slug_taken(e: chatapp::db::DbError) -> ApiError {
-    if e.unique_violation().is_some() {
-        ApiError::conflict("slug_taken", "another agent package has this slug")
-    } else {
-        e.into()
-    }
+    ApiError::conflict_if_unique(e, "slug_taken", "another agent package has this slug")
 }
 
 /// Create an agent package (master admin): unpublished and active.
@@ -339,12 +335,7 @@ async fn list(
     Query(q): Query<PackageListQuery>,
 ) -> Result<Json<Paged<AgentPackage>>, ApiError> {
     ctx.authorize(Resource::Agents, Access::Read)?;
-    let active = match q.active.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(ApiError::validation("active must be true or false")),
-        None => None,
-    };
+    let active = chatapp::web::bool_param("active", q.active.as_deref())?;
     let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if search.is_some_and(|s| s.chars().count() > MAX_SEARCH || s.contains('\0')) {
         return Err(ApiError::validation(format!("q must be at most {MAX_SEARCH} characters")));
@@ -482,13 +473,9 @@ async fn create_version(
             }
         }
         let after = repo::update(&tx, id, &f).await?.ok_or(ApiError::NotFound)?;
-        let version = repo::insert_version(&tx, &after, ctx.user_id()).await.map_err(|e| {
-            if e.unique_violation().is_some() {
-                ApiError::conflict("version_exists", "the package has this version already")
-            } else {
-                e.into()
-            }
-        })?;
+        let version = repo::insert_version(&tx, &after, ctx.user_id())
+            .await
+            .map_err(|e| ApiError::conflict_if_unique(e, "version_exists", "the package has this version already"))?;
         audit::record(&tx, audit_entry("agent_package.version", id, Some(&before), Some(&after)), &meta).await?;
         Ok::<_, ApiError>(version)
     }

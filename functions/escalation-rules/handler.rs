@@ -437,12 +437,7 @@ async fn list_rules(
         Some(a) => Some(Uuid::parse_str(a).map_err(|_| ApiError::validation("agent_id must be a UUID"))?),
         None => None,
     };
-    let active = match q.active.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(ApiError::validation("active must be true or false")),
-        None => None,
-    };
+    let active = chatapp::web::bool_param("active", q.active.as_deref())?;
     let tx = deps.db.begin(&ctx).await?;
     let result = repo::list(&tx, company, agent, active, page.limit, page.offset).await.map_err(ApiError::from);
     let (items, total) = tx.finish(result).await?;

@@ -249,13 +249,12 @@ async fn list_conversations(
         Some("") | None => None,
         Some(s) => Some(s),
     };
-    let snoozed = match q.snoozed.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(ApiError::validation("snoozed must be true or false")),
-        None if view == View::Mine => Some(false),
-        None => None,
-    };
+    // Mine hides snoozed conversations unless asked.
+    let snoozed = chatapp::web::bool_param("snoozed", q.snoozed.as_deref())?.or(if view == View::Mine {
+        Some(false)
+    } else {
+        None
+    });
     let filter = ConversationFilter {
         view,
         user: caller.user,

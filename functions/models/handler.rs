@@ -255,11 +255,7 @@ fn audit_entry<'a>(action: &'a str, id: Uuid, before: Option<&AiModel>, after: O
 
 /// A 409 for a slug another model has.
 fn slug_taken(e: chatapp::db::DbError) -> ApiError {
-    if e.unique_violation().is_some() {
-        ApiError::conflict("slug_taken", "another model of the catalog has this slug")
-    } else {
-        e.into()
-    }
+    ApiError::conflict_if_unique(e, "slug_taken", "another model of the catalog has this slug")
 }
 
 /// Add a model to the catalog (master admin).
@@ -321,12 +317,7 @@ async fn list(
         ),
         None => None,
     };
-    let active = match q.active.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(ApiError::validation("active must be true or false")),
-        None => None,
-    };
+    let active = chatapp::web::bool_param("active", q.active.as_deref())?;
     let only_active = !ctx.is_master_admin();
     let tx = deps.db.begin(&ctx).await?;
     let result = repo::list(&tx, provider, active, only_active, page.limit, page.offset).await.map_err(ApiError::from);

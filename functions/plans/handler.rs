@@ -248,11 +248,7 @@ fn audit_entry<'a>(action: &'a str, id: Uuid, before: Option<&Plan>, after: Opti
 
 /// A 409 for a slug another plan has.
 fn slug_taken(e: chatapp::db::DbError) -> ApiError {
-    if e.unique_violation().is_some() {
-        ApiError::conflict("slug_taken", "another plan has this slug")
-    } else {
-        e.into()
-    }
+    ApiError::conflict_if_unique(e, "slug_taken", "another plan has this slug")
 }
 
 /// Add a plan (master admin).
@@ -302,12 +298,7 @@ async fn list(
     page: Page,
     Query(q): Query<PlanListQuery>,
 ) -> Result<Json<Paged<Plan>>, ApiError> {
-    let active = match q.active.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(ApiError::validation("active must be true or false")),
-        None => None,
-    };
+    let active = chatapp::web::bool_param("active", q.active.as_deref())?;
     let offered_only = !ctx.is_master_admin();
     let tx = deps.db.begin(&ctx).await?;
     let result = repo::list_plans(&tx, active, offered_only, page.limit, page.offset).await.map_err(ApiError::from);

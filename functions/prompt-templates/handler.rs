@@ -263,11 +263,7 @@ fn audit_entry<'a>(
 
 /// A 409 for a slug another template has.
 fn slug_taken(e: chatapp::db::DbError) -> ApiError {
-    if e.unique_violation().is_some() {
-        ApiError::conflict("slug_taken", "another prompt template has this slug")
-    } else {
-        e.into()
-    }
+    ApiError::conflict_if_unique(e, "slug_taken", "another prompt template has this slug")
 }
 
 /// Add a prompt template (master admin).
@@ -323,12 +319,7 @@ async fn list(
     Query(q): Query<TemplateListQuery>,
 ) -> Result<Json<Paged<PromptTemplate>>, ApiError> {
     ctx.authorize(Resource::Agents, Access::Read)?;
-    let active = match q.active.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(ApiError::validation("active must be true or false")),
-        None => None,
-    };
+    let active = chatapp::web::bool_param("active", q.active.as_deref())?;
     let only_active = !ctx.is_master_admin();
     let tx = deps.db.begin(&ctx).await?;
     let result = repo::list(&tx, active, only_active, page.limit, page.offset).await.map_err(ApiError::from);

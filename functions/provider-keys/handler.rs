@@ -226,14 +226,11 @@ fn audit_entry<'a>(
 
 /// A 409 when the write would make a second active key of a provider.
 fn key_exists(e: chatapp::db::DbError) -> ApiError {
-    if e.unique_violation().is_some() {
-        ApiError::conflict(
-            "key_exists",
-            "the company already has an active key for this provider: rotate it (PATCH api_key) or deactivate it first",
-        )
-    } else {
-        e.into()
-    }
+    ApiError::conflict_if_unique(
+        e,
+        "key_exists",
+        "the company already has an active key for this provider: rotate it (PATCH api_key) or deactivate it first",
+    )
 }
 
 /// The provider's message from its error body (`{"error": {"message"}}` for OpenAI and

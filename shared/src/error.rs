@@ -50,6 +50,15 @@ impl ApiError {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict { code, message: message.into() }
     }
+    /// `e` as the 409 `code` when it is a unique violation (the constraint stays in the log, as
+    /// in `From<DbError>`), else as any database error.
+    pub fn conflict_if_unique(e: crate::db::DbError, code: &'static str, message: &str) -> Self {
+        if e.unique_violation().is_some() {
+            Self::conflict(code, message)
+        } else {
+            e.into()
+        }
+    }
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(e.into())
     }

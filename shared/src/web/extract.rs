@@ -121,6 +121,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for IdPath<
 /// Query parameters of type `T`; a bad value is `validation_failed` naming it.
 pub struct Query<T>(pub T);
 
+/// A `true` / `false` query parameter (`?active=true`); anything else is `validation_failed`
+/// naming it.
+pub fn bool_param(name: &str, value: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match value {
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::validation(format!("{name} must be true or false"))),
+        None => Ok(None),
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 

@@ -14,7 +14,7 @@ use lambda_http::request::RequestContext;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub use extract::{from_value, parse_json, read_body, IdPath, JsonBody, JsonOrEmpty, Query, Tenant};
+pub use extract::{bool_param, from_value, parse_json, read_body, IdPath, JsonBody, JsonOrEmpty, Query, Tenant};
 
 use crate::auth::Auth;
 use crate::error::ApiError;
