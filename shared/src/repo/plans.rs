@@ -29,18 +29,22 @@ pub async fn subscribe(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// The company's (`$1`) current subscription, as a relation: the newest live one (trial,
+/// active, grace period), else the newest of any status. [`limits`], [`features`] and
+/// [`current_subscription`] all read this one.
+const CURRENT_SUBSCRIPTION: &str = "(SELECT * FROM chatapp_company_subscriptions WHERE company_id = $1
+     ORDER BY (status IN ('active', 'trial', 'grace_period')) DESC, created_at DESC LIMIT 1)";
+
 /// The effective limits of `company`: its current subscription's plan limits overlaid with
 /// the subscription's custom limits. Empty when the company has no subscription.
 pub async fn limits(tx: &TenantTx, company: Uuid) -> Result<Value, DbError> {
     let row = tx
         .client()
         .query_opt(
-            "SELECT p.limits || COALESCE(s.custom_limits, '{}'::jsonb)
-             FROM chatapp_company_subscriptions s
-             JOIN chatapp_subscription_plans p ON p.id = s.plan_id
-             WHERE s.company_id = $1
-             ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC
-             LIMIT 1",
+            &format!(
+                "SELECT p.limits || COALESCE(s.custom_limits, '{{}}'::jsonb)
+                 FROM {CURRENT_SUBSCRIPTION} s JOIN chatapp_subscription_plans p ON p.id = s.plan_id"
+            ),
             &[&company],
         )
         .await?;
@@ -58,12 +62,9 @@ pub async fn features(tx: &TenantTx, company: Uuid) -> Result<Option<Vec<String>
     let row = tx
         .client()
         .query_opt(
-            "SELECT p.features
-             FROM chatapp_company_subscriptions s
-             JOIN chatapp_subscription_plans p ON p.id = s.plan_id
-             WHERE s.company_id = $1
-             ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC
-             LIMIT 1",
+            &format!(
+                "SELECT p.features FROM {CURRENT_SUBSCRIPTION} s JOIN chatapp_subscription_plans p ON p.id = s.plan_id"
+            ),
             &[&company],
         )
         .await?;
@@ -308,28 +309,22 @@ pub async fn current_subscription(tx: &TenantTx, company: Uuid) -> Result<Option
     let row = tx
         .client()
         .query_opt(
-            "SELECT s.id, s.plan_id, COALESCE(s.custom_limits, '{}'::jsonb), s.status::text, s.starts_at,
-                    s.expires_at, s.trial_ends_at
-             FROM chatapp_company_subscriptions s
-             WHERE s.company_id = $1
-             ORDER BY (s.status IN ('active', 'trial', 'grace_period')) DESC, s.created_at DESC
-             LIMIT 1",
+            &format!(
+                "SELECT s.id, s.plan_id, COALESCE(s.custom_limits, '{{}}'::jsonb), s.status::text, s.starts_at,
+                        s.expires_at, s.trial_ends_at, p.limits || COALESCE(s.custom_limits, '{{}}'::jsonb)
+                 FROM {CURRENT_SUBSCRIPTION} s JOIN chatapp_subscription_plans p ON p.id = s.plan_id"
+            ),
             &[&company],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
     let Some(plan) = get_plan(tx, row.get(1)).await? else { return Ok(None) };
-    let custom: Value = row.get(2);
-    let mut limits = plan.limits.clone();
-    if let (Some(l), Some(c)) = (limits.as_object_mut(), custom.as_object()) {
-        l.extend(c.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
     Ok(Some(Subscription {
         id: row.get(0),
         company_id: company,
         plan,
-        custom_limits: custom,
-        limits,
+        custom_limits: row.get(2),
+        limits: row.get(7),
         status: row.get(3),
         starts_at: row.get(4),
         expires_at: row.get(5),
