@@ -13,7 +13,7 @@ use chatapp::audit::{self, AuditEntry};
 use chatapp::auth::tokens;
 use chatapp::domain::{self, Email, Slug};
 use chatapp::error::ErrorBody;
-use chatapp::knowledge::service::IngestJob;
+use chatapp::knowledge::service::{self, PurgeTarget};
 use chatapp::repo::{self, companies::Company, companies::CompanyPatch};
 use chatapp::routes;
 use chatapp::status::CompanyStatus;
@@ -380,8 +380,7 @@ async fn delete(
             &meta,
         )
         .await?;
-        chatapp::outbox::add(&tx, chatapp::adapters::queue::INGEST, &IngestJob::purge_company(company).to_json())
-            .await?;
+        service::queue_purge(&tx, company, PurgeTarget::Company).await?;
         Ok::<_, ApiError>(())
     }
     .await;

@@ -69,10 +69,6 @@ impl IngestJob {
             PurgeTarget::Company => job,
         }
     }
-    /// Removes everything a deleted company left in storage and in the vector index.
-    pub fn purge_company(company: CompanyId) -> Self {
-        Self::purge(company, PurgeTarget::Company)
-    }
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).expect("plain struct serialises")
     }
