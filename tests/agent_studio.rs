@@ -144,26 +144,23 @@ async fn preview_events(env: &TestEnv, token: &str, agent: &str, body: Value) ->
         .collect()
 }
 
-/// A knowledge category holding the refund policy, assigned to `agent`, ingested.
-async fn add_refund_policy(env: &TestEnv, t: &Tenant, agent: &str) {
-    let token = t.admin_token.as_str();
+/// A new knowledge category of `t`'s company named `name`; its id.
+async fn add_category(env: &TestEnv, t: &Tenant, name: &str) -> String {
     let r = env
         .send(
             KnowledgeCategories,
-            Req::post("/admin/knowledge/categories").token(token).json(json!({"name": "Policies"})),
+            Req::post("/admin/knowledge/categories").token(&t.admin_token).json(json!({"name": name})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let category = id_of(&r);
-    let r = env
-        .send(
-            KnowledgeCategories,
-            Req::put(&format!("/admin/knowledge/agents/{agent}/categories"))
-                .token(token)
-                .json(json!({"category_ids": [category]})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    id_of(&r)
+}
+
+/// A knowledge category holding the refund policy, ingested; its id (agents given it answer
+/// from it).
+async fn add_refund_policy(env: &TestEnv, t: &Tenant) -> String {
+    let token = t.admin_token.as_str();
+    let category = add_category(env, t, "Policies").await;
     let r = env
         .send(
             KnowledgeFiles,
@@ -184,6 +181,7 @@ async fn add_refund_policy(env: &TestEnv, t: &Tenant, agent: &str) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     chatapp_functions::ingest_worker::drain(&env.deps).await.unwrap();
+    category
 }
 
 async fn start_session(env: &TestEnv, agent: &str) -> Resp {
@@ -246,9 +244,11 @@ async fn the_whole_life_of_an_agent() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body["published_at"].is_string(), "{}", r.body);
 
-    // The company admin makes an agent from it: version 1, never published.
-    let r =
-        agents(&env, admin, Req::post("/admin/agents").json(json!({"name": "Helper", "package_id": package}))).await;
+    // The company admin makes an agent from it, answering from the refund policy: version 1,
+    // never published.
+    let policies = add_refund_policy(&env, &t).await;
+    let body = json!({"name": "Helper", "package_id": package, "knowledge_category_ids": [policies]});
+    let r = agents(&env, admin, Req::post("/admin/agents").json(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["package_id"], package);
     assert_eq!(r.body["package_slug"], "studio-support");
@@ -257,8 +257,8 @@ async fn the_whole_life_of_an_agent() {
     assert_eq!(r.body["status"], "draft");
     assert_eq!(state(&r.body), (json!(1), Value::Null, json!(true)), "{}", r.body);
     assert_eq!(r.body["published_at"], Value::Null);
+    assert_eq!(r.body["knowledge_category_ids"], json!([policies]));
     let agent = id_of(&r);
-    add_refund_policy(&env, &t, &agent).await;
 
     // An edit: version 2, still unpublished.
     let r = patch(&env, admin, &agent, json!({"personality": "Warm and precise"})).await;
@@ -351,7 +351,8 @@ async fn the_whole_life_of_an_agent() {
         "escalationRules",
         "businessHours",
         "fallbackResponses",
-        "promptVariables"
+        "promptVariables",
+        "knowledgeCategoryIds"
     ]);
     assert_eq!(
         summary,
@@ -435,8 +436,8 @@ async fn preview_streams_like_the_widget() {
     let env = TestEnv::new().await;
     let t = env.company("acme", "starter").await;
     let admin = t.admin_token.as_str();
-    let agent = create_agent(&env, admin, json!({"name": "Helper"})).await;
-    add_refund_policy(&env, &t, &agent).await;
+    let policies = add_refund_policy(&env, &t).await;
+    let agent = create_agent(&env, admin, json!({"name": "Helper", "knowledge_category_ids": [policies]})).await;
 
     let before = written(&env).await;
     let history = json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello, what can I do?"}]);
@@ -497,7 +498,7 @@ async fn versions_hide_master_fields_from_company_admins() {
     for hidden in ["systemPrompt", "llmConfig", "promptTemplateId", "promptVariables"] {
         assert!(!config.contains_key(hidden), "{hidden} shown: {v3}");
     }
-    assert_eq!(config.len(), 15, "every other field: {v3}");
+    assert_eq!(config.len(), 16, "every other field: {v3}");
     assert_eq!(config["name"], "Helper");
     assert_eq!(v3["changed"], json!(["systemPrompt"]), "that it changed is shown");
     let v1 = read(&env, admin, &agent, "versions/1").await;
@@ -664,8 +665,8 @@ async fn a_preview_reports_which_escalation_would_fire_and_writes_none() {
     let env = TestEnv::new().await;
     let t = env.company("acme", "starter").await;
     let admin = t.admin_token.as_str();
-    let agent = create_agent(&env, admin, json!({"name": "Helper"})).await;
-    add_refund_policy(&env, &t, &agent).await;
+    let policies = add_refund_policy(&env, &t).await;
+    let agent = create_agent(&env, admin, json!({"name": "Helper", "knowledge_category_ids": [policies]})).await;
     patch(&env, admin, &agent, json!({"escalation_rules": {"keywords": ["lawyer"]}})).await;
     let r = env
         .send(
@@ -692,4 +693,115 @@ async fn a_preview_reports_which_escalation_would_fire_and_writes_none() {
     let p = previewed(&env, admin, &agent, json!({"message": QUESTION})).await;
     assert_eq!(p["escalation"], Value::Null, "{p}");
     assert_eq!(written(&env).await, before, "no escalation, conversation or event written ({UNTOUCHED:?})");
+}
+
+/// `PUT /admin/knowledge/agents/{agent}/categories`, answered 200.
+async fn set_categories(env: &TestEnv, token: &str, agent: &str, ids: Value) {
+    let r = env
+        .send(
+            KnowledgeCategories,
+            Req::put(&format!("/admin/knowledge/agents/{agent}/categories"))
+                .token(token)
+                .json(json!({"category_ids": ids})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn knowledge_categories_are_part_of_a_version() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let other = env.company("beta", "starter").await;
+    let admin = t.admin_token.as_str();
+    let policies = add_refund_policy(&env, &t).await;
+    let empty = add_category(&env, &t, "Empty").await;
+    let agent = create_agent(&env, admin, json!({"name": "Helper", "knowledge_category_ids": [policies]})).await;
+    let r = act(&env, admin, &agent, "activate").await;
+    assert_eq!(state(&r.body), (json!(1), json!(1), json!(false)), "{}", r.body);
+    assert!(ask(&env, &agent, QUESTION).await.contains(ANSWER));
+
+    // Through the knowledge route: a new draft version; customers keep the published categories.
+    set_categories(&env, admin, &agent, json!([empty])).await;
+    let got = agents(&env, admin, Req::get(&format!("/admin/agents/{agent}"))).await;
+    assert_eq!(state(&got.body), (json!(2), json!(1), json!(true)), "{}", got.body);
+    assert_eq!(got.body["knowledge_category_ids"], json!([empty]));
+    let v2 = read(&env, admin, &agent, "versions/2").await;
+    assert_eq!(v2["changed"], json!(["knowledgeCategoryIds"]), "{v2}");
+    assert_eq!(v2["config"]["knowledgeCategoryIds"], json!([empty]), "{v2}");
+    assert!(ask(&env, &agent, QUESTION).await.contains(ANSWER), "the published version's categories");
+    let p = previewed(&env, admin, &agent, json!({"message": QUESTION})).await;
+    assert_eq!(p["reply"], NOTHING_FOUND, "the draft searches the empty category: {p}");
+    let p = previewed(&env, admin, &agent, json!({"message": QUESTION, "version": 1})).await;
+    assert!(p["reply"].as_str().unwrap().contains(ANSWER), "{p}");
+
+    // Published: customers get the empty category's (lack of) answers.
+    act(&env, admin, &agent, "publish").await;
+    assert_eq!(ask(&env, &agent, QUESTION).await, NOTHING_FOUND);
+
+    // Rolled back to version 1 and published: the refund policy again.
+    let r = act(&env, admin, &agent, "versions/1/rollback?publish=true").await;
+    assert_eq!(state(&r.body), (json!(3), json!(3), json!(false)), "{}", r.body);
+    assert_eq!(r.body["knowledge_category_ids"], json!([policies]));
+    let v3 = read(&env, admin, &agent, "versions/3").await;
+    assert_eq!(v3["changed"], json!(["knowledgeCategoryIds"]), "{v3}");
+    let listed = env
+        .send(KnowledgeCategories, Req::get(&format!("/admin/knowledge/agents/{agent}/categories")).token(admin))
+        .await;
+    assert_eq!(listed.body["category_ids"], json!([policies]), "{}", listed.body);
+    assert!(ask(&env, &agent, QUESTION).await.contains(ANSWER));
+
+    // Through PATCH, both; a category deleted since is left out of a rollback to that version.
+    let mut both = vec![policies.clone(), empty.clone()];
+    both.sort();
+    let r = patch(&env, admin, &agent, json!({"knowledge_category_ids": [empty, policies, empty]})).await;
+    assert_eq!(r.body["knowledge_category_ids"], json!(both), "sorted, without duplicates");
+    assert_eq!(r.body["version"], 4);
+    let r =
+        env.send(KnowledgeCategories, Req::delete(&format!("/admin/knowledge/categories/{empty}")).token(admin)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    patch(&env, admin, &agent, json!({"knowledge_category_ids": []})).await;
+    let r = act(&env, admin, &agent, "versions/4/rollback").await;
+    assert_eq!(r.body["knowledge_category_ids"], json!([policies]), "{}", r.body);
+    assert_eq!(r.body["version"], 6);
+
+    // Another company's category, or none at all: 400, and nothing stored.
+    let foreign = add_category(&env, &other, "Theirs").await;
+    let versions = env.count("chatapp_agent_versions").await;
+    let links = env.count("chatapp_agent_knowledge_categories").await;
+    let agent_rows = env.count("chatapp_agents").await;
+    for id in [foreign.as_str(), UNKNOWN] {
+        let r = agents(
+            &env,
+            admin,
+            Req::patch(&format!("/admin/agents/{agent}")).json(json!({"knowledge_category_ids": [policies, id]})),
+        )
+        .await;
+        assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
+        assert!(message(&r).contains("knowledge_category_ids"), "{}", r.body);
+        let r = agents(
+            &env,
+            admin,
+            Req::post("/admin/agents").json(json!({"name": "Other", "knowledge_category_ids": [id]})),
+        )
+        .await;
+        assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
+        let r = env
+            .send(
+                KnowledgeCategories,
+                Req::put(&format!("/admin/knowledge/agents/{agent}/categories"))
+                    .token(admin)
+                    .json(json!({"category_ids": [id]})),
+            )
+            .await;
+        assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
+    }
+    let r =
+        agents(&env, admin, Req::patch(&format!("/admin/agents/{agent}")).json(json!({"knowledge_category_ids": "x"})))
+            .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(env.count("chatapp_agent_versions").await, versions, "no version written");
+    assert_eq!(env.count("chatapp_agent_knowledge_categories").await, links, "no link written");
+    assert_eq!(env.count("chatapp_agents").await, agent_rows, "no agent created");
+    assert_eq!(env.audit_count("agent.knowledge_categories.set").await, 1);
 }

@@ -12,8 +12,8 @@
 //! update that changes nothing writes none. The agent's row is the draft; customers are served
 //! the published version, so an active agent keeps answering with it while the draft is edited.
 //! The first activation publishes the draft; later changes go live with `publish` (or
-//! `rollback?publish=true`). Widget settings, escalation-rule rows, HTTP actions and knowledge
-//! categories have their own routes and are not part of a version.
+//! `rollback?publish=true`). The knowledge categories are part of a version; widget settings,
+//! escalation-rule rows and HTTP actions have their own routes and are not.
 //!
 //! What a company admin may not see of an agent (the system prompt, its template and the model
 //! configuration, unless the package grants them) is left out of the versions they read too.

@@ -23,6 +23,7 @@ const MAX_QUESTION_CHARS: usize = 200;
 const MAX_TOOLS: usize = 50;
 const MAX_CAPABILITIES: usize = 50;
 const MAX_URL: usize = 500;
+const MAX_CATEGORIES: usize = 1000;
 
 /// A new agent: blank, or made from an agent package (`package_id`).
 #[derive(Deserialize, ToSchema)]
@@ -51,7 +52,7 @@ pub(super) struct CreateAgentBody {
     #[schema(value_type = Option<chatapp::agent_config::EscalationRules>)]
     escalation_rules: Option<Value>,
     /// `{"timezone", "schedule", "outsideHoursMessage"}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::BusinessHoursConfig>)]
     business_hours: Option<Value>,
     /// The agent's canned texts (`error`, ...).
     #[schema(value_type = Option<chatapp::agent_config::FallbackResponses>)]
@@ -87,6 +88,9 @@ pub(super) struct CreateAgentBody {
     custom_package_url: Option<String>,
     /// Master admin only: the SHA-256 of that code, 64 hex digits.
     custom_package_hash: Option<String>,
+    /// Knowledge categories of this company the agent answers from, besides the global
+    /// knowledge; at most 1000 (duplicates are ignored).
+    knowledge_category_ids: Option<Vec<Uuid>>,
 }
 
 /// The fields to change; absent fields are kept, `null` clears the nullable ones. The status
@@ -111,7 +115,7 @@ pub(super) struct UpdateAgentBody {
     rag_config: Option<Value>,
     #[schema(value_type = Option<chatapp::agent_config::EscalationRules>)]
     escalation_rules: Option<Value>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<chatapp::agent_config::BusinessHoursConfig>)]
     business_hours: Option<Value>,
     /// Replaces the canned texts; the greeting and suggested questions are kept unless it
     /// names them.
@@ -150,6 +154,9 @@ pub(super) struct UpdateAgentBody {
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>)]
     custom_package_hash: Option<Option<String>>,
+    /// Replaces the knowledge categories the agent answers from (`[]`: only the global
+    /// knowledge); at most 1000.
+    knowledge_category_ids: Option<Vec<Uuid>>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -184,6 +191,7 @@ pub(super) struct Changes {
     custom_package_hash: Option<Option<String>>,
     prompt_template_id: Option<Option<Uuid>>,
     prompt_variables: Option<Value>,
+    knowledge_category_ids: Option<Vec<Uuid>>,
 }
 
 impl CreateAgentBody {
@@ -211,6 +219,7 @@ impl CreateAgentBody {
             custom_package_hash: self.custom_package_hash.map(Some),
             prompt_template_id: self.prompt_template_id.map(Some),
             prompt_variables: self.prompt_variables,
+            knowledge_category_ids: self.knowledge_category_ids,
         };
         (self.package_id, changes)
     }
@@ -240,6 +249,7 @@ impl UpdateAgentBody {
             custom_package_hash: self.custom_package_hash,
             prompt_template_id: self.prompt_template_id,
             prompt_variables: self.prompt_variables,
+            knowledge_category_ids: self.knowledge_category_ids,
         }
     }
 }
@@ -333,6 +343,7 @@ impl Changes {
                 Some(v @ Value::Object(_)) => Some(v),
                 Some(_) => return Err(ApiError::validation("prompt_variables must be an object of strings")),
             },
+            knowledge_category_ids: self.knowledge_category_ids.map(category_set).transpose()?,
         })
     }
 
@@ -470,6 +481,9 @@ impl Changes {
         }
         if let Some(v) = self.prompt_variables {
             f.prompt_variables = v;
+        }
+        if let Some(v) = self.knowledge_category_ids {
+            f.knowledge_category_ids = v;
         }
         Ok(())
     }
@@ -686,6 +700,34 @@ pub(crate) async fn check_prompt_template(
         .ok_or_else(|| ApiError::validation("prompt_template_id must name an active prompt template"))?;
     chatapp::prompt_template::check_values(&template.variables, values)
         .map_err(|(path, message)| ApiError::validation(format!("{path}: {message}")))
+}
+
+/// Sorted and without duplicates, at most [`MAX_CATEGORIES`].
+fn category_set(mut ids: Vec<Uuid>) -> Result<Vec<Uuid>, ApiError> {
+    ids.sort();
+    ids.dedup();
+    if ids.len() > MAX_CATEGORIES {
+        return Err(ApiError::validation(format!("knowledge_category_ids: at most {MAX_CATEGORIES} categories")));
+    }
+    Ok(ids)
+}
+
+/// The agent's knowledge categories, when they changed, are all categories of `company` (400
+/// otherwise; another company's category reads as one that does not exist).
+pub(crate) async fn check_categories(
+    tx: &TenantTx,
+    company: Uuid,
+    before: Option<&AgentFields>,
+    after: &AgentFields,
+) -> Result<(), ApiError> {
+    let ids = &after.knowledge_category_ids;
+    if ids.is_empty() || before.is_some_and(|b| &b.knowledge_category_ids == ids) {
+        return Ok(());
+    }
+    if chatapp::repo::knowledge::count_existing_categories(tx, company, ids).await? != ids.len() as i64 {
+        return Err(ApiError::validation("knowledge_category_ids must all name knowledge categories of this company"));
+    }
+    Ok(())
 }
 
 /// The agent's `llmConfig.model`, when it changed, names an active chat model of the catalog

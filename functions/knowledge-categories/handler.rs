@@ -12,6 +12,7 @@ use chatapp::audit::{self, AuditEntry};
 use chatapp::domain::{self, Slug};
 use chatapp::ids::{AgentId, CategoryId};
 use chatapp::knowledge::service::{self, PurgeTarget};
+use chatapp::repo::agent_versions::VersionAction;
 use chatapp::repo::{self, knowledge::Category};
 use chatapp::routes;
 use chatapp::tenant::{Access, Resource};
@@ -399,12 +400,20 @@ async fn set_agent_categories(
     }
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
-        let before =
-            repo::knowledge::agent_categories(&tx, company, agent.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        let locked = repo::agents::lock(&tx, company, agent.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        let before = locked.knowledge_category_ids.clone();
         if repo::knowledge::count_existing_categories(&tx, company, &ids).await? != ids.len() as i64 {
             return Err(ApiError::validation("category_ids must all name categories of this company"));
         }
-        repo::knowledge::set_agent_categories(&tx, agent.as_uuid(), &ids).await?;
+        // The categories are part of the agent's configuration: the change is a new version (the
+        // draft's), served to customers once published.
+        let before_config = locked.fields().to_config();
+        let mut fields = locked.fields();
+        fields.knowledge_category_ids = ids.clone();
+        let mut after =
+            repo::agents::update(&tx, company, agent.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
+        crate::agents::versions::record(&tx, &ctx, Some(&before_config), &mut after, VersionAction::Update, None)
+            .await?;
         audit::record(
             &tx,
             AuditEntry {

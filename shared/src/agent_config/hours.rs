@@ -31,7 +31,7 @@ const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 /// closed (`[]`, `null`, `false`, `"closed"`). Stored normalised: the zone as the tz database
 /// spells it (a fixed offset as `+HH:MM`, zero as `UTC`), days as `mon`..`sun`, each a list of
 /// `["HH:MM", "HH:MM"]` pairs, text trimmed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BusinessHoursConfig {
     /// When absent, the hours are enabled if a schedule is given.
@@ -40,7 +40,10 @@ pub struct BusinessHoursConfig {
     /// An IANA zone (`Europe/Berlin`) or a fixed offset (`+02:00`); absent means UTC.
     #[serde(default, alias = "timeZone", alias = "tz", skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// Days (`mon`..`sun`) to their open intervals, `[["09:00", "17:00"]]`; a day absent or
+    /// `[]` is closed, and an interval may run past midnight (`["22:00", "02:00"]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashMap<String, Vec<Vec<String>>>>)]
     pub schedule: Option<Schedule>,
     /// Sent to customers writing while closed.
     #[serde(

@@ -88,6 +88,9 @@ pub struct Agent {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub prompt_variables: Option<Value>,
+    /// The knowledge categories the agent answers from, besides the company's global knowledge
+    /// (part of its versions: customers are served the published version's).
+    pub knowledge_category_ids: Vec<Uuid>,
     pub status: AgentStatus,
     /// The draft's version: every configuration change writes one (`GET .../versions`).
     pub version: i32,
@@ -138,6 +141,7 @@ impl Agent {
             fallback_responses: self.fallback_responses.clone(),
             prompt_template_id: self.prompt_template_id,
             prompt_variables: self.prompt_variables.clone().unwrap_or_else(|| json!({})),
+            knowledge_category_ids: self.knowledge_category_ids.clone(),
         }
     }
 }
@@ -166,10 +170,12 @@ pub struct AgentFields {
     pub fallback_responses: Value,
     pub prompt_template_id: Option<Uuid>,
     pub prompt_variables: Value,
+    /// Sorted, without duplicates; categories of the agent's company.
+    pub knowledge_category_ids: Vec<Uuid>,
 }
 
 /// The configuration's fields as a version stores them (the API's camelCase names).
-pub const CONFIG_FIELDS: [&str; 19] = [
+pub const CONFIG_FIELDS: [&str; 20] = [
     "name",
     "description",
     "avatar",
@@ -189,6 +195,7 @@ pub const CONFIG_FIELDS: [&str; 19] = [
     "fallbackResponses",
     "promptTemplateId",
     "promptVariables",
+    "knowledgeCategoryIds",
 ];
 
 /// Fields only the master admin sees (unless the package grants them): hidden from a company
@@ -223,6 +230,7 @@ impl AgentFields {
             "fallbackResponses": self.fallback_responses,
             "promptTemplateId": self.prompt_template_id,
             "promptVariables": self.prompt_variables,
+            "knowledgeCategoryIds": self.knowledge_category_ids,
         })
     }
 
@@ -262,6 +270,9 @@ impl AgentFields {
             _ => {}
         }
         self.prompt_variables = value("promptVariables", self.prompt_variables);
+        if let Some(ids) = category_ids(c) {
+            self.knowledge_category_ids = ids;
+        }
         self
     }
 }
@@ -290,8 +301,19 @@ impl AgentFields {
             fallback_responses: json!({}),
             prompt_template_id: None,
             prompt_variables: json!({}),
+            knowledge_category_ids: Vec::new(),
         }
     }
+}
+
+/// The knowledge categories of a stored configuration (`knowledgeCategoryIds`), sorted; `None`
+/// when it has none (versions written before categories were versioned).
+pub fn category_ids(config: &Value) -> Option<Vec<Uuid>> {
+    let list = config.get("knowledgeCategoryIds")?.as_array()?;
+    let mut ids: Vec<Uuid> = list.iter().filter_map(|v| v.as_str()?.parse().ok()).collect();
+    ids.sort();
+    ids.dedup();
+    Some(ids)
 }
 
 /// An agent package as agents are made from it.
@@ -328,10 +350,12 @@ const COLUMNS: &str = "a.id, a.company_id, a.name, a.description, a.avatar, a.pa
     COALESCE(a.business_hours, '{}'::jsonb), COALESCE(a.fallback_responses, '{}'::jsonb), a.status, \
     COALESCE(a.total_conversations, 0), COALESCE(a.total_messages, 0), a.created_at, a.updated_at, \
     COALESCE(p.capabilities, '[]'::jsonb), a.prompt_template_id, COALESCE(a.prompt_variables, '{}'::jsonb), \
-    a.version, a.published_version, a.published_at";
+    a.version, a.published_version, a.published_at, \
+    ARRAY(SELECT k.category_id FROM chatapp_agent_knowledge_categories k WHERE k.agent_id = a.id \
+          ORDER BY k.category_id)";
 
 /// The number of columns in [`COLUMNS`] (the list's window count follows them).
-const NCOLUMNS: usize = 32;
+const NCOLUMNS: usize = 33;
 
 fn from_row(r: &Row) -> Agent {
     let fallback_responses: Value = r.get(20);
@@ -378,6 +402,7 @@ fn from_row(r: &Row) -> Agent {
         version,
         published_version,
         published_at: r.get(31),
+        knowledge_category_ids: r.get(32),
         has_unpublished_changes: published_version != Some(version),
     }
 }
@@ -529,11 +554,45 @@ pub async fn create(tx: &TenantTx, company: Uuid, f: &AgentFields, status: Agent
             ],
         )
         .await?;
-    Ok(from_row(&row))
+    let mut agent = from_row(&row);
+    if !f.knowledge_category_ids.is_empty() {
+        agent.knowledge_category_ids = set_categories(tx, company, agent.id, &f.knowledge_category_ids).await?;
+    }
+    Ok(agent)
 }
 
-/// Writes every field but `package_id` (and the status, counters and webhook secret).
+/// Makes `categories` the agent's knowledge categories, leaving out any that is not (or no
+/// longer) a category of `company`; the set stored, sorted.
+pub async fn set_categories(
+    tx: &TenantTx,
+    company: Uuid,
+    agent: Uuid,
+    categories: &[Uuid],
+) -> Result<Vec<Uuid>, DbError> {
+    tx.client()
+        .execute(
+            "DELETE FROM chatapp_agent_knowledge_categories WHERE agent_id = $1 AND NOT (category_id = ANY($2))",
+            &[&agent, &categories],
+        )
+        .await?;
+    let rows = tx
+        .client()
+        .query(
+            "WITH added AS (
+                INSERT INTO chatapp_agent_knowledge_categories (agent_id, category_id)
+                SELECT $1, c.id FROM chatapp_knowledge_categories c WHERE c.company_id = $2 AND c.id = ANY($3)
+                ON CONFLICT (agent_id, category_id) DO NOTHING)
+             SELECT c.id FROM chatapp_knowledge_categories c WHERE c.company_id = $2 AND c.id = ANY($3) ORDER BY c.id",
+            &[&agent, &company, &categories],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Writes every field but `package_id` (and the status, counters and webhook secret); the
+/// categories through [`set_categories`].
 pub async fn update(tx: &TenantTx, company: Uuid, id: Uuid, f: &AgentFields) -> Result<Option<Agent>, DbError> {
+    set_categories(tx, company, id, &f.knowledge_category_ids).await?;
     let row = tx
         .client()
         .query_opt(

@@ -127,6 +127,9 @@ struct StoredConfig {
     enabled_tools: Value,
     tool_config: Value,
     prompt_variables: Value,
+    /// The version's knowledge categories (`None`: a version written before they were
+    /// versioned, or the draft: the agent's current ones apply).
+    categories: Option<Vec<Uuid>>,
 }
 
 impl StoredConfig {
@@ -149,6 +152,7 @@ impl StoredConfig {
             enabled_tools: c.get("enabledTools").filter(|v| v.is_array()).cloned().unwrap_or(Value::Array(Vec::new())),
             tool_config: object("toolConfig"),
             prompt_variables: object("promptVariables"),
+            categories: crate::repo::agents::category_ids(c),
         }
     }
 }
@@ -171,6 +175,7 @@ fn chat_agent(r: &Row) -> ChatAgent {
             enabled_tools: r.get(15),
             tool_config: r.get(16),
             prompt_variables: r.get(17),
+            categories: None,
         },
     };
     let template = r.get::<_, Option<String>>(18).map(|content| (content, r.get(19)));
@@ -253,6 +258,7 @@ pub async fn escalation_rules_for_agent(tx: &TenantTx, company: Uuid, agent: Uui
 
 fn build_agent(id: Uuid, status: AgentStatus, stored: StoredConfig, context: AgentContext) -> ChatAgent {
     let AgentContext { company_rag, company_name, categories, has_actions, template } = context;
+    let categories = stored.categories.clone().unwrap_or(categories);
     let template = template.map(|(content, variables)| AgentTemplate {
         content,
         variables: variables.unwrap_or(Value::Array(Vec::new())),

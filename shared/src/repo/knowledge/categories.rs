@@ -166,24 +166,6 @@ pub async fn agent_categories(tx: &TenantTx, company: Uuid, agent: Uuid) -> Resu
     Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
 }
 
-/// Replaces the agent's category set; the caller has checked that all belong to `company`.
-pub async fn set_agent_categories(tx: &TenantTx, agent: Uuid, categories: &[Uuid]) -> Result<(), DbError> {
-    tx.client()
-        .execute(
-            "DELETE FROM chatapp_agent_knowledge_categories WHERE agent_id = $1 AND NOT (category_id = ANY($2))",
-            &[&agent, &categories],
-        )
-        .await?;
-    tx.client()
-        .execute(
-            "INSERT INTO chatapp_agent_knowledge_categories (agent_id, category_id)
-             SELECT $1, unnest($2::uuid[]) ON CONFLICT (agent_id, category_id) DO NOTHING",
-            &[&agent, &categories],
-        )
-        .await?;
-    Ok(())
-}
-
 /// How many of `ids` are categories of `company`.
 pub async fn count_existing_categories(tx: &TenantTx, company: Uuid, ids: &[Uuid]) -> Result<i64, DbError> {
     Ok(tx

@@ -14,7 +14,7 @@ pub use articles::{
 };
 pub use categories::{
     agent_categories, count_categories, count_existing_categories, create_category, delete_category, get_category,
-    list_categories, set_agent_categories, update_category, would_cycle, Category, CategoryFields,
+    list_categories, update_category, would_cycle, Category, CategoryFields,
 };
 pub use chunks::{
     cached_embeddings, chunk_refs, count_chunks, prepare_chunk_refs, replace_chunks, store_embeddings, ChunkRef,
