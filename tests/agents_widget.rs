@@ -1,8 +1,8 @@
 //! The agent's widget through the agents function's handlers: edits stay in a draft the widget
 //! does not show until published, every field is checked before anything is stored, publishing
 //! without a draft, the identity secret (shown once, sealed, never read back) and the sessions
-//! that must then carry a verified identity, other tenants and support agents kept out, and an
-//! audit row per change.
+//! that must then carry a verified identity, deleting the configuration (the defaults again),
+//! other tenants and support agents kept out, and an audit row per change.
 
 use chatapp_functions::http_function::HttpFunction::{AgentWidgets, Widget};
 use chatapp_tests::{assert_error, Req, Resp, TestEnv};
@@ -341,6 +341,7 @@ async fn other_companies_and_support_agents_are_kept_out() {
         for req in [
             Req::get(&base),
             Req::put(&base).json(json!({"title": "Mine now"})),
+            Req::delete(&base),
             Req::post(&format!("{base}/publish")),
             Req::post(&format!("{base}/identity-secret")),
         ] {
@@ -357,6 +358,7 @@ async fn other_companies_and_support_agents_are_kept_out() {
     for req in [
         Req::get(&widget(agent)),
         Req::put(&widget(agent)).json(json!({"title": "Support"})),
+        Req::delete(&widget(agent)),
         Req::post(&format!("{}/publish", widget(agent))),
         Req::post(&format!("{}/identity-secret", widget(agent))),
     ] {
@@ -368,4 +370,66 @@ async fn other_companies_and_support_agents_are_kept_out() {
     assert_eq!(env.audit_count("widget.draft_update").await, 1);
     assert_eq!(env.audit_count("widget.publish").await, 0);
     assert_eq!(env.audit_count("widget.identity_secret_rotate").await, 0);
+    assert_eq!(env.audit_count("widget.delete").await, 0);
+    assert_eq!(widget_rows(&env, a.company_id).await, 1, "the other company's DELETE deleted nothing");
+}
+
+#[tokio::test]
+async fn deleting_the_widget_brings_back_the_defaults_and_destroys_the_secret() {
+    let env = TestEnv::new().await;
+    let t = env.company("acme", "starter").await;
+    let tok = t.admin_token.as_str();
+    let agent = add_agent(&env, t.company_id, "Ada").await;
+
+    // Nothing stored yet: the defaults, and nothing written.
+    let r = call(&env, tok, Req::delete(&widget(agent))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["id"].is_null(), "{}", r.body);
+    assert_eq!(env.audit_count("widget.delete").await, 0);
+
+    // Configured, published, locked to one domain and to verified identities.
+    let body = json!({"title": "Acme help", "allowed_domains": ["acme.test"], "require_identity": true});
+    assert_eq!(put_draft(&env, tok, agent, body).await.status, StatusCode::OK);
+    assert_eq!(new_secret(&env, tok, agent).await.status, StatusCode::OK);
+    assert_eq!(publish(&env, tok, agent).await.status, StatusCode::OK);
+    assert_eq!(put_draft(&env, tok, agent, json!({"title": "Unpublished"})).await.status, StatusCode::OK);
+    let sessions = format!("/widget/agents/{agent}/sessions");
+    let r = env.send(Widget, Req::post(&sessions).header("origin", "https://acme.test").json(json!({}))).await;
+    assert_error!(r, StatusCode::UNAUTHORIZED, "identity_required");
+    let r = env
+        .send(Widget, Req::get(&format!("/widget/agents/{agent}/config")).header("origin", "https://other.test"))
+        .await;
+    assert_error!(r, StatusCode::FORBIDDEN, "origin_not_allowed");
+
+    let r = call(&env, tok, Req::delete(&widget(agent))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["id"].is_null() && r.body["draft"].is_null(), "{}", r.body);
+    assert_eq!(r.body["has_identity_secret"], false);
+    assert_eq!(r.body["published"]["theme"], "light");
+    assert_eq!(widget_rows(&env, t.company_id).await, 0);
+    let got = call(&env, tok, Req::get(&widget(agent))).await;
+    assert_eq!(got.body, r.body);
+
+    // The widget shows the defaults at once, from any origin, without an identity.
+    let shown = public_config(&env, agent).await;
+    assert!(shown["title"].is_null(), "{shown}");
+    let r = env
+        .send(Widget, Req::get(&format!("/widget/agents/{agent}/config")).header("origin", "https://other.test"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = env.send(Widget, Req::post(&sessions).header("origin", "https://other.test").json(json!({}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // One audit row, with what was deleted (never the secret).
+    assert_eq!(env.audit_count("widget.delete").await, 1);
+    let audit: Value = env
+        .owner()
+        .await
+        .query_one("SELECT details FROM chatapp_audit_logs WHERE action = 'widget.delete'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audit["before"]["published"]["title"], "Acme help", "{audit}");
+    assert_eq!(audit["before"]["has_identity_secret"], true, "{audit}");
+    assert!(!audit.to_string().contains("identity_secret\":\""), "{audit}");
 }

@@ -2,6 +2,7 @@
 //!
 //! GET  /admin/agents/{id}/widget                   the published values, the draft, identity settings
 //! PUT  /admin/agents/{id}/widget                   change the draft (the widget does not see it)
+//! DELETE /admin/agents/{id}/widget                 start over: the defaults, no draft, no secret
 //! POST /admin/agents/{id}/widget/publish           the draft becomes what the widget shows
 //! POST /admin/agents/{id}/widget/identity-secret   a new identity secret, shown once
 //!
@@ -54,7 +55,7 @@ pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access:
 
 pub fn routes() -> OpenApiRouter<Core> {
     OpenApiRouter::with_openapi(chatapp::web::openapi::base())
-        .routes(routes!(get_widget, update_widget_draft))
+        .routes(routes!(get_widget, update_widget_draft, reset_widget))
         .routes(routes!(publish_widget))
         .routes(routes!(rotate_identity_secret))
 }
@@ -363,6 +364,40 @@ async fn update_widget_draft(
     }
     .await;
     Ok(Json(tx.finish(updated).await?))
+}
+
+/// Delete the widget's configuration: visitors see the default widget at once (any origin, no
+/// identity required), the draft is discarded and the identity secret destroyed (a new one must
+/// be generated to verify identities again).
+#[utoipa::path(delete, path = "/admin/agents/{id}/widget", tag = "agents", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Agent id"), CompanyParam),
+    responses((status = 200, description = "The configuration now: the defaults", body = WidgetAdminConfig),
+        (status = 404, description = "No such agent in the company", body = ErrorBody)))]
+async fn reset_widget(
+    State(deps): State<Core>,
+    Tenant(ctx): Tenant,
+    meta: RequestMeta,
+    IdPath(id): IdPath<AgentId>,
+) -> Result<Json<WidgetAdminConfig>, ApiError> {
+    ctx.authorize(Resource::Agents, Access::Write)?;
+    let company = ctx.require_company()?.as_uuid();
+    let agent = id.as_uuid();
+    let tx = deps.db.begin(&ctx).await?;
+    let reset = async {
+        require_agent(&tx, company, agent).await?;
+        let after = WidgetAdminConfig::unset(agent);
+        // Nothing stored, nothing to delete: no change, no audit row.
+        if let Some(before) = repo::lock(&tx, company, agent).await? {
+            repo::delete(&tx, company, agent).await?;
+            let mut entry = audit_entry("widget.delete", &before, &after);
+            entry.resource_id = before.id;
+            entry.after = None;
+            audit::record(&tx, entry, &meta).await?;
+        }
+        Ok::<_, ApiError>(after)
+    }
+    .await;
+    Ok(Json(tx.finish(reset).await?))
 }
 
 /// Publish the draft: the widget shows it from now on, and the draft is cleared.

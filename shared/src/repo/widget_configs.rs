@@ -190,6 +190,16 @@ pub async fn ensure(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<WidgetA
     Ok(config(&row))
 }
 
+/// Deletes the agent's widget configuration (published values, draft and identity secret);
+/// whether it had one.
+pub async fn delete(tx: &TenantTx, company: Uuid, agent: Uuid) -> Result<bool, DbError> {
+    Ok(tx
+        .client()
+        .execute("DELETE FROM chatapp_widget_configs WHERE company_id = $1 AND agent_id = $2", &[&company, &agent])
+        .await?
+        > 0)
+}
+
 /// Replaces the draft (the widget keeps showing the published values).
 pub async fn set_draft(
     tx: &TenantTx,
