@@ -19,7 +19,7 @@ use chatapp::ids::ConversationId;
 use chatapp::repo::chat::Message;
 use chatapp::repo::inbox::conversations::{
     self as repo, ConversationCustomer, ConversationDetailNote, ConversationEscalation, ConversationFilter,
-    ConversationSummary, Locked, View,
+    ConversationSummary, Locked, MessageDelivery, View,
 };
 use chatapp::routes;
 use chatapp::status::ConversationStatus;
@@ -283,6 +283,9 @@ struct ConversationDetail {
     customer: ConversationCustomer,
     /// The open escalation, or the latest one; null if it never had one.
     escalation: Option<ConversationEscalation>,
+    /// How its replies went out on a messaging channel (sent, delivered, read, or failed with
+    /// the provider's error); empty for the widget and the API.
+    deliveries: Vec<MessageDelivery>,
 }
 
 /// One conversation: its messages, internal notes, customer and escalation.
@@ -302,7 +305,8 @@ async fn get_conversation(
         let notes = repo::notes(&tx, caller.company, id.as_uuid()).await?;
         let customer = repo::customer(&tx, caller.company, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         let escalation = repo::escalation(&tx, caller.company, id.as_uuid()).await?;
-        Ok::<_, ApiError>(ConversationDetail { conversation, messages, notes, customer, escalation })
+        let deliveries = repo::deliveries(&tx, caller.company, id.as_uuid()).await?;
+        Ok::<_, ApiError>(ConversationDetail { conversation, messages, notes, customer, escalation, deliveries })
     }
     .await;
     Ok(Json(tx.finish(result).await?))

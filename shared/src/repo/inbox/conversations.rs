@@ -307,6 +307,52 @@ pub async fn notes(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Vec<Convers
         .collect())
 }
 
+/// How a reply went out on a messaging channel (`chatapp_channel_deliveries`): what the
+/// provider said of it, so a support agent sees whether the customer got it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageDelivery {
+    pub message_id: Uuid,
+    /// `pending`, `sending`, `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// The parts the reply was split into at the channel's length limit, and how many went out.
+    pub parts_total: Option<i32>,
+    pub parts_sent: i32,
+    /// The provider's error code and message, for a failed delivery (`outside_window`, ...).
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// The deliveries of the conversation's replies on its channel, oldest first (at most 500;
+/// none for the widget and the API).
+pub async fn deliveries(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Vec<MessageDelivery>, DbError> {
+    let rows = tx
+        .client()
+        .query(
+            "SELECT message_id, status, parts_total, parts_sent, error_code, error, sent_at, delivered_at, read_at
+             FROM chatapp_channel_deliveries WHERE conversation_id = $1 AND company_id = $2
+             ORDER BY created_at, message_id LIMIT 500",
+            &[&id, &company],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| MessageDelivery {
+            message_id: r.get(0),
+            status: r.get(1),
+            parts_total: r.get(2),
+            parts_sent: r.get(3),
+            error_code: r.get(4),
+            error: r.get(5),
+            sent_at: r.get(6),
+            delivered_at: r.get(7),
+            read_at: r.get(8),
+        })
+        .collect())
+}
+
 /// Who the conversation is with: the conversation's own customer fields, completed from the
 /// customer record it points to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
