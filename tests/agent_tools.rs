@@ -737,3 +737,65 @@ async fn an_openai_compatible_model_runs_with_the_companys_key_at_its_base_url()
     assert_eq!(header_of(&sent[0], "authorization"), "Bearer sk-hosted-0123456789");
     assert_eq!(platform.received_requests().await.unwrap().len(), 1, "the platform's model was not called again");
 }
+
+/// The rows a preview must not write.
+const PREVIEW_UNTOUCHED: [&str; 6] = [
+    "chatapp_conversations",
+    "chatapp_messages",
+    "chatapp_usage_records",
+    "chatapp_escalations",
+    "chatapp_outbox",
+    "chatapp_jobs",
+];
+
+#[tokio::test]
+async fn a_preview_prices_the_models_tokens_and_reports_a_handover_without_making_it() {
+    let model = model_server(Provider::OpenAi, |_, _| {
+        openai_call("call_person", "request_human_handover", r#"{"reason":"billing dispute"}"#)
+    })
+    .await;
+    let env = env_for(Provider::OpenAi, &model).await;
+    let t = env.company("acme", "starter").await;
+    let agent = widget_agent(&env, &t, false, json!(["request_human_handover"])).await;
+    let mut before = Vec::new();
+    for table in PREVIEW_UNTOUCHED {
+        before.push(env.count(table).await);
+    }
+
+    let r = env
+        .send(
+            HttpFunction::AgentPreview,
+            Req::post(&format!("/admin/agents/{agent}/preview"))
+                .token(&t.admin_token)
+                .json(json!({"message": "I dispute this charge"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let p = &r.body;
+    assert_eq!(p["kind"], "handoff", "{p}");
+    assert_eq!(p["escalation"]["trigger"], "explicit_request", "{p}");
+    assert_eq!(p["escalation"]["reason"], "billing dispute", "{p}");
+    let calls = p["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{p}");
+    assert_eq!(
+        (calls[0]["name"].clone(), calls[0]["is_error"].clone()),
+        (json!("request_human_handover"), json!(false))
+    );
+    assert_eq!(calls[0]["arguments"], json!({"reason": "billing dispute"}));
+
+    // Priced from the catalog (gpt-4o-mini: 0.15 / 0.60 per million) with the tokens the model
+    // reported.
+    assert_eq!(p["model"], "gpt-4o-mini", "{p}");
+    assert_eq!((p["input_tokens"].clone(), p["output_tokens"].clone()), (json!(120), json!(12)), "{p}");
+    assert_eq!(p["cost_unknown"], false);
+    let cost = p["estimated_cost"].as_f64().unwrap_or_else(|| panic!("no cost: {p}"));
+    let expected = (120.0 * 0.15 + 12.0 * 0.60) / 1_000_000.0;
+    assert!((cost - expected).abs() < 1e-12, "{cost} != {expected}");
+
+    // Nothing handed over, stored, counted or queued.
+    let mut after = Vec::new();
+    for table in PREVIEW_UNTOUCHED {
+        after.push(env.count(table).await);
+    }
+    assert_eq!(after, before, "{PREVIEW_UNTOUCHED:?}");
+}

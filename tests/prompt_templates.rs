@@ -2,10 +2,12 @@
 //! content and variables checked together (400 naming the field path, nothing stored), company
 //! admins reading the active templates only and never their content (the prompt agents hide
 //! from them), the render preview (the master admin's only; values checked as an agent's
-//! `promptVariables`, one pass), agents that use a template kept consistent with it, and the
-//! audit trail.
+//! `promptVariables`, one pass), agents that use a template kept consistent with it, the
+//! template rendered into the system prompt at each turn, and the audit trail.
 
-use chatapp_functions::http_function::HttpFunction::PromptTemplates;
+use chatapp_functions::http_function::HttpFunction::{Agents, PromptTemplates};
+use chatapp_tests::model_server::{model_requests, model_server, openai_answer, Provider};
+use chatapp_tests::widget::{say, session, widget_agent};
 use chatapp_tests::{assert_error, Req, Resp, TestEnv};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -452,4 +454,75 @@ async fn agents_using_a_template_keep_it_consistent() {
         owner.query_one("SELECT prompt_template_id FROM chatapp_agents WHERE id = $1", &[&agent]).await.unwrap().get(0);
     assert_eq!(named, None);
     assert_eq!(env.audit_count("prompt_template.delete").await, 1);
+}
+
+/// The system prompt of the model request `n` the server received.
+async fn system_prompt(server: &wiremock::MockServer, n: usize) -> String {
+    let requests = model_requests(server).await;
+    let messages = requests[n]["messages"].as_array().unwrap_or_else(|| panic!("no messages: {}", requests[n]));
+    assert_eq!(messages[0]["role"], "system", "{}", requests[n]);
+    messages[0]["content"].as_str().unwrap().to_string()
+}
+
+/// The master admin gives an agent a template and its values through the agents route (a value
+/// for a variable the template does not declare is a 400 naming it, and nothing is stored); at
+/// each turn the template, as it is then, is rendered into the system prompt the model gets.
+#[tokio::test]
+async fn an_agents_template_is_rendered_into_the_system_prompt_at_each_turn() {
+    let model = model_server(Provider::OpenAi, |_, _| openai_answer("Happy to help.")).await;
+    let base = format!("{}/v1", model.uri());
+    let env = TestEnv::with(&[
+        ("CHAT_PROVIDER", "openai"),
+        ("CHAT_BASE_URL", base.as_str()),
+        ("CHAT_API_KEY", "sk-test"),
+        ("CHAT_MODEL", "gpt-4o-mini"),
+    ])
+    .await;
+    let master = env.master_token().await;
+    let t = env.company("acme", "starter").await;
+    let company: String = env
+        .owner()
+        .await
+        .query_one("SELECT name FROM chatapp_companies WHERE id = $1", &[&t.company_id])
+        .await
+        .unwrap()
+        .get(0);
+    let template = create(&env, &master, greeting()).await;
+    let agent = widget_agent(&env, &t, false, json!([])).await;
+    let path = format!("/admin/agents/{agent}?company_id={}", t.company_id);
+
+    let versions = env.count("chatapp_agent_versions").await;
+    let undeclared = json!({"prompt_template_id": template, "prompt_variables": {"product": "Widgets", "mood": "x"}});
+    let r = env.send(Agents, Req::patch(&path).token(&master).json(undeclared)).await;
+    assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
+    assert!(message(&r).contains("promptVariables.mood"), "{}", r.body);
+    let missing = json!({"prompt_template_id": template, "prompt_variables": {"tone": "calm"}});
+    let r = env.send(Agents, Req::patch(&path).token(&master).json(missing)).await;
+    assert_error!(r, StatusCode::BAD_REQUEST, "validation_failed");
+    assert!(message(&r).contains("promptVariables.product"), "{}", r.body);
+    assert_eq!(env.count("chatapp_agent_versions").await, versions, "nothing stored");
+    assert_eq!(env.count("chatapp_agents WHERE prompt_template_id IS NOT NULL").await, 0, "nothing stored");
+
+    let valid = json!({"prompt_template_id": template, "prompt_variables": {"product": "Widgets", "tone": "calm"}});
+    let r = env.send(Agents, Req::patch(&path).token(&master).json(valid)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["prompt_template_id"], json!(template));
+
+    let (conversation, token) = session(&env, agent).await;
+    let reply = say(&env, conversation, &token, "Do you sell gadgets?").await;
+    assert_eq!(reply["reply"]["content"], "Happy to help.", "{reply}");
+    let system = system_prompt(&model, 0).await;
+    let rendered = format!("You are Ada of {company}. Help the customer with Widgets in a calm tone. Hours: .");
+    assert!(system.starts_with(&rendered), "{system:?} does not start with {rendered:?}");
+    assert!(!system.contains("You help customers of Acme."), "the template stands in for the system prompt");
+    assert!(!system.contains("{{"), "{system}");
+
+    // The template changed: the next turn renders the new content.
+    let body =
+        json!({"content": "Sell {{product}}, {{tone}}ly, for {{company_name}}.", "variables": greeting()["variables"]});
+    let r = call(&env, &master, Req::patch(&format!("/admin/prompt-templates/{template}")).json(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    say(&env, conversation, &token, "And gizmos?").await;
+    let system = system_prompt(&model, 1).await;
+    assert!(system.starts_with(&format!("Sell Widgets, calmly, for {company}.")), "{system:?}");
 }

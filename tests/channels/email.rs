@@ -2,8 +2,8 @@
 //! signed (SignatureVersion 2, SHA256withRSA) with a test key whose certificate a local server
 //! serves at a 127.0.0.1 SigningCertURL; the subscription is confirmed only when signed; a
 //! received mail is answered once through SES v2 on moto, threaded under the customer's, and her
-//! answer to it continues the same conversation; forged
-//! deliveries and auto-replies store nothing.
+//! answer to it continues the same conversation; a mail SES stored in S3 is read from the
+//! company's prefix only; forged deliveries and auto-replies store nothing.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -380,4 +380,82 @@ async fn mail_for_another_address_on_the_same_topic_is_not_this_channels() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!((r.body["stored"].clone(), r.body["ignored"].clone()), (json!(0), json!(1)));
     assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
+}
+
+/// The notification of a mail the receipt rule stored in S3 at `key` (SES's `S3` action: the
+/// content is not in the notification).
+fn s3_notification(server: &MockServer, recipient: &str, key: &str) -> Value {
+    let ses = json!({
+        "notificationType": "Received",
+        "receipt": {
+            "recipients": [recipient],
+            "spamVerdict": {"status": "PASS"},
+            "virusVerdict": {"status": "PASS"},
+            "action": {"type": "S3", "topicArn": TOPIC, "bucketName": "chatapp-files", "objectKey": key},
+        },
+        "mail": {"messageId": Uuid::new_v4().to_string()},
+    });
+    signed(json!({
+        "Type": "Notification",
+        "MessageId": Uuid::new_v4().to_string(),
+        "TopicArn": TOPIC,
+        "Subject": "Amazon SES Email Receipt Notification",
+        "Message": ses.to_string(),
+        "Timestamp": timestamp(),
+        "SignatureVersion": "2",
+        "SigningCertURL": format!("{}{CERT_PATH}", server.uri()),
+    }))
+}
+
+#[tokio::test]
+async fn a_mail_stored_in_s3_is_read_from_the_companys_prefix_only() {
+    use chatapp::adapters::blob::ObjectKey;
+
+    let server = MockServer::start().await;
+    sns_endpoints(&server).await;
+    let env = email_env(&server).await;
+    let (t, id, address) = email_channel(&env, "mail-s3").await;
+    let (other, _, _) = email_channel(&env, "mail-s3-other").await;
+    verify_sender(&address).await;
+    let (jane, _, raw) = customer_mail(&address, "");
+    let put = |company: Uuid, rest: &'static str, bytes: Vec<u8>| {
+        let blobs = env.deps.blobs.clone();
+        async move {
+            let key = ObjectKey::parse_full(&format!("{company}/{rest}")).unwrap();
+            blobs.put(&key, bytes::Bytes::from(bytes), "message/rfc822").await.unwrap();
+            key.full()
+        }
+    };
+    let ours = put(t.company_id, "inbound-email/m1", raw.clone()).await;
+    let theirs = put(other.company_id, "inbound-email/m1", raw.clone()).await;
+
+    // Another company's object, or a key outside any company's prefix: refused, nothing stored.
+    for key in [theirs.as_str(), "inbound-email/m1"] {
+        let r = env.send(function("email"), delivery(id, &s3_notification(&server, &address, key))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{key}: {}", r.body);
+    }
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
+
+    // Its own: read from the bucket, stored once, answered once.
+    let msg = s3_notification(&server, &address, &ours);
+    let r = env.send(function("email"), delivery(id, &msg)).await;
+    assert_eq!((r.status, r.body["stored"].clone()), (StatusCode::OK, json!(1)), "{}", r.body);
+    let r = env.send(function("email"), delivery(id, &msg)).await;
+    assert_eq!((r.status, r.body["stored"].clone()), (StatusCode::OK, json!(0)), "a redelivery: {}", r.body);
+    assert_eq!(run_workers(&env).await, (1, 1));
+    let sent = ses_sent(&address).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0]["raw_data"].as_str().unwrap().contains(&format!("To: {jane}")), "{}", sent[0]);
+    let content: String = env
+        .owner()
+        .await
+        .query_one(
+            "SELECT m.content FROM chatapp_messages m JOIN chatapp_conversations c ON c.id = m.conversation_id
+             WHERE c.company_id = $1 AND m.role = 'user'",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(content.contains("Where is my order 42?"), "{content}");
 }

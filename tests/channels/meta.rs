@@ -1,6 +1,8 @@
-//! WhatsApp, Messenger and Instagram: Meta's handshake and `X-Hub-Signature-256`, the recorded
-//! payloads answered end to end, redeliveries, echoes, batches, receipts, 429 then success, the
-//! 24-hour window, a human's reply, one company's channel id with another's secret, and an
+//! WhatsApp, Messenger and Instagram: Meta's handshake and `X-Hub-Signature-256` (every kind of
+//! forgery, on each of the three), the recorded payloads answered end to end, redeliveries
+//! answered once, echoes, batches, receipts (shown in the inbox), 429 then success, the 24-hour
+//! window, a human's reply (split at Messenger's limit), one company's channel id with another's
+//! secret, a new conversation after a resolution with the agent the channel has then, and an
 //! Instagram message arriving base64-encoded in a recorded API Gateway event.
 
 use chatapp_tests::TestEnv;
@@ -146,6 +148,23 @@ async fn a_whatsapp_message_is_answered_once_even_when_redelivered() {
     let r = env.send(function("whatsapp"), signed(id, receipt.as_bytes())).await;
     assert_eq!(r.body["receipts"], 1, "{}", r.body);
     assert_eq!(deliveries(&env, t.company_id).await[0].0, "read");
+
+    // The support team sees it on the conversation, beside the reply it is about.
+    let conversation: Uuid = owner
+        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
+        .await
+        .unwrap()
+        .get(0);
+    let r = env
+        .send(HttpFunction::Inbox, Req::get(&format!("/inbox/conversations/{conversation}")).token(&t.admin_token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let shown = r.body["deliveries"].as_array().unwrap_or_else(|| panic!("no deliveries: {}", r.body));
+    assert_eq!(shown.len(), 1, "{}", r.body);
+    assert_eq!((shown[0]["status"].clone(), shown[0]["parts_sent"].clone()), (json!("read"), json!(1)));
+    assert!(shown[0]["read_at"].is_string() && shown[0]["sent_at"].is_string(), "{}", shown[0]);
+    let reply = r.body["messages"].as_array().unwrap().iter().find(|m| m["role"] == "assistant").cloned();
+    assert_eq!(reply.map(|m| m["id"].clone()), Some(shown[0]["message_id"].clone()), "{}", r.body);
 }
 
 #[tokio::test]
@@ -770,4 +789,303 @@ async fn a_messenger_reply_outside_the_24_hour_window_fails_clearly_and_is_not_s
     );
     let sent = received(&server, "/v21.0/me/messages").await;
     assert!(sent.iter().all(|b| b.get("message").is_none()), "no reply sent: {sent:?}");
+}
+
+/// Messenger's and Instagram's recorded payloads, sent now.
+fn meta_payload(channel: &str) -> Vec<u8> {
+    let now = chrono::Utc::now().timestamp_millis().to_string();
+    match channel {
+        "messenger" => messenger_payload(0),
+        _ => String::from_utf8(fixture("instagram-text.json")).unwrap().replace("1569262485349", &now).into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn every_forgery_is_refused_on_messenger_and_instagram_and_a_redelivery_is_answered_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "X", "message_id": "m_1"})))
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    for channel in ["messenger", "instagram"] {
+        let (t, agent) = company_with_agent(&env, &format!("{channel}-a")).await;
+        let page = if channel == "messenger" { "PAGE_ID" } else { "IGID" };
+        let credentials = json!({"access_token": "EAAG-page", "app_secret": APP_SECRET, "page_id": page});
+        let (id, _) = create_channel(&env, &t, agent, channel, credentials).await;
+        // Another company with a channel of the same kind and its own secret.
+        let (b, agent_b) = company_with_agent(&env, &format!("{channel}-b")).await;
+        let theirs = json!({"access_token": "EAAG-b", "app_secret": "company-b-secret", "page_id": "PAGE_B"});
+        create_channel(&env, &b, agent_b, channel, theirs).await;
+
+        let body = meta_payload(channel);
+        let good = meta_signature(APP_SECRET, &body);
+        let mut flipped = body.clone();
+        let at = body.len() / 2;
+        flipped[at] ^= 0x01;
+        let reserialised = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+        let cases: Vec<(&str, chatapp_tests::Req, StatusCode)> = vec![
+            (
+                "flipped byte",
+                webhook(channel, id, &flipped).header("x-hub-signature-256", &good),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "wrong secret",
+                webhook(channel, id, &body).header("x-hub-signature-256", &meta_signature("wrong", &body)),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                "another company's secret",
+                webhook(channel, id, &body).header("x-hub-signature-256", &meta_signature("company-b-secret", &body)),
+                StatusCode::FORBIDDEN,
+            ),
+            ("missing header", webhook(channel, id, &body), StatusCode::UNAUTHORIZED),
+            (
+                "re-serialised body",
+                webhook(channel, id, &reserialised).header("x-hub-signature-256", &good),
+                StatusCode::FORBIDDEN,
+            ),
+        ];
+        for (name, req, want) in cases {
+            let r = env.send(function(channel), req).await;
+            assert_eq!(r.status, want, "{channel}, {name}: {}", r.body);
+        }
+        for company in [t.company_id, b.company_id] {
+            assert_eq!(count_for(&env, "chatapp_channel_inbound", company).await, 0, "{channel}");
+            assert_eq!(count_for(&env, "chatapp_conversations", company).await, 0, "{channel}");
+        }
+        assert_eq!(env.count("chatapp_outbox").await, 0, "{channel}");
+
+        // The genuine request, then its redelivery: stored once, answered once.
+        let before =
+            received(&server, "/v21.0/me/messages").await.iter().filter(|b| b.get("message").is_some()).count();
+        for expected in [1, 0] {
+            let r = env.send(function(channel), webhook(channel, id, &body).header("x-hub-signature-256", &good)).await;
+            assert_eq!(
+                (r.status, r.body["stored"].clone()),
+                (StatusCode::OK, json!(expected)),
+                "{channel}: {}",
+                r.body
+            );
+            run_workers(&env).await;
+        }
+        let sent = received(&server, "/v21.0/me/messages").await;
+        let replies = sent.iter().filter(|b| b.get("message").is_some()).count() - before;
+        assert_eq!(replies, 1, "{channel}: one reply for a redelivered message: {sent:?}");
+        assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 1, "{channel}");
+    }
+}
+
+/// The company's conversations, oldest first: (id, agent, status).
+async fn conversations(env: &TestEnv, company: Uuid) -> Vec<(Uuid, Uuid, String)> {
+    env.owner()
+        .await
+        .query(
+            "SELECT id, agent_id, status::text FROM chatapp_conversations WHERE company_id = $1 ORDER BY created_at, id",
+            &[&company],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_customer_writing_after_a_resolution_starts_a_new_conversation_with_the_channels_agent_then() {
+    let server = MockServer::start().await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-again").await;
+    let first_agent: Uuid = env
+        .owner()
+        .await
+        .query_one("SELECT agent_id FROM chatapp_channel_configs WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+
+    // Two messages while the conversation is open: one conversation.
+    for n in 1..=2 {
+        let r = env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some(&format!("wamid.open{n}"))))).await;
+        assert_eq!(r.body["stored"], 1, "{}", r.body);
+        run_workers(&env).await;
+    }
+    let open = conversations(&env, t.company_id).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!((open[0].1, open[0].2.as_str()), (first_agent, "active"));
+
+    // Resolved; the channel now answered by another agent of the company (PATCH).
+    let r = env
+        .send(
+            chatapp_functions::http_function::HttpFunction::Inbox,
+            Req::post(&format!("/inbox/conversations/{}/resolve", open[0].0)).token(&t.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let second_agent: Uuid = env
+        .owner()
+        .await
+        .query_one(
+            "INSERT INTO chatapp_agents (company_id, name, status, system_prompt)
+             VALUES ($1, 'Bo', 'active', 'You help customers of Acme too.') RETURNING id",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let r = env
+        .send(
+            chatapp_functions::http_function::HttpFunction::Channels,
+            Req::patch(&format!("/admin/channels/{id}")).token(&t.admin_token).json(json!({"agent_id": second_agent})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["agent_id"], json!(second_agent), "{}", r.body);
+
+    // The customer writes again: a new conversation, with the agent the channel has now; the
+    // resolved one stays as it was.
+    let r = env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some("wamid.later")))).await;
+    assert_eq!(r.body["stored"], 1, "{}", r.body);
+    assert_eq!(run_workers(&env).await, (1, 1));
+    let all = conversations(&env, t.company_id).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!((all[0].0, all[0].2.as_str()), (open[0].0, "resolved"));
+    assert_eq!((all[1].1, all[1].2.as_str()), (second_agent, "active"));
+    let replies = received(&server, "/v21.0/106540352242922/messages").await;
+    assert_eq!(replies.iter().filter(|b| b["type"] == "text").count(), 3, "one reply per message: {replies:?}");
+}
+
+#[tokio::test]
+async fn a_rate_limited_messenger_reply_is_retried_and_sent_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        // Only the reply: sender actions (typing) go to the same path.
+        .and(body_partial_json(json!({"messaging_type": "RESPONSE"})))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1").set_body_json(
+            json!({"error": {"message": "(#613) Calls to this api have exceeded the rate limit.", "code": 613}}),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = messenger_channel(&env, "fb-429").await;
+    let r = env.send(function("messenger"), messenger_signed(id, &messenger_payload(0), APP_SECRET)).await;
+    assert_eq!(r.body["stored"], 1, "{}", r.body);
+    run_workers(&env).await;
+    let sent = received(&server, "/v21.0/me/messages").await;
+    assert_eq!(sent.iter().filter(|b| b.get("message").is_some()).count(), 2, "refused once, then accepted: {sent:?}");
+    assert_eq!(deliveries(&env, t.company_id).await, vec![("sent".to_string(), 1, None)]);
+}
+
+#[tokio::test]
+async fn a_long_human_reply_on_messenger_is_split_within_its_2000_character_limit() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = messenger_channel(&env, "fb-split").await;
+    env.send(function("messenger"), messenger_signed(id, &messenger_payload(0), APP_SECRET)).await;
+    run_workers(&env).await;
+    let conversation: Uuid = env
+        .owner()
+        .await
+        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
+        .await
+        .unwrap()
+        .get(0);
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::post(&format!("/inbox/conversations/{conversation}/claim")).token(&t.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let texts = |sent: &[Value]| -> Vec<String> {
+        sent.iter().filter_map(|b| b["message"]["text"].as_str().map(str::to_string)).collect()
+    };
+    let before = texts(&received(&server, "/v21.0/me/messages").await).len();
+
+    // 1,022 + 2 + 1,352 characters: too long for one message, each paragraph fits one.
+    let paragraph = |n: usize| vec!["The parcel left our depot today."; n].join(" ");
+    let reply = [paragraph(31), paragraph(41)].join("\n\n");
+    assert!(reply.chars().count() > 2000);
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::post(&format!("/inbox/conversations/{conversation}/messages"))
+                .token(&t.admin_token)
+                .json(json!({"content": reply})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    run_workers(&env).await;
+
+    let sent = received(&server, "/v21.0/me/messages").await;
+    let parts = texts(&sent)[before..].to_vec();
+    assert_eq!(parts.len(), 2, "{:?}", parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>());
+    for p in &parts {
+        assert!(!p.is_empty() && p.chars().count() <= 2000, "a part of {} chars", p.chars().count());
+    }
+    assert_eq!(parts.join("\n\n"), reply, "nothing lost or altered");
+    assert!(sent.iter().filter(|b| b.get("message").is_some()).all(|b| b["recipient"]["id"] == "PSID"));
+    assert_eq!(deliveries(&env, t.company_id).await.last(), Some(&("sent".to_string(), 2, None)));
+}
+
+#[tokio::test]
+async fn a_messenger_batch_is_split_and_its_delivery_receipt_is_not_a_message() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_reply"})),
+        )
+        .mount(&server)
+        .await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = messenger_channel(&env, "fb-batch").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let event = |sender: &str, mid: &str, text: &str| {
+        json!({"sender": {"id": sender}, "recipient": {"id": "PAGE_ID"}, "timestamp": now,
+               "message": {"mid": mid, "text": text}})
+    };
+    let body = json!({"object": "page", "entry": [
+        {"id": "PAGE_ID", "time": now, "messaging": [event("PSID_A", "m_a1", "hello"), event("PSID_B", "m_b1", "hi")]},
+        {"id": "PAGE_ID", "time": now, "messaging": [event("PSID_A", "m_a2", "are you there?")]},
+    ]})
+    .to_string();
+    let r = env.send(function("messenger"), messenger_signed(id, body.as_bytes(), APP_SECRET)).await;
+    assert_eq!((r.status, r.body["stored"].clone()), (StatusCode::OK, json!(3)), "{}", r.body);
+    // Two people, two conversations, three turns.
+    assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 2);
+    assert_eq!(run_workers(&env).await, (3, 3));
+
+    // Messenger reports our reply delivered: a receipt, not a customer message.
+    let receipt = json!({"object": "page", "entry": [{"id": "PAGE_ID", "time": now, "messaging": [
+        {"sender": {"id": "PSID_B"}, "recipient": {"id": "PAGE_ID"}, "timestamp": now,
+         "delivery": {"mids": ["m_reply"], "watermark": now}}]}]})
+    .to_string();
+    let r = env.send(function("messenger"), messenger_signed(id, receipt.as_bytes(), APP_SECRET)).await;
+    // (The provider server gives every reply the id `m_reply`: the receipt names all three.)
+    assert_eq!(
+        (r.status, r.body["stored"].clone(), r.body["receipts"].clone()),
+        (StatusCode::OK, json!(0), json!(3)),
+        "{}",
+        r.body
+    );
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 3);
+    let statuses: Vec<String> = deliveries(&env, t.company_id).await.into_iter().map(|d| d.0).collect();
+    assert_eq!(statuses, ["delivered"; 3]);
 }

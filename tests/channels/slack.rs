@@ -171,6 +171,9 @@ async fn forged_slack_requests_are_rejected_and_store_nothing() {
     let server = MockServer::start().await;
     let env = env_with_providers(&server).await;
     let (t, id) = slack_channel(&env, "sl-forge").await;
+    let (b, agent_b) = company_with_agent(&env, "sl-forge-b").await;
+    let theirs = json!({"bot_token": "xoxb-b", "signing_secret": "company-b-signing-secret", "bot_user_id": "UB"});
+    create_channel(&env, &b, agent_b, "slack", theirs).await;
     let body = fixture("slack-message.json");
     let ts = now();
     let good = signature(SIGNING_SECRET, &ts, &body);
@@ -193,13 +196,17 @@ async fn forged_slack_requests_are_rejected_and_store_nothing() {
             StatusCode::UNAUTHORIZED,
         ),
         ("re-serialised body", with_good(&reserialised), StatusCode::FORBIDDEN),
+        // Another company's Slack app signs with its own secret.
+        ("another company's secret", signed_with(id, &body, &ts, "company-b-signing-secret"), StatusCode::FORBIDDEN),
     ];
     for (name, req, want) in cases {
         let r = env.send(function("slack"), req).await;
         assert_eq!(r.status, want, "{name}: {}", r.body);
     }
-    assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
-    assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 0);
+    for company in [t.company_id, b.company_id] {
+        assert_eq!(count_for(&env, "chatapp_channel_inbound", company).await, 0);
+        assert_eq!(count_for(&env, "chatapp_conversations", company).await, 0);
+    }
     assert_eq!(env.count("chatapp_outbox").await, 0);
 }
 

@@ -276,3 +276,27 @@ async fn a_conversation_update_is_ignored() {
     assert_eq!(run_workers(&env).await, (0, 0));
     assert!(activities_posted(&server).await.is_empty(), "nothing sent");
 }
+
+#[tokio::test]
+async fn a_throttled_reply_is_retried_after_retry_after_and_sent_once() {
+    let server = MockServer::start().await;
+    let reply_path = format!("/amer/v3/conversations/{}/activities/{ACTIVITY_ID}", CONVERSATION.replace(':', "%3A"));
+    // The connector throttles the first reply (typing indicators go to another path).
+    Mock::given(method("POST"))
+        .and(path(reply_path.clone()))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    bot_framework(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id) = teams_channel(&env, "teams-429").await;
+    let (body, service_url) = activity(&server, "message");
+    let r = env.send(function("teams"), with_token(id, &body, &jwt(KEY, &rs256(), &claims(&service_url)))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    run_workers(&env).await;
+    let replies = activities_posted(&server).await.into_iter().filter(|r| r.url.path() == reply_path).count();
+    assert_eq!(replies, 2, "refused once, then accepted");
+    assert_eq!(deliveries(&env, t.company_id).await, vec![("sent".to_string(), 1, None)]);
+}

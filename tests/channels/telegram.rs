@@ -134,6 +134,12 @@ async fn the_secret_token_header_is_required_and_must_match() {
     assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
     let missing = env.send(function("telegram"), webhook("telegram", id, &body)).await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED, "{}", missing.body);
+    // Another company's bot and its own secret token, on this company's channel id.
+    let (other, other_id, other_secret) = telegram_channel(&env, "tg-secret-other").await;
+    let crossed = env.send(function("telegram"), delivered(id, &other_secret, &body)).await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN, "{}", crossed.body);
+    assert_ne!(other_id, id);
+    assert_eq!(count_for(&env, "chatapp_channel_inbound", other.company_id).await, 0);
     assert_eq!(count_for(&env, "chatapp_channel_inbound", t.company_id).await, 0);
     assert_eq!(count_for(&env, "chatapp_conversations", t.company_id).await, 0);
 

@@ -7,8 +7,10 @@ use std::time::Duration;
 use chatapp::adapters::queue::ESCALATION;
 use chatapp::auth::worker_ctx;
 use chatapp::outbox;
+use chatapp_functions::http_function::HttpFunction;
 use chatapp_functions::{escalation_worker, outbox_relay};
-use chatapp_tests::TestEnv;
+use chatapp_tests::{Req, TestEnv};
+use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{assignments, company_with_agent, online_agent, say, session, waiting};
@@ -98,4 +100,35 @@ async fn a_handoff_relays_its_job_and_events_after_commit() {
     );
     // Every message became an outbound event too: the customer's and the handoff notice.
     assert_eq!(env.count("chatapp_jobs WHERE queue = 'outbound' AND payload->>'type' = 'message.created'").await, 2);
+
+    // The assignment and the resolution are outbound events of their own, once each.
+    let (ann, ann_token) = online_agent(&env, &t, "ann", 2).await;
+    let assigned = chatapp::handoff::assign::drain(&env.deps, t.company_id).await.unwrap();
+    assert_eq!((assigned.len(), assigned[0].user_id), (1, ann));
+    let r = env
+        .send(HttpFunction::Inbox, Req::post(&format!("/inbox/conversations/{conv}/resolve")).token(&ann_token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let relay = env.deps.scoped(outbox_relay::AWS);
+    outbox_relay::sweep(&relay, Duration::ZERO).await.unwrap();
+    assert_eq!(env.count("chatapp_outbox").await, 0);
+    let events = |kind: &str| {
+        format!("chatapp_jobs WHERE queue = 'outbound' AND payload->>'type' = '{kind}' AND payload->>'conversation_id' = '{conv}'")
+    };
+    assert_eq!(env.count(&events("conversation.assigned")).await, 1);
+    assert_eq!(env.count(&events("conversation.resolved")).await, 1);
+    let resolved = env
+        .owner()
+        .await
+        .query_one(&format!("SELECT payload FROM {}", events("conversation.resolved")), &[])
+        .await
+        .unwrap()
+        .get::<_, Value>(0);
+    assert_eq!(resolved["company_id"], json!(t.company_id), "{resolved}");
+    // The quiet company's conversation got none.
+    assert_eq!(
+        env.count(&format!("chatapp_jobs WHERE queue = 'outbound' AND payload->>'company_id' <> '{}'", t.company_id))
+            .await,
+        0
+    );
 }
