@@ -1089,3 +1089,64 @@ async fn a_messenger_batch_is_split_and_its_delivery_receipt_is_not_a_message() 
     let statuses: Vec<String> = deliveries(&env, t.company_id).await.into_iter().map(|d| d.0).collect();
     assert_eq!(statuses, ["delivered"; 3]);
 }
+
+#[tokio::test]
+async fn a_5xx_is_retried_and_a_refusal_fails_with_the_providers_error_shown_in_the_inbox() {
+    let server = MockServer::start().await;
+    // The first reply meets a server error once, then goes out.
+    Mock::given(method("POST"))
+        .and(path("/v21.0/106540352242922/messages"))
+        .and(body_partial_json(json!({"type": "text", "to": "16505551234"})))
+        .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    // A reply to this customer is refused for good.
+    Mock::given(method("POST"))
+        .and(path("/v21.0/106540352242922/messages"))
+        .and(body_partial_json(json!({"type": "text", "to": "15550009999"})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "(#131030) Recipient phone number not in allowed list", "type": "OAuthException",
+            "code": 131030, "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam"}})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    graph_accepts(&server).await;
+    let env = env_with_providers(&server).await;
+    let (t, id, _) = whatsapp_channel(&env, "wa-errors").await;
+
+    env.send(function("whatsapp"), signed(id, &whatsapp_payload(None))).await;
+    run_workers(&env).await;
+    let first = received(&server, "/v21.0/106540352242922/messages").await;
+    assert_eq!(first.iter().filter(|b| b["type"] == "text").count(), 2, "failed once, then sent: {first:?}");
+    assert_eq!(deliveries(&env, t.company_id).await, vec![("sent".to_string(), 1, None)]);
+
+    let other = String::from_utf8(whatsapp_payload(Some("wamid.other"))).unwrap().replace("16505551234", "15550009999");
+    env.send(function("whatsapp"), signed(id, other.as_bytes())).await;
+    run_workers(&env).await;
+    let sent = received(&server, "/v21.0/106540352242922/messages").await;
+    let refused = sent.iter().filter(|b| b["type"] == "text" && b["to"] == "15550009999").count();
+    assert_eq!(refused, 1, "a permanent refusal is not retried: {sent:?}");
+    let all = deliveries(&env, t.company_id).await;
+    assert_eq!(all[1], ("failed".to_string(), 0, Some("131030".to_string())), "{all:?}");
+
+    // The support team reads why on the conversation.
+    let conversation: Uuid = env
+        .owner()
+        .await
+        .query_one(
+            "SELECT id FROM chatapp_conversations WHERE company_id = $1 AND external_id = '15550009999'",
+            &[&t.company_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let r = env
+        .send(HttpFunction::Inbox, Req::get(&format!("/inbox/conversations/{conversation}")).token(&t.admin_token))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let shown = &r.body["deliveries"][0];
+    assert_eq!((shown["status"].clone(), shown["error_code"].clone()), (json!("failed"), json!("131030")), "{shown}");
+    assert!(shown["error"].as_str().unwrap_or("").contains("not in allowed list"), "{shown}");
+}
