@@ -128,3 +128,37 @@ pub(crate) async fn received(server: &MockServer, path: &str) -> Vec<Value> {
 pub(crate) fn meta_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", chatapp::channels::hmac_sha256_hex(secret.as_bytes(), &[body]))
 }
+
+/// The company's one conversation.
+pub(crate) async fn the_conversation(env: &TestEnv, company: Uuid) -> Uuid {
+    env.owner()
+        .await
+        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&company])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The company admin takes the conversation over in the inbox.
+pub(crate) async fn claim(env: &TestEnv, t: &Tenant, conversation: Uuid) {
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::post(&format!("/inbox/conversations/{conversation}/claim")).token(&t.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// The company admin replies `content` to the customer from the inbox (the conversation is theirs).
+pub(crate) async fn human_reply(env: &TestEnv, t: &Tenant, conversation: Uuid, content: &str) {
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::post(&format!("/inbox/conversations/{conversation}/messages"))
+                .token(&t.admin_token)
+                .json(json!({"content": content})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+}

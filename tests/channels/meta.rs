@@ -150,11 +150,7 @@ async fn a_whatsapp_message_is_answered_once_even_when_redelivered() {
     assert_eq!(deliveries(&env, t.company_id).await[0].0, "read");
 
     // The support team sees it on the conversation, beside the reply it is about.
-    let conversation: Uuid = owner
-        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
-        .await
-        .unwrap()
-        .get(0);
+    let conversation = the_conversation(&env, t.company_id).await;
     let r = env
         .send(HttpFunction::Inbox, Req::get(&format!("/inbox/conversations/{conversation}")).token(&t.admin_token))
         .await;
@@ -333,34 +329,14 @@ async fn while_a_human_owns_the_conversation_the_ai_is_silent_and_the_humans_rep
     let (t, id, _) = whatsapp_channel(&env, "wa-human").await;
     env.send(function("whatsapp"), signed(id, &whatsapp_payload(None))).await;
     run_workers(&env).await;
-    let conversation: Uuid = env
-        .owner()
-        .await
-        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
-        .await
-        .unwrap()
-        .get(0);
+    let conversation = the_conversation(&env, t.company_id).await;
     // The admin claims the conversation and replies from the inbox.
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/claim")).token(&t.admin_token),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    claim(&env, &t, conversation).await;
     let before = received(&server, "/v21.0/106540352242922/messages").await.len();
     env.send(function("whatsapp"), signed(id, &whatsapp_payload(Some("wamid.while-human")))).await;
     run_workers(&env).await;
     assert_eq!(received(&server, "/v21.0/106540352242922/messages").await.len(), before, "the AI stays silent");
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/messages"))
-                .token(&t.admin_token)
-                .json(json!({"content": "Hi, this is **Sam** from support."})),
-        )
-        .await;
-    assert!(r.status.is_success(), "{}", r.body);
+    human_reply(&env, &t, conversation, "Hi, this is **Sam** from support.").await;
     run_workers(&env).await;
     let sent = received(&server, "/v21.0/106540352242922/messages").await;
     let last = sent.last().unwrap();
@@ -920,7 +896,7 @@ async fn a_customer_writing_after_a_resolution_starts_a_new_conversation_with_th
     // Resolved; the channel now answered by another agent of the company (PATCH).
     let r = env
         .send(
-            chatapp_functions::http_function::HttpFunction::Inbox,
+            HttpFunction::Inbox,
             Req::post(&format!("/inbox/conversations/{}/resolve", open[0].0)).token(&t.admin_token),
         )
         .await;
@@ -938,7 +914,7 @@ async fn a_customer_writing_after_a_resolution_starts_a_new_conversation_with_th
         .get(0);
     let r = env
         .send(
-            chatapp_functions::http_function::HttpFunction::Channels,
+            HttpFunction::Channels,
             Req::patch(&format!("/admin/channels/{id}")).token(&t.admin_token).json(json!({"agent_id": second_agent})),
         )
         .await;
@@ -999,20 +975,8 @@ async fn a_long_human_reply_on_messenger_is_split_within_its_2000_character_limi
     let (t, id, _) = messenger_channel(&env, "fb-split").await;
     env.send(function("messenger"), messenger_signed(id, &messenger_payload(0), APP_SECRET)).await;
     run_workers(&env).await;
-    let conversation: Uuid = env
-        .owner()
-        .await
-        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
-        .await
-        .unwrap()
-        .get(0);
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/claim")).token(&t.admin_token),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let conversation = the_conversation(&env, t.company_id).await;
+    claim(&env, &t, conversation).await;
     let texts = |sent: &[Value]| -> Vec<String> {
         sent.iter().filter_map(|b| b["message"]["text"].as_str().map(str::to_string)).collect()
     };
@@ -1022,15 +986,7 @@ async fn a_long_human_reply_on_messenger_is_split_within_its_2000_character_limi
     let paragraph = |n: usize| vec!["The parcel left our depot today."; n].join(" ");
     let reply = [paragraph(31), paragraph(41)].join("\n\n");
     assert!(reply.chars().count() > 2000);
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/messages"))
-                .token(&t.admin_token)
-                .json(json!({"content": reply})),
-        )
-        .await;
-    assert!(r.status.is_success(), "{}", r.body);
+    human_reply(&env, &t, conversation, &reply).await;
     run_workers(&env).await;
 
     let sent = received(&server, "/v21.0/me/messages").await;

@@ -76,35 +76,6 @@ async fn slack_accepts(server: &MockServer) {
         .await;
 }
 
-async fn the_conversation(env: &TestEnv, company: Uuid) -> Uuid {
-    env.owner()
-        .await
-        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&company])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-/// The admin claims the conversation in the inbox and replies `content` to the customer.
-async fn agent_reply(env: &TestEnv, t: &chatapp_tests::Tenant, conversation: Uuid, content: &str) {
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/claim")).token(&t.admin_token),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/messages"))
-                .token(&t.admin_token)
-                .json(json!({"content": content})),
-        )
-        .await;
-    assert!(r.status.is_success(), "{}", r.body);
-}
-
 #[tokio::test]
 async fn url_verification_is_answered_only_when_signed() {
     let server = MockServer::start().await;
@@ -273,7 +244,8 @@ async fn a_support_agents_reply_goes_out_as_escaped_mrkdwn_in_the_thread() {
     env.send(function("slack"), signed(id, &fixture("slack-message.json"))).await;
     run_workers(&env).await;
     let conversation = the_conversation(&env, t.company_id).await;
-    agent_reply(&env, &t, conversation, "**Order** <#123> & co").await;
+    claim(&env, &t, conversation).await;
+    human_reply(&env, &t, conversation, "**Order** <#123> & co").await;
     run_workers(&env).await;
 
     let sent = received(&server, POST_MESSAGE).await;

@@ -85,31 +85,11 @@ async fn check(env: &TestEnv, server: &MockServer, t: &chatapp_tests::Tenant, id
     env.send(HttpFunction::Channels, Req::post(&format!("/admin/channels/{id}/check")).token(&t.admin_token)).await
 }
 
-/// The admin claims the conversation in the inbox and replies `content` to the customer.
+/// The admin claims the company's conversation in the inbox and replies `content` to the customer.
 async fn agent_reply(env: &TestEnv, t: &chatapp_tests::Tenant, content: &str) {
-    let conversation: Uuid = env
-        .owner()
-        .await
-        .query_one("SELECT id FROM chatapp_conversations WHERE company_id = $1", &[&t.company_id])
-        .await
-        .unwrap()
-        .get(0);
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/claim")).token(&t.admin_token),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = env
-        .send(
-            HttpFunction::Inbox,
-            Req::post(&format!("/inbox/conversations/{conversation}/messages"))
-                .token(&t.admin_token)
-                .json(json!({"content": content})),
-        )
-        .await;
-    assert!(r.status.is_success(), "{}", r.body);
+    let conversation = the_conversation(env, t.company_id).await;
+    claim(env, t, conversation).await;
+    human_reply(env, t, conversation, content).await;
 }
 
 /// MarkdownV2 as Telegram documents it: each of these characters escaped with a backslash.
