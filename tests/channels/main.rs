@@ -7,6 +7,7 @@
 mod admin;
 mod email;
 mod meta;
+mod replay;
 mod slack;
 mod teams;
 mod telegram;
