@@ -161,6 +161,32 @@ async fn a_whatsapp_message_is_answered_once_even_when_redelivered() {
     assert!(shown[0]["read_at"].is_string() && shown[0]["sent_at"].is_string(), "{}", shown[0]);
     let reply = r.body["messages"].as_array().unwrap().iter().find(|m| m["role"] == "assistant").cloned();
     assert_eq!(reply.map(|m| m["id"].clone()), Some(shown[0]["message_id"].clone()), "{}", r.body);
+    // Each status change was an event of the conversation, for the inbox's live view.
+    assert_eq!(delivery_events(&env, &t, conversation).await, [("sent".to_string(), None), ("read".to_string(), None)]);
+}
+
+/// The `message.delivery` events of the conversation, oldest first: (status, error_code).
+async fn delivery_events(
+    env: &TestEnv,
+    t: &chatapp_tests::Tenant,
+    conversation: Uuid,
+) -> Vec<(String, Option<String>)> {
+    let r = env
+        .send(
+            HttpFunction::Inbox,
+            Req::get(&format!("/inbox/conversations/{conversation}/events?after=0")).token(&t.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no events: {}", r.body))
+        .iter()
+        .filter(|e| e["type"] == "message.delivery")
+        .map(|e| {
+            (e["data"]["status"].as_str().unwrap().to_string(), e["data"]["error_code"].as_str().map(str::to_string))
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -1105,4 +1131,5 @@ async fn a_5xx_is_retried_and_a_refusal_fails_with_the_providers_error_shown_in_
     let shown = &r.body["deliveries"][0];
     assert_eq!((shown["status"].clone(), shown["error_code"].clone()), (json!("failed"), json!("131030")), "{shown}");
     assert!(shown["error"].as_str().unwrap_or("").contains("not in allowed list"), "{shown}");
+    assert_eq!(delivery_events(&env, &t, conversation).await, [("failed".to_string(), Some("131030".to_string()))]);
 }
