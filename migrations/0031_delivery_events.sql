@@ -3,6 +3,11 @@
 -- through the outbox to the company's outbound webhooks subscribed to it), so the inbox and
 -- integrators learn that a customer got (or did not get) a reply without polling.
 -- `pending` and `sending` are the sender's own bookkeeping and make no event.
+--
+-- Deferred to the commit: the event takes the conversation's row lock, and taking it while the
+-- transaction still goes on to lock other delivery rows (a webhook applying several receipts,
+-- the sender recording a part) would lock delivery then conversation where other transactions
+-- lock them the other way round. At commit no further delivery row is waited for.
 CREATE FUNCTION chatapp_delivery_event() RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -14,8 +19,9 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER channel_delivery_event
+CREATE CONSTRAINT TRIGGER channel_delivery_event
     AFTER UPDATE OF status ON chatapp_channel_deliveries
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW
     WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN ('sent', 'delivered', 'read', 'failed'))
     EXECUTE FUNCTION chatapp_delivery_event();

@@ -800,6 +800,17 @@ async fn knowledge_categories_are_part_of_a_version() {
         agents(&env, admin, Req::patch(&format!("/admin/agents/{agent}")).json(json!({"knowledge_category_ids": "x"})))
             .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // Someone who may edit agents but not read the knowledge base cannot choose its categories.
+    let (_, editor) = env.member(&t, "editor@acme.test", "support_agent", json!({"agents": ["read", "write"]})).await;
+    let path = format!("/admin/agents/{agent}");
+    let r = agents(&env, &editor, Req::patch(&path).json(json!({"knowledge_category_ids": []}))).await;
+    assert_error!(r, StatusCode::FORBIDDEN, "forbidden");
+    assert!(message(&r).contains("read:knowledge"), "{}", r.body);
+    assert_eq!(
+        agents(&env, &editor, Req::patch(&path).json(json!({"personality": "Calm"}))).await.status,
+        StatusCode::OK
+    );
+    let versions = versions + 1;
     assert_eq!(env.count("chatapp_agent_versions").await, versions, "no version written");
     assert_eq!(env.count("chatapp_agent_knowledge_categories").await, links, "no link written");
     assert_eq!(env.count("chatapp_agents").await, agent_rows, "no agent created");

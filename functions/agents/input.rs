@@ -7,6 +7,7 @@ use chatapp::agent_config::{self, Column};
 use chatapp::db::TenantTx;
 use chatapp::domain;
 use chatapp::repo::agents::{Agent, AgentFields, Package, CUSTOM_MODEL, CUSTOM_PROMPT, GREETING, SUGGESTED_QUESTIONS};
+use chatapp::tenant::{Access, Resource};
 use chatapp::{ApiError, TenantCtx};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -351,6 +352,10 @@ impl Changes {
     /// (403 `master_only_field`), then what the package supports (403 `capability_missing`;
     /// blank agents support everything).
     pub(super) fn authorize(&self, ctx: &TenantCtx, grants: &Grants) -> Result<(), ApiError> {
+        // Choosing the agent's knowledge needs to see it, as on the knowledge route.
+        if self.knowledge_category_ids.is_some() {
+            ctx.authorize(Resource::Knowledge, Access::Read)?;
+        }
         if !ctx.is_master_admin() {
             let always = [
                 ("capabilities", self.capabilities.is_some()),

@@ -561,8 +561,9 @@ pub async fn create(tx: &TenantTx, company: Uuid, f: &AgentFields, status: Agent
     Ok(agent)
 }
 
-/// Makes `categories` the agent's knowledge categories, leaving out any that is not (or no
-/// longer) a category of `company`; the set stored, sorted.
+/// Makes `categories` the knowledge categories of `company`'s agent `agent` (nothing changes
+/// for another company's agent), leaving out any that is not (or no longer) a category of
+/// `company`; the set stored, sorted.
 pub async fn set_categories(
     tx: &TenantTx,
     company: Uuid,
@@ -571,8 +572,9 @@ pub async fn set_categories(
 ) -> Result<Vec<Uuid>, DbError> {
     tx.client()
         .execute(
-            "DELETE FROM chatapp_agent_knowledge_categories WHERE agent_id = $1 AND NOT (category_id = ANY($2))",
-            &[&agent, &categories],
+            "DELETE FROM chatapp_agent_knowledge_categories k USING chatapp_agents a
+             WHERE k.agent_id = $1 AND a.id = k.agent_id AND a.company_id = $3 AND NOT (k.category_id = ANY($2))",
+            &[&agent, &categories, &company],
         )
         .await?;
     let rows = tx
@@ -580,7 +582,9 @@ pub async fn set_categories(
         .query(
             "WITH added AS (
                 INSERT INTO chatapp_agent_knowledge_categories (agent_id, category_id)
-                SELECT $1, c.id FROM chatapp_knowledge_categories c WHERE c.company_id = $2 AND c.id = ANY($3)
+                SELECT $1, c.id FROM chatapp_knowledge_categories c
+                WHERE c.company_id = $2 AND c.id = ANY($3)
+                  AND EXISTS (SELECT 1 FROM chatapp_agents a WHERE a.id = $1 AND a.company_id = $2)
                 ON CONFLICT (agent_id, category_id) DO NOTHING)
              SELECT c.id FROM chatapp_knowledge_categories c WHERE c.company_id = $2 AND c.id = ANY($3) ORDER BY c.id",
             &[&agent, &company, &categories],

@@ -333,7 +333,7 @@ pub async fn deliveries(tx: &TenantTx, company: Uuid, id: Uuid) -> Result<Vec<Me
         .query(
             "SELECT message_id, status, parts_total, parts_sent, error_code, error, sent_at, delivered_at, read_at
              FROM chatapp_channel_deliveries WHERE conversation_id = $1 AND company_id = $2
-             ORDER BY created_at, message_id LIMIT 500",
+             ORDER BY seq LIMIT 500",
             &[&id, &company],
         )
         .await?;

@@ -159,7 +159,7 @@ pub async fn agent_categories(tx: &TenantTx, company: Uuid, agent: Uuid) -> Resu
     let rows = tx
         .client()
         .query(
-            "SELECT category_id FROM chatapp_agent_knowledge_categories WHERE agent_id = $1 ORDER BY created_at, category_id",
+            "SELECT category_id FROM chatapp_agent_knowledge_categories WHERE agent_id = $1 ORDER BY category_id",
             &[&agent],
         )
         .await?;
