@@ -757,13 +757,18 @@ async fn knowledge_categories_are_part_of_a_version() {
     let r = patch(&env, admin, &agent, json!({"knowledge_category_ids": [empty, policies, empty]})).await;
     assert_eq!(r.body["knowledge_category_ids"], json!(both), "sorted, without duplicates");
     assert_eq!(r.body["version"], 4);
+    // Deleting a category the agent answers from is a change of the agent's: version 5.
     let r =
         env.send(KnowledgeCategories, Req::delete(&format!("/admin/knowledge/categories/{empty}")).token(admin)).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let v5 = read(&env, admin, &agent, "versions/5").await;
+    assert_eq!(v5["changed"], json!(["knowledgeCategoryIds"]), "{v5}");
+    assert_eq!(v5["note"], "knowledge category Empty deleted", "{v5}");
+    assert_eq!(v5["config"]["knowledgeCategoryIds"], json!([policies]), "{v5}");
     patch(&env, admin, &agent, json!({"knowledge_category_ids": []})).await;
     let r = act(&env, admin, &agent, "versions/4/rollback").await;
     assert_eq!(r.body["knowledge_category_ids"], json!([policies]), "{}", r.body);
-    assert_eq!(r.body["version"], 6);
+    assert_eq!(r.body["version"], 7);
 
     // Another company's category, or none at all: 400, and nothing stored.
     let foreign = add_category(&env, &other, "Theirs").await;

@@ -308,6 +308,8 @@ async fn delete(
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let before = repo::knowledge::get_category(&tx, cid, id.as_uuid()).await?.ok_or(ApiError::NotFound)?;
+        // The agents answering from it lose it: a change of their configuration, so a version.
+        let agents = repo::agents::lock_with_category(&tx, cid, id.as_uuid()).await?;
         let files = repo::knowledge::files_in_category(&tx, cid, id.as_uuid()).await?;
         let articles = repo::knowledge::articles_in_category(&tx, cid, id.as_uuid()).await?;
         for f in &files {
@@ -317,6 +319,20 @@ async fn delete(
             repo::knowledge::delete_article(&tx, cid, *a).await?;
         }
         repo::knowledge::delete_category(&tx, cid, id.as_uuid()).await?;
+        let note = format!("knowledge category {} deleted", before.name);
+        for agent in &agents {
+            let before_config = agent.fields().to_config();
+            let mut after = repo::agents::get(&tx, cid, agent.id).await?.ok_or(ApiError::NotFound)?;
+            crate::agents::versions::record(
+                &tx,
+                &ctx,
+                Some(&before_config),
+                &mut after,
+                VersionAction::Update,
+                Some(&note),
+            )
+            .await?;
+        }
         let targets: Vec<PurgeTarget> = files
             .iter()
             .map(|f| PurgeTarget::File(f.id))

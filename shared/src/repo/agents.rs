@@ -593,6 +593,27 @@ pub async fn set_categories(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// The company's agents answering from knowledge category `category`, their rows locked until
+/// the transaction ends (a change to their categories is about to be recorded).
+pub async fn lock_with_category(tx: &TenantTx, company: Uuid, category: Uuid) -> Result<Vec<Agent>, DbError> {
+    let rows = tx
+        .client()
+        .query(
+            &format!(
+                "SELECT {COLUMNS}
+                 FROM chatapp_agents a LEFT JOIN chatapp_agent_packages p ON p.id = a.package_id
+                 WHERE a.company_id = $1 AND a.deleted_at IS NULL
+                   AND EXISTS (SELECT 1 FROM chatapp_agent_knowledge_categories k
+                               WHERE k.agent_id = a.id AND k.category_id = $2)
+                 ORDER BY a.id
+                 FOR UPDATE OF a"
+            ),
+            &[&company, &category],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
 /// Writes every field but `package_id` (and the status, counters and webhook secret); the
 /// categories through [`set_categories`].
 pub async fn update(tx: &TenantTx, company: Uuid, id: Uuid, f: &AgentFields) -> Result<Option<Agent>, DbError> {
