@@ -55,6 +55,15 @@ async fn graph_accepts(server: &MockServer) {
         .await;
 }
 
+/// Messenger's and Instagram's Send API (`me/messages`) accepting every message.
+async fn page_accepts(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/v21.0/me/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
+        .mount(server)
+        .await;
+}
+
 fn signed(config: Uuid, body: &[u8]) -> chatapp_tests::Req {
     webhook("whatsapp", config, body).header("x-hub-signature-256", &meta_signature(APP_SECRET, body))
 }
@@ -372,11 +381,7 @@ async fn while_a_human_owns_the_conversation_the_ai_is_silent_and_the_humans_rep
 #[tokio::test]
 async fn messenger_echoes_are_ignored_and_replies_go_to_the_sender() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
-        .mount(&server)
-        .await;
+    page_accepts(&server).await;
     let env = env_with_providers(&server).await;
     let (t, agent) = company_with_agent(&env, "fb").await;
     let (id, _) = create_channel(
@@ -647,11 +652,7 @@ async fn call_event(env: &TestEnv, request: lambda_http::Request) -> (StatusCode
 #[tokio::test]
 async fn an_instagram_message_in_a_base64_event_is_answered_once_and_forgeries_and_echoes_store_nothing() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "IGSID", "message_id": "m_1"})))
-        .mount(&server)
-        .await;
+    page_accepts(&server).await;
     let env = env_with_providers(&server).await;
     let (t, agent) = company_with_agent(&env, "ig").await;
     let (id, r) = create_channel(
@@ -774,11 +775,7 @@ async fn messenger_answers_its_handshake_refuses_forgeries_and_stores_a_redelive
 #[tokio::test]
 async fn a_messenger_reply_outside_the_24_hour_window_fails_clearly_and_is_not_sent() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
-        .mount(&server)
-        .await;
+    page_accepts(&server).await;
     let env = env_with_providers(&server).await;
     let (t, id, _) = messenger_channel(&env, "fb-window").await;
     let r =
@@ -805,11 +802,7 @@ fn meta_payload(channel: &str) -> Vec<u8> {
 #[tokio::test]
 async fn every_forgery_is_refused_on_messenger_and_instagram_and_a_redelivery_is_answered_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "X", "message_id": "m_1"})))
-        .mount(&server)
-        .await;
+    page_accepts(&server).await;
     let env = env_with_providers(&server).await;
     for channel in ["messenger", "instagram"] {
         let (t, agent) = company_with_agent(&env, &format!("{channel}-a")).await;
@@ -974,11 +967,7 @@ async fn a_rate_limited_messenger_reply_is_retried_and_sent_once() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
-        .mount(&server)
-        .await;
+    page_accepts(&server).await;
     let env = env_with_providers(&server).await;
     let (t, id, _) = messenger_channel(&env, "fb-429").await;
     let r = env.send(function("messenger"), messenger_signed(id, &messenger_payload(0), APP_SECRET)).await;
@@ -992,11 +981,7 @@ async fn a_rate_limited_messenger_reply_is_retried_and_sent_once() {
 #[tokio::test]
 async fn a_long_human_reply_on_messenger_is_split_within_its_2000_character_limit() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v21.0/me/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"recipient_id": "PSID", "message_id": "m_1"})))
-        .mount(&server)
-        .await;
+    page_accepts(&server).await;
     let env = env_with_providers(&server).await;
     let (t, id, _) = messenger_channel(&env, "fb-split").await;
     env.send(function("messenger"), messenger_signed(id, &messenger_payload(0), APP_SECRET)).await;
