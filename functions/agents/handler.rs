@@ -142,7 +142,7 @@ async fn create(
         changes.apply(&mut fields)?;
         input::check_prompt_template(&tx, None, &fields).await?;
         input::check_model(&tx, None, &fields).await?;
-        input::check_categories(&tx, company, None, &fields).await?;
+        input::check_categories(&tx, company, "knowledge_category_ids", None, &fields).await?;
         ensure_room(&tx, company).await?;
         let mut created = repo::agents::create(&tx, company, &fields, AgentStatus::Draft).await?;
         versions::record(&tx, &ctx, None, &mut created, VersionAction::Create, None).await?;
@@ -261,7 +261,7 @@ async fn update(
         changes.apply(&mut fields)?;
         input::check_prompt_template(&tx, Some(&before_fields), &fields).await?;
         input::check_model(&tx, Some(&before_fields), &fields).await?;
-        input::check_categories(&tx, company, Some(&before_fields), &fields).await?;
+        input::check_categories(&tx, company, "knowledge_category_ids", Some(&before_fields), &fields).await?;
         let mut after = repo::agents::update(&tx, company, id.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
         versions::record(&tx, &ctx, Some(&before_config), &mut after, VersionAction::Update, None).await?;
         let (before, after) = (view(before, &ctx), view(after, &ctx));

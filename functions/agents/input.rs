@@ -344,7 +344,10 @@ impl Changes {
                 Some(v @ Value::Object(_)) => Some(v),
                 Some(_) => return Err(ApiError::validation("prompt_variables must be an object of strings")),
             },
-            knowledge_category_ids: self.knowledge_category_ids.map(category_set).transpose()?,
+            knowledge_category_ids: self
+                .knowledge_category_ids
+                .map(|ids| category_set("knowledge_category_ids", ids))
+                .transpose()?,
         })
     }
 
@@ -707,21 +710,24 @@ pub(crate) async fn check_prompt_template(
         .map_err(|(path, message)| ApiError::validation(format!("{path}: {message}")))
 }
 
-/// Sorted and without duplicates, at most [`MAX_CATEGORIES`].
-fn category_set(mut ids: Vec<Uuid>) -> Result<Vec<Uuid>, ApiError> {
+/// An agent's category set as given in request field `field`: sorted, without duplicates, at
+/// most [`MAX_CATEGORIES`].
+pub(crate) fn category_set(field: &str, mut ids: Vec<Uuid>) -> Result<Vec<Uuid>, ApiError> {
     ids.sort();
     ids.dedup();
     if ids.len() > MAX_CATEGORIES {
-        return Err(ApiError::validation(format!("knowledge_category_ids: at most {MAX_CATEGORIES} categories")));
+        return Err(ApiError::validation(format!("{field}: at most {MAX_CATEGORIES} categories")));
     }
     Ok(ids)
 }
 
-/// The agent's knowledge categories, when they changed, are all categories of `company` (400
-/// otherwise; another company's category reads as one that does not exist).
+/// The agent's knowledge categories (given in request field `field`), when they changed, are
+/// all categories of `company` (400 otherwise; another company's category reads as one that
+/// does not exist).
 pub(crate) async fn check_categories(
     tx: &TenantTx,
     company: Uuid,
+    field: &str,
     before: Option<&AgentFields>,
     after: &AgentFields,
 ) -> Result<(), ApiError> {
@@ -730,7 +736,7 @@ pub(crate) async fn check_categories(
         return Ok(());
     }
     if chatapp::repo::knowledge::count_existing_categories(tx, company, ids).await? != ids.len() as i64 {
-        return Err(ApiError::validation("knowledge_category_ids must all name knowledge categories of this company"));
+        return Err(ApiError::validation(format!("{field} must all name knowledge categories of this company")));
     }
     Ok(())
 }

@@ -24,6 +24,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use crate::agents::input;
+
 /// What this function may do on AWS (deleting a category deletes its files' objects at once and relays the purge jobs from the outbox); template.yaml grants exactly this (tests/iam.rs).
 pub const AWS: chatapp::adapters::access::AwsAccess = chatapp::adapters::access::AwsAccess {
     s3: true,
@@ -408,24 +410,18 @@ async fn set_agent_categories(
     ctx.authorize(Resource::Agents, Access::Write)?;
     ctx.authorize(Resource::Knowledge, Access::Read)?;
     let company = ctx.require_company()?.as_uuid();
-    let mut ids = body.category_ids;
-    ids.sort();
-    ids.dedup();
-    if ids.len() > 1000 {
-        return Err(ApiError::validation("at most 1000 categories per agent"));
-    }
+    let ids = input::category_set("category_ids", body.category_ids)?;
     let tx = deps.db.begin(&ctx).await?;
     let result = async {
         let locked = repo::agents::lock(&tx, company, agent.as_uuid()).await?.ok_or(ApiError::NotFound)?;
         let before = locked.knowledge_category_ids.clone();
-        if repo::knowledge::count_existing_categories(&tx, company, &ids).await? != ids.len() as i64 {
-            return Err(ApiError::validation("category_ids must all name categories of this company"));
-        }
         // The categories are part of the agent's configuration: the change is a new version (the
         // draft's), served to customers once published.
-        let before_config = locked.fields().to_config();
-        let mut fields = locked.fields();
+        let before_fields = locked.fields();
+        let before_config = before_fields.to_config();
+        let mut fields = before_fields.clone();
         fields.knowledge_category_ids = ids.clone();
+        input::check_categories(&tx, company, "category_ids", Some(&before_fields), &fields).await?;
         let mut after =
             repo::agents::update(&tx, company, agent.as_uuid(), &fields).await?.ok_or(ApiError::NotFound)?;
         crate::agents::versions::record(&tx, &ctx, Some(&before_config), &mut after, VersionAction::Update, None)

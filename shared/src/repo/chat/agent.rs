@@ -256,9 +256,9 @@ pub async fn escalation_rules_for_agent(tx: &TenantTx, company: Uuid, agent: Uui
         .map_err(DbError::from)
 }
 
-fn build_agent(id: Uuid, status: AgentStatus, stored: StoredConfig, context: AgentContext) -> ChatAgent {
+fn build_agent(id: Uuid, status: AgentStatus, mut stored: StoredConfig, context: AgentContext) -> ChatAgent {
     let AgentContext { company_rag, company_name, categories, has_actions, template } = context;
-    let categories = stored.categories.clone().unwrap_or(categories);
+    let categories = stored.categories.take().unwrap_or(categories);
     let template = template.map(|(content, variables)| AgentTemplate {
         content,
         variables: variables.unwrap_or(Value::Array(Vec::new())),
